@@ -1,0 +1,668 @@
+//! The CommitLog: the Raft log's records in fixed-size segment files.
+//!
+//! # Invariants
+//! - Records are contiguous in index and never span two segments; a segment that cannot hold the
+//!   next record ends with a BLANK filler and the record starts the next segment.
+//! - Every byte between the last record and the write position of the newest segment is zero, so
+//!   recovery can tell where the log ends: a truncation zeroes what it removes, and recovery
+//!   zeroes the torn tail it cuts.
+//! - Bytes below the checkpoint's flushed offset were fsynced and CRC-verified; recovery checks
+//!   the CRC of everything after it. A bad record below it, or one followed by a valid record, is
+//!   corruption in the middle of the log: an error, never silently skipped.
+//! - A single writer appends (openraft serialises log writes); readers copy bytes out under a read
+//!   lock, so no reader ever sees a half-written or truncated record.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, RwLock};
+
+use super::checkpoint::Checkpoint;
+use super::flush::{FlushCallback, FlushMode, Flusher, SyncTarget};
+use super::record::{self, RecordMeta, BLANK_MAGIC, RECORD_HEADER_LEN, RECORD_MAGIC};
+use super::segment::Segment;
+use super::{failpoint, Result, StoreError};
+
+/// Where and how the CommitLog is stored.
+#[derive(Debug, Clone)]
+pub struct CommitLogConfig {
+    /// `storePathCommitLog`.
+    pub dir: PathBuf,
+    /// `storeCheckpoint`.
+    pub checkpoint_path: PathBuf,
+    /// `mappedFileSizeCommitLog`; every node of a group must use the same value, because record
+    /// positions (and so RocketMQ msgIds) depend on it.
+    pub segment_size: u64,
+    /// `flushDiskType`.
+    pub flush: FlushMode,
+}
+
+/// One record read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub meta: RecordMeta,
+    /// Byte offset of the record's first byte in the CommitLog.
+    pub offset: u64,
+    pub payload: Bytes,
+}
+
+impl StoredRecord {
+    /// Byte offset of the payload's first byte in the CommitLog.
+    pub fn payload_offset(&self) -> u64 {
+        self.offset + RECORD_HEADER_LEN as u64
+    }
+}
+
+/// A CRC over the raw bytes of a range of records, to compare logs across nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogDigest {
+    pub from_index: u64,
+    pub upto_index: u64,
+    pub start_offset: u64,
+    pub end_offset: u64,
+    pub crc32c: u32,
+}
+
+pub(super) struct Inner {
+    pub segments: VecDeque<Segment>,
+    /// Start offset of the record with index `first_index + i`.
+    pub positions: VecDeque<u64>,
+    pub first_index: u64,
+    /// The index the next append must carry; `None` only for a brand-new log.
+    pub next_index: Option<u64>,
+    pub last: Option<RecordMeta>,
+    pub write_pos: u64,
+    pub append_seq: u64,
+}
+
+struct Shared {
+    cfg: CommitLogConfig,
+    inner: RwLock<Inner>,
+    flushed_offset: AtomicU64,
+    /// Held by a flush for its whole duration and by truncation, so a flush never claims bytes
+    /// that a concurrent truncation replaced.
+    flush_lock: Mutex<()>,
+    checkpoint: Mutex<Checkpoint>,
+}
+
+pub struct CommitLog {
+    shared: Arc<Shared>,
+    flusher: Mutex<Flusher>,
+    mode: FlushMode,
+}
+
+impl std::fmt::Debug for CommitLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitLog")
+            .field("dir", &self.shared.cfg.dir)
+            .finish()
+    }
+}
+
+impl Inner {
+    pub fn last_index(&self) -> Option<u64> {
+        if self.positions.is_empty() {
+            None
+        } else {
+            Some(self.first_index + self.positions.len() as u64 - 1)
+        }
+    }
+
+    pub fn segment_idx(&self, offset: u64, seg_size: u64) -> Option<usize> {
+        let first = self.segments.front()?;
+        if offset < first.start {
+            return None;
+        }
+        let i = ((offset - first.start) / seg_size) as usize;
+        (i < self.segments.len()).then_some(i)
+    }
+
+    fn position(&self, index: u64) -> Option<u64> {
+        if index < self.first_index {
+            return None;
+        }
+        self.positions.get((index - self.first_index) as usize).copied()
+    }
+
+    /// Copies the record at `offset` and verifies its CRC.
+    fn read_record(&self, offset: u64, seg_size: u64) -> Result<StoredRecord> {
+        let si = self.segment_idx(offset, seg_size).ok_or(StoreError::Corrupt {
+            offset,
+            reason: "no segment holds this offset".into(),
+        })?;
+        let seg = &self.segments[si];
+        let rel = (offset - seg.start) as usize;
+        if rel + RECORD_HEADER_LEN > seg.size as usize {
+            return Err(StoreError::Corrupt {
+                offset,
+                reason: "record header crosses the segment end".into(),
+            });
+        }
+        let h = record::decode_header(seg.bytes(rel, RECORD_HEADER_LEN));
+        let len = h.len as usize;
+        if h.magic != RECORD_MAGIC || len < RECORD_HEADER_LEN || rel + len > seg.size as usize {
+            return Err(StoreError::Corrupt {
+                offset,
+                reason: format!("bad record header (magic {:#010x}, length {len})", h.magic),
+            });
+        }
+        let bytes = seg.bytes(rel, len);
+        let computed = record::compute_crc(bytes);
+        if computed != h.crc {
+            return Err(StoreError::CrcMismatch {
+                offset,
+                index: h.meta.index,
+                stored: h.crc,
+                computed,
+            });
+        }
+        Ok(StoredRecord {
+            meta: h.meta,
+            offset,
+            payload: Bytes::copy_from_slice(&bytes[RECORD_HEADER_LEN..]),
+        })
+    }
+}
+
+impl SyncTarget for Shared {
+    fn sync_all(&self) -> std::io::Result<u64> {
+        let _guard = self.flush_lock.lock();
+        let (files, write_pos, seq) = {
+            let inner = self.inner.read();
+            let flushed = self.flushed_offset.load(Ordering::Acquire);
+            let files: Vec<_> = inner
+                .segments
+                .iter()
+                .filter(|s| s.end() > flushed && s.start < inner.write_pos)
+                .map(|s| (s.file.clone(), s.path.clone()))
+                .collect();
+            (files, inner.write_pos, inner.append_seq)
+        };
+        if files.is_empty() {
+            return Ok(seq);
+        }
+        fail::fail_point!("commitlog::fsync", |_| Err(std::io::Error::other(
+            "injected failure at commitlog::fsync"
+        )));
+        for (f, path) in &files {
+            f.sync_data().map_err(|e| {
+                std::io::Error::new(e.kind(), format!("fsync {}: {e}", path.display()))
+            })?;
+        }
+        self.flushed_offset.store(write_pos, Ordering::Release);
+        let mut cp = self.checkpoint.lock();
+        cp.flushed_offset = write_pos;
+        if let Err(e) = cp.store(&self.cfg.checkpoint_path, false) {
+            tracing::warn!(error = %e, "cannot write checkpoint; recovery will verify more of the log");
+        }
+        Ok(seq)
+    }
+}
+
+impl CommitLog {
+    /// Opens (or creates) the CommitLog and recovers it: finds every record, verifies CRCs after
+    /// the checkpoint, cuts a torn tail and refuses corruption in the middle.
+    pub fn open(cfg: CommitLogConfig) -> Result<Arc<CommitLog>> {
+        if cfg.segment_size < 4096 {
+            return Err(StoreError::Corrupt {
+                offset: 0,
+                reason: format!("segment size {} is below 4096 bytes", cfg.segment_size),
+            });
+        }
+        std::fs::create_dir_all(&cfg.dir)
+            .map_err(|e| StoreError::io("create commit log dir", &cfg.dir, e))?;
+        if let Some(parent) = cfg.checkpoint_path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::io("create checkpoint dir", parent, e))?;
+        }
+        let checkpoint = Checkpoint::load(&cfg.checkpoint_path);
+        let inner = super::recovery::recover(&cfg, &checkpoint)?;
+        let flushed = checkpoint.flushed_offset.min(inner.write_pos);
+        let shared = Arc::new(Shared {
+            cfg: cfg.clone(),
+            inner: RwLock::new(inner),
+            flushed_offset: AtomicU64::new(flushed),
+            flush_lock: Mutex::new(()),
+            checkpoint: Mutex::new(Checkpoint {
+                flushed_offset: flushed,
+                ..checkpoint
+            }),
+        });
+        let weak: Weak<Shared> = Arc::downgrade(&shared);
+        let flusher = Flusher::start(weak, cfg.flush)
+            .map_err(|e| StoreError::io("start flush thread", &cfg.dir, e))?;
+        Ok(Arc::new(CommitLog {
+            shared,
+            flusher: Mutex::new(flusher),
+            mode: cfg.flush,
+        }))
+    }
+
+    pub fn config(&self) -> &CommitLogConfig {
+        &self.shared.cfg
+    }
+
+    pub fn flush_mode(&self) -> FlushMode {
+        self.mode
+    }
+
+    /// Appends records in order under one lock. Each record is given as its metadata and the
+    /// slices whose concatenation is its payload, so callers never build a contiguous copy.
+    /// Returns the append sequence number to pass to [`CommitLog::on_durable`].
+    pub fn append(&self, records: &[(RecordMeta, &[&[u8]])]) -> Result<u64> {
+        let seg_size = self.shared.cfg.segment_size;
+        let mut inner = self.shared.inner.write();
+        for (meta, parts) in records {
+            failpoint!("commitlog::append");
+            if let Some(expected) = inner.next_index {
+                if meta.index != expected {
+                    return Err(StoreError::OutOfOrder {
+                        expected,
+                        got: meta.index,
+                    });
+                }
+            }
+            let payload_len: usize = parts.iter().map(|p| p.len()).sum();
+            let len = record::record_len(payload_len);
+            if len as u64 > seg_size {
+                return Err(StoreError::RecordTooLarge {
+                    len,
+                    segment_size: seg_size,
+                });
+            }
+            let pos = self.room_for(&mut inner, len)?;
+            let si = inner.segment_idx(pos, seg_size).ok_or(StoreError::Corrupt {
+                offset: pos,
+                reason: "no segment after roll".into(),
+            })?;
+            let seg = &mut inner.segments[si];
+            let rel = (pos - seg.start) as usize;
+            let buf = seg.bytes_mut(rel, len);
+            let mut at = RECORD_HEADER_LEN;
+            for p in parts.iter() {
+                buf[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            record::write_header(buf, meta);
+            if inner.positions.is_empty() {
+                inner.first_index = meta.index;
+            }
+            inner.positions.push_back(pos);
+            inner.write_pos = pos + len as u64;
+            inner.last = Some(*meta);
+            inner.next_index = Some(meta.index + 1);
+            inner.append_seq += 1;
+        }
+        Ok(inner.append_seq)
+    }
+
+    /// Makes sure the record of `len` bytes fits at the write position, writing a BLANK filler
+    /// and rolling to a new segment if not. Returns the record's offset.
+    fn room_for(&self, inner: &mut Inner, len: usize) -> Result<u64> {
+        let seg_size = self.shared.cfg.segment_size;
+        let pos = inner.write_pos;
+        let seg_start = pos - pos % seg_size;
+        let rel = (pos - seg_start) as usize;
+        if rel + len <= seg_size as usize {
+            if inner.segment_idx(pos, seg_size).is_none() {
+                let seg = Segment::create(&self.shared.cfg.dir, seg_start, seg_size)?;
+                inner.segments.push_back(seg);
+            }
+            return Ok(pos);
+        }
+        // Close the current segment with a filler and start the next one.
+        if let Some(si) = inner.segment_idx(pos, seg_size) {
+            let remaining = seg_size as usize - rel;
+            if remaining >= 8 {
+                let seg = &mut inner.segments[si];
+                let b = seg.bytes_mut(rel, 8);
+                b[0..4].copy_from_slice(&(remaining as u32).to_be_bytes());
+                b[4..8].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
+            }
+        }
+        let next = seg_start + seg_size;
+        let seg = Segment::create(&self.shared.cfg.dir, next, seg_size)?;
+        inner.segments.push_back(seg);
+        inner.write_pos = next;
+        Ok(next)
+    }
+
+    /// Completes `cb` once everything appended up to `seq` is persisted on this node: after an
+    /// fsync under `SYNC_FLUSH`, at once under `ASYNC_FLUSH`.
+    pub fn on_durable(&self, seq: u64, cb: FlushCallback) {
+        match self.mode {
+            FlushMode::Sync => self.flusher.lock().wait(seq, cb),
+            FlushMode::Async { .. } => cb(Ok(())),
+        }
+    }
+
+    /// Fsyncs everything written so far, on the caller's thread.
+    pub fn flush(&self) -> Result<()> {
+        self.shared
+            .sync_all()
+            .map(|_| ())
+            .map_err(|e| StoreError::io("flush commit log", &self.shared.cfg.dir, e))
+    }
+
+    /// Offset below which the log is known durable.
+    pub fn flushed_offset(&self) -> u64 {
+        self.shared.flushed_offset.load(Ordering::Acquire)
+    }
+
+    pub fn first_index(&self) -> Option<u64> {
+        let inner = self.shared.inner.read();
+        (!inner.positions.is_empty()).then_some(inner.first_index)
+    }
+
+    pub fn last_index(&self) -> Option<u64> {
+        self.shared.inner.read().last_index()
+    }
+
+    /// Metadata of the newest record, if any.
+    pub fn last_meta(&self) -> Option<RecordMeta> {
+        self.shared.inner.read().last
+    }
+
+    /// The index the next append must carry, if the log has fixed it.
+    pub fn next_index(&self) -> Option<u64> {
+        self.shared.inner.read().next_index
+    }
+
+    /// Offset of the first retained record (RocketMQ's commit log min offset).
+    pub fn min_offset(&self) -> u64 {
+        let inner = self.shared.inner.read();
+        inner.positions.front().copied().unwrap_or(inner.write_pos)
+    }
+
+    /// Offset where the next record will be written (RocketMQ's commit log max offset).
+    pub fn max_offset(&self) -> u64 {
+        self.shared.inner.read().write_pos
+    }
+
+    /// Offset of the record with `index`.
+    pub fn position(&self, index: u64) -> Option<u64> {
+        self.shared.inner.read().position(index)
+    }
+
+    /// Reads one record, verifying its CRC.
+    pub fn read(&self, index: u64) -> Result<Option<StoredRecord>> {
+        let inner = self.shared.inner.read();
+        match inner.position(index) {
+            None => Ok(None),
+            Some(pos) => inner
+                .read_record(pos, self.shared.cfg.segment_size)
+                .map(Some),
+        }
+    }
+
+    /// Reads records `[start, end)` that are present, stopping early after `max_bytes` of
+    /// payload (at least one record is returned if any is present).
+    pub fn read_range(&self, start: u64, end: u64, max_bytes: usize) -> Result<Vec<StoredRecord>> {
+        let inner = self.shared.inner.read();
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let from = start.max(inner.first_index);
+        let to = match inner.last_index() {
+            Some(last) => end.min(last + 1),
+            None => return Ok(out),
+        };
+        for index in from..to {
+            let Some(pos) = inner.position(index) else {
+                break;
+            };
+            let rec = inner.read_record(pos, self.shared.cfg.segment_size)?;
+            bytes += rec.payload.len();
+            out.push(rec);
+            if bytes >= max_bytes {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Copies `len` bytes at `offset`; the range must lie inside one segment and inside the
+    /// retained, written part of the log. This is how pulls read a message.
+    pub fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
+        let inner = self.shared.inner.read();
+        let seg_size = self.shared.cfg.segment_size;
+        let min = inner.positions.front().copied().unwrap_or(inner.write_pos);
+        let max = inner.write_pos;
+        let out_of_range = || StoreError::OutOfRange {
+            offset,
+            len,
+            min,
+            max,
+        };
+        if offset < min || offset + len as u64 > max {
+            return Err(out_of_range());
+        }
+        let si = inner.segment_idx(offset, seg_size).ok_or_else(out_of_range)?;
+        let seg = &inner.segments[si];
+        let rel = (offset - seg.start) as usize;
+        if rel + len > seg.size as usize {
+            return Err(out_of_range());
+        }
+        let mut b = BytesMut::with_capacity(len);
+        b.extend_from_slice(seg.bytes(rel, len));
+        Ok(b.freeze())
+    }
+
+    /// Removes records `index..` (a Raft conflict). Their bytes are zeroed so that recovery can
+    /// never mistake them for live records.
+    pub fn truncate_from(&self, index: u64) -> Result<()> {
+        failpoint!("commitlog::truncate");
+        let _flush_guard = self.shared.flush_lock.lock();
+        let seg_size = self.shared.cfg.segment_size;
+        let mut inner = self.shared.inner.write();
+        let Some(last) = inner.last_index() else {
+            return Ok(());
+        };
+        if index > last {
+            return Ok(());
+        }
+        if index < inner.first_index {
+            return Err(StoreError::NoSuchIndex {
+                index,
+                first: Some(inner.first_index),
+                last: Some(last),
+            });
+        }
+        let new_pos = inner.positions[(index - inner.first_index) as usize];
+        let old_pos = inner.write_pos;
+        // Drop whole segments that lie beyond the new end, zero the rest of the removed range.
+        while inner
+            .segments
+            .back()
+            .is_some_and(|s| s.start > new_pos && inner.segments.len() > 1)
+        {
+            if let Some(seg) = inner.segments.pop_back() {
+                let path = seg.path.clone();
+                drop(seg);
+                std::fs::remove_file(&path)
+                    .map_err(|e| StoreError::io("remove truncated segment", &path, e))?;
+            }
+        }
+        if let Some(si) = inner.segment_idx(new_pos, seg_size) {
+            let seg = &mut inner.segments[si];
+            let rel = (new_pos - seg.start) as usize;
+            let end = (old_pos.min(seg.end()) - seg.start) as usize;
+            if end > rel {
+                seg.zero(rel, end - rel);
+            }
+        }
+        let keep = (index - inner.first_index) as usize;
+        inner.positions.truncate(keep);
+        inner.write_pos = new_pos;
+        inner.next_index = Some(index);
+        inner.last = match inner.positions.back().copied() {
+            Some(p) => Some(inner.read_record(p, seg_size)?.meta),
+            None => None,
+        };
+        if self.shared.flushed_offset.load(Ordering::Acquire) > new_pos {
+            self.shared.flushed_offset.store(new_pos, Ordering::Release);
+            let mut cp = self.shared.checkpoint.lock();
+            cp.flushed_offset = new_pos;
+            cp.store(&self.shared.cfg.checkpoint_path, false)?;
+        }
+        tracing::info!(
+            from_index = index,
+            offset = new_pos,
+            bytes = old_pos - new_pos,
+            "truncated commit log suffix"
+        );
+        Ok(())
+    }
+
+    /// Removes records `..=index` from the log (retention). Whole segments below the new first
+    /// record are deleted; the purge point is recorded in the checkpoint.
+    pub fn purge_upto(&self, index: u64) -> Result<()> {
+        let seg_size = self.shared.cfg.segment_size;
+        let mut removed = Vec::new();
+        let first_index;
+        let start_offset;
+        {
+            let mut inner = self.shared.inner.write();
+            if let Some(expected) = inner.next_index {
+                if index + 1 > expected {
+                    // Purging past the end: the log restarts empty at index + 1.
+                    inner.next_index = Some(index + 1);
+                }
+            } else {
+                inner.next_index = Some(index + 1);
+            }
+            let drop_n = match inner.last_index() {
+                None => 0,
+                Some(_) if index < inner.first_index => 0,
+                Some(last) => (index.min(last) - inner.first_index + 1) as usize,
+            };
+            inner.positions.drain(..drop_n);
+            if inner.positions.is_empty() {
+                inner.first_index = inner.next_index.unwrap_or(index + 1);
+                inner.last = None;
+            } else {
+                inner.first_index = inner.first_index.max(index + 1);
+            }
+            first_index = inner.first_index;
+            let min_keep = inner.positions.front().copied().unwrap_or(inner.write_pos);
+            start_offset = min_keep;
+            let keep_from = min_keep - min_keep % seg_size;
+            while inner.segments.front().is_some_and(|s| s.start < keep_from) {
+                if let Some(seg) = inner.segments.pop_front() {
+                    removed.push(seg.path.clone());
+                }
+            }
+        }
+        {
+            let mut cp = self.shared.checkpoint.lock();
+            cp.first_index = Some(first_index);
+            cp.start_offset = start_offset;
+            cp.store(&self.shared.cfg.checkpoint_path, true)?;
+        }
+        for path in &removed {
+            std::fs::remove_file(path).map_err(|e| StoreError::io("remove purged segment", path, e))?;
+            tracing::info!(segment = %path.display(), "deleted purged commit log segment");
+        }
+        Ok(())
+    }
+
+    /// Empties the log and places the next record, `next_index`, at byte `offset`. Used when a
+    /// snapshot replaces this node's log, so record offsets stay identical to the leader's.
+    pub fn reset(&self, next_index: u64, offset: u64) -> Result<()> {
+        let _flush_guard = self.shared.flush_lock.lock();
+        let mut removed = Vec::new();
+        {
+            let mut inner = self.shared.inner.write();
+            while let Some(seg) = inner.segments.pop_front() {
+                removed.push(seg.path.clone());
+            }
+            inner.positions.clear();
+            inner.first_index = next_index;
+            inner.next_index = Some(next_index);
+            inner.last = None;
+            inner.write_pos = offset;
+        }
+        for path in &removed {
+            std::fs::remove_file(path).map_err(|e| StoreError::io("remove replaced segment", path, e))?;
+        }
+        self.shared.flushed_offset.store(offset, Ordering::Release);
+        let mut cp = self.shared.checkpoint.lock();
+        cp.first_index = Some(next_index);
+        cp.flushed_offset = offset;
+        cp.start_offset = offset;
+        cp.store(&self.shared.cfg.checkpoint_path, true)?;
+        tracing::info!(next_index, offset, "commit log reset to follow a snapshot");
+        Ok(())
+    }
+
+    /// CRC32C over the raw bytes of records `from..=upto`, fillers included. Two nodes whose
+    /// digests agree hold byte-identical logs over that range.
+    pub fn digest(&self, from: u64, upto: u64) -> Result<LogDigest> {
+        let inner = self.shared.inner.read();
+        let seg_size = self.shared.cfg.segment_size;
+        let no_such = |index| StoreError::NoSuchIndex {
+            index,
+            first: (!inner.positions.is_empty()).then_some(inner.first_index),
+            last: inner.last_index(),
+        };
+        let start = inner.position(from).ok_or_else(|| no_such(from))?;
+        let last_pos = inner.position(upto).ok_or_else(|| no_such(upto))?;
+        let last = inner.read_record(last_pos, seg_size)?;
+        let end = last_pos + (RECORD_HEADER_LEN + last.payload.len()) as u64;
+        let mut crc = 0u32;
+        let mut at = start;
+        while at < end {
+            let si = inner.segment_idx(at, seg_size).ok_or_else(|| no_such(from))?;
+            let seg = &inner.segments[si];
+            let rel = (at - seg.start) as usize;
+            let n = (end.min(seg.end()) - at) as usize;
+            crc = crc32c::crc32c_append(crc, seg.bytes(rel, n));
+            at += n as u64;
+        }
+        Ok(LogDigest {
+            from_index: from,
+            upto_index: upto,
+            start_offset: start,
+            end_offset: end,
+            crc32c: crc,
+        })
+    }
+
+    /// Number of segment files and the bytes they reserve on disk.
+    pub fn disk_usage(&self) -> (usize, u64) {
+        let inner = self.shared.inner.read();
+        let n = inner.segments.len();
+        (n, n as u64 * self.shared.cfg.segment_size)
+    }
+
+    /// Paths of the segment files, oldest first (retention looks at their age).
+    pub fn segment_files(&self) -> Vec<(PathBuf, u64)> {
+        let inner = self.shared.inner.read();
+        inner
+            .segments
+            .iter()
+            .map(|s| (s.path.clone(), s.start))
+            .collect()
+    }
+
+    /// The last index whose record lies entirely below `offset` (for retention by segment).
+    pub fn last_index_below(&self, offset: u64) -> Option<u64> {
+        let inner = self.shared.inner.read();
+        let n = inner.positions.partition_point(|&p| p < offset);
+        (n > 0).then(|| inner.first_index + n as u64 - 1)
+    }
+
+    /// Stops the flush thread after a final fsync.
+    pub fn close(&self) {
+        self.flusher.lock().stop();
+    }
+}
+
+impl Drop for CommitLog {
+    fn drop(&mut self) {
+        self.flusher.lock().stop();
+    }
+}
+

@@ -1,0 +1,160 @@
+//! One CommitLog segment: a fixed-size file named by the 20-digit byte offset of its first byte
+//! (RocketMQ's naming), mapped into memory.
+//!
+//! Space is reserved with `fallocate` when the segment is created, so that a full disk is an
+//! error at roll time instead of a SIGBUS when a page of a sparse mapping is first written.
+//! Durability goes through `fdatasync` on the file: on Linux that writes back pages dirtied
+//! through the shared mapping too, and it needs no lock on the mapping, so appends go on while a
+//! flush runs.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::MmapMut;
+
+use super::{failpoint, Result, StoreError};
+
+pub(crate) struct Segment {
+    pub start: u64,
+    pub size: u64,
+    pub path: PathBuf,
+    pub file: Arc<File>,
+    map: MmapMut,
+}
+
+/// The file name of the segment starting at `start`.
+pub(crate) fn segment_name(start: u64) -> String {
+    format!("{start:020}")
+}
+
+/// Parses a segment file name back to its start offset; other files are not segments.
+pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
+    if name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()) {
+        name.parse().ok()
+    } else {
+        None
+    }
+}
+
+fn reserve(file: &File, path: &Path, size: u64) -> Result<()> {
+    // SAFETY: plain syscall on a valid, open file descriptor.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size as libc::off_t) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EOPNOTSUPP) {
+        // Filesystems without fallocate (tmpfs on old kernels): a sparse file still works.
+        return file
+            .set_len(size)
+            .map_err(|e| StoreError::io("extend segment", path, e));
+    }
+    Err(StoreError::io("reserve space for segment", path, err))
+}
+
+impl Segment {
+    /// Creates a new, zero-filled segment.
+    pub fn create(dir: &Path, start: u64, size: u64) -> Result<Segment> {
+        failpoint!("commitlog::roll");
+        let path = dir.join(segment_name(start));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| StoreError::io("create segment", &path, e))?;
+        if let Err(e) = reserve(&file, &path, size) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        if file.metadata().map(|m| m.len()).unwrap_or(0) < size {
+            file.set_len(size)
+                .map_err(|e| StoreError::io("extend segment", &path, e))?;
+        }
+        // Make the new directory entry durable so the segment survives a power cut.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Self::map(path, file, start, size)
+    }
+
+    /// Opens an existing segment; a file shorter than `size` (a crash during creation) is
+    /// extended.
+    pub fn open(path: PathBuf, start: u64, size: u64) -> Result<Segment> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::io("open segment", &path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| StoreError::io("stat segment", &path, e))?
+            .len();
+        if len > size {
+            return Err(StoreError::Corrupt {
+                offset: start,
+                reason: format!(
+                    "segment {} is {len} bytes but mappedFileSizeCommitLog is {size}; the setting must not change for an existing store",
+                    path.display()
+                ),
+            });
+        }
+        if len < size {
+            reserve(&file, &path, size)?;
+        }
+        Self::map(path, file, start, size)
+    }
+
+    fn map(path: PathBuf, file: File, start: u64, size: u64) -> Result<Segment> {
+        // SAFETY: the file is owned by this process's store directory; no other process writes
+        // it, and every access through the map is bounds-checked against `size`.
+        let map = unsafe { MmapMut::map_mut(&file) }
+            .map_err(|e| StoreError::io("map segment", &path, e))?;
+        Ok(Segment {
+            start,
+            size,
+            path,
+            file: Arc::new(file),
+            map,
+        })
+    }
+
+    pub fn end(&self) -> u64 {
+        self.start + self.size
+    }
+
+    /// Bytes `[rel, rel + len)` of the segment. Callers check bounds against `size`.
+    pub fn bytes(&self, rel: usize, len: usize) -> &[u8] {
+        &self.map[rel..rel + len]
+    }
+
+    pub fn bytes_mut(&mut self, rel: usize, len: usize) -> &mut [u8] {
+        &mut self.map[rel..rel + len]
+    }
+
+    /// Zeroes `[rel, rel + len)`.
+    pub fn zero(&mut self, rel: usize, len: usize) {
+        self.map[rel..rel + len].fill(0);
+    }
+
+    /// Zeroes from `rel` until the first 4 KiB block that is already all zeros, or the end.
+    /// Used to erase a cut tail without touching a whole gigabyte of untouched pages.
+    pub fn zero_tail(&mut self, rel: usize) {
+        const BLOCK: usize = 4096;
+        let size = self.size as usize;
+        let mut at = rel;
+        while at < size {
+            let block_end = ((at / BLOCK) + 1) * BLOCK;
+            let end = block_end.min(size);
+            let was_zero = self.map[at..end].iter().all(|&b| b == 0);
+            if was_zero && at % BLOCK == 0 {
+                break;
+            }
+            self.map[at..end].fill(0);
+            at = end;
+        }
+    }
+}
