@@ -387,6 +387,14 @@ impl CommitLog {
         self.shared.inner.read().position(index)
     }
 
+    /// Where the record after `index` starts (or will start): the next record's offset, or the
+    /// write position if `index` is the last record.
+    pub fn record_end(&self, index: u64) -> Option<u64> {
+        let inner = self.shared.inner.read();
+        inner.position(index)?;
+        Some(inner.position(index + 1).unwrap_or(inner.write_pos))
+    }
+
     /// Reads one record, verifying its CRC.
     pub fn read(&self, index: u64) -> Result<Option<StoredRecord>> {
         let inner = self.shared.inner.read();

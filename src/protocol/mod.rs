@@ -1,0 +1,3 @@
+//! Typed RocketMQ protocol data shared by the broker, the name server and the state machine.
+
+pub mod topic;

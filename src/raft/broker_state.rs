@@ -1,0 +1,338 @@
+//! The broker state derived from committed entries: topic config, consumer offsets, queue
+//! offsets and the ConsumeQueues. Every node applies the same entries in the same order and so
+//! reaches the same state; followers therefore serve pulls of committed data.
+//!
+//! It must never see an uncommitted entry: only the state machine's `apply` mutates it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::types::{ApplyResult, MetaCommand, PutPosition};
+use crate::message::StoredMessageView;
+use crate::protocol::topic::TopicConfig;
+use crate::store::{CommitLog, ConsumeQueue, CqEntry, StoreError};
+
+/// The readable range of one queue: `[min, next)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueRange {
+    pub min: u64,
+    pub next: u64,
+}
+
+/// The metadata a snapshot carries: small, and never the messages themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerMetadata {
+    pub topics: BTreeMap<String, TopicConfig>,
+    /// `topic@group` → queue id → committed consumer offset (RocketMQ's consumerOffset.json).
+    pub consumer_offsets: BTreeMap<String, BTreeMap<u32, u64>>,
+    pub queues: BTreeMap<(String, u32), QueueRange>,
+    /// CommitLog offset just past the last applied record; a follower that installs this
+    /// snapshot places its next record here, so offsets (and msgIds) agree across nodes.
+    pub next_commit_log_offset: u64,
+}
+
+type QueueKey = (String, u32);
+
+pub struct BrokerState {
+    cq_dir: PathBuf,
+    cq_file_size: u64,
+    commit_log: Arc<CommitLog>,
+    meta: RwLock<BrokerMetadata>,
+    queues: RwLock<HashMap<QueueKey, Arc<ConsumeQueue>>>,
+    /// Bumped after every applied batch so long-polling pulls can wake up.
+    applied_tx: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for BrokerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerState").field("cq_dir", &self.cq_dir).finish()
+    }
+}
+
+fn queue_dir(root: &Path, topic: &str, queue_id: u32) -> PathBuf {
+    root.join(topic).join(queue_id.to_string())
+}
+
+impl BrokerState {
+    /// Loads `meta` (from the last snapshot, or empty) and cuts the ConsumeQueues on disk back to
+    /// it; queues it does not know are removed and will be rebuilt by replay.
+    pub fn open(
+        cq_dir: &Path,
+        cq_file_size: u64,
+        commit_log: Arc<CommitLog>,
+        meta: BrokerMetadata,
+    ) -> Result<BrokerState, StoreError> {
+        std::fs::create_dir_all(cq_dir).map_err(|e| StoreError::io("create consume queue root", cq_dir, e))?;
+        let mut queues = HashMap::new();
+        for ((topic, qid), range) in &meta.queues {
+            let cq = ConsumeQueue::open(&queue_dir(cq_dir, topic, *qid), cq_file_size, range.min, range.next)?;
+            queues.insert((topic.clone(), *qid), Arc::new(cq));
+        }
+        remove_unknown_queue_dirs(cq_dir, &meta)?;
+        let (applied_tx, _) = watch::channel(0);
+        Ok(BrokerState {
+            cq_dir: cq_dir.to_path_buf(),
+            cq_file_size,
+            commit_log,
+            meta: RwLock::new(meta),
+            queues: RwLock::new(queues),
+            applied_tx,
+        })
+    }
+
+    pub fn commit_log(&self) -> &Arc<CommitLog> {
+        &self.commit_log
+    }
+
+    /// A copy of the metadata, for a snapshot or an admin view.
+    pub fn metadata(&self) -> BrokerMetadata {
+        self.meta.read().clone()
+    }
+
+    pub fn topic(&self, name: &str) -> Option<TopicConfig> {
+        self.meta.read().topics.get(name).cloned()
+    }
+
+    pub fn topics(&self) -> Vec<TopicConfig> {
+        self.meta.read().topics.values().cloned().collect()
+    }
+
+    pub fn consumer_offset(&self, group: &str, topic: &str, queue_id: u32) -> Option<u64> {
+        let key = format!("{topic}@{group}");
+        self.meta.read().consumer_offsets.get(&key)?.get(&queue_id).copied()
+    }
+
+    pub fn consume_queue(&self, topic: &str, queue_id: u32) -> Option<Arc<ConsumeQueue>> {
+        self.queues.read().get(&(topic.to_string(), queue_id)).cloned()
+    }
+
+    /// Watch the applied-entry counter; it changes after every applied batch.
+    pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
+        self.applied_tx.subscribe()
+    }
+
+    pub(crate) fn notify_applied(&self, index: u64) {
+        self.applied_tx.send_replace(index);
+    }
+
+    fn queue_for(&self, topic: &str, queue_id: u32) -> Result<Arc<ConsumeQueue>, StoreError> {
+        if let Some(q) = self.consume_queue(topic, queue_id) {
+            return Ok(q);
+        }
+        let key = (topic.to_string(), queue_id);
+        let mut queues = self.queues.write();
+        if let Some(q) = queues.get(&key) {
+            return Ok(q.clone());
+        }
+        let cq = Arc::new(ConsumeQueue::open(
+            &queue_dir(&self.cq_dir, topic, queue_id),
+            self.cq_file_size,
+            0,
+            0,
+        )?);
+        queues.insert(key.clone(), cq.clone());
+        self.meta.write().queues.insert(key, QueueRange::default());
+        Ok(cq)
+    }
+
+    /// Indexes one committed message whose store-format bytes start at `offset` in the
+    /// CommitLog.
+    pub fn apply_message(&self, bytes: &[u8], offset: u64) -> Result<ApplyResult, StoreError> {
+        let view = match StoredMessageView::parse(bytes) {
+            Ok(v) => v,
+            Err(e) => return Ok(ApplyResult::Rejected(format!("malformed stored message: {e}"))),
+        };
+        if let Some(reason) = unindexable(&view) {
+            return Ok(ApplyResult::Rejected(reason));
+        }
+        let pos = self.index_one(&view, offset)?;
+        Ok(ApplyResult::Put(pos))
+    }
+
+    /// Indexes the messages of one batch entry, consecutive in the CommitLog from `offset`.
+    pub fn apply_batch(&self, bytes: &[u8], offset: u64) -> Result<ApplyResult, StoreError> {
+        let mut at = 0usize;
+        let mut views = Vec::new();
+        while at < bytes.len() {
+            match StoredMessageView::parse(&bytes[at..]) {
+                Ok(v) => {
+                    if let Some(reason) = unindexable(&v) {
+                        return Ok(ApplyResult::Rejected(format!("message at byte {at} of batch: {reason}")));
+                    }
+                    let n = v.total_size();
+                    views.push((v, at));
+                    at += n;
+                }
+                Err(e) => return Ok(ApplyResult::Rejected(format!("malformed message in batch at byte {at}: {e}"))),
+            }
+        }
+        let mut out = Vec::with_capacity(views.len());
+        for (v, rel) in views {
+            out.push(self.index_one(&v, offset + rel as u64)?);
+        }
+        Ok(ApplyResult::Batch(out))
+    }
+
+    fn index_one(&self, view: &StoredMessageView<'_>, offset: u64) -> Result<PutPosition, StoreError> {
+        let queue_id = view.queue_id() as u32;
+        let cq = self.queue_for(view.topic(), queue_id)?;
+        let queue_offset = cq.max_offset();
+        let size = view.total_size() as u32;
+        cq.append(
+            queue_offset,
+            CqEntry {
+                commit_log_offset: offset as i64,
+                size: size as i32,
+                tags_code: view.tags_code(),
+            },
+        )?;
+        if let Some(r) = self.meta.write().queues.get_mut(&(view.topic().to_string(), queue_id)) {
+            r.next = queue_offset + 1;
+        }
+        Ok(PutPosition {
+            queue_offset,
+            commit_log_offset: offset,
+            size,
+        })
+    }
+
+    pub fn apply_meta(&self, cmd: &MetaCommand) -> Result<ApplyResult, StoreError> {
+        match cmd {
+            MetaCommand::UpdateTopic(tc) => {
+                if !valid_topic_name(&tc.topic_name) {
+                    return Ok(ApplyResult::Rejected(format!("invalid topic name {:?}", tc.topic_name)));
+                }
+                self.meta.write().topics.insert(tc.topic_name.clone(), tc.clone());
+            }
+            MetaCommand::DeleteTopic(name) => {
+                if !valid_topic_name(name) {
+                    return Ok(ApplyResult::Rejected(format!("invalid topic name {name:?}")));
+                }
+                let removed: Vec<(QueueKey, Arc<ConsumeQueue>)> = {
+                    let mut queues = self.queues.write();
+                    let keys: Vec<QueueKey> = queues.keys().filter(|(t, _)| t == name).cloned().collect();
+                    keys.into_iter().filter_map(|k| queues.remove(&k).map(|q| (k, q))).collect()
+                };
+                {
+                    let mut meta = self.meta.write();
+                    meta.topics.remove(name);
+                    meta.queues.retain(|(t, _), _| t != name);
+                    let suffix = format!("{name}@");
+                    meta.consumer_offsets.retain(|k, _| !k.starts_with(&suffix));
+                }
+                for (_, q) in removed {
+                    if let Ok(q) = Arc::try_unwrap(q) {
+                        q.destroy()?;
+                    }
+                }
+                let dir = self.cq_dir.join(name);
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io("remove topic queues", &dir, e))?;
+                }
+            }
+            MetaCommand::CommitOffset {
+                group,
+                topic,
+                queue_id,
+                offset,
+            } => {
+                let key = format!("{topic}@{group}");
+                self.meta
+                    .write()
+                    .consumer_offsets
+                    .entry(key)
+                    .or_default()
+                    .insert(*queue_id, *offset);
+            }
+        }
+        Ok(ApplyResult::None)
+    }
+
+    pub(crate) fn set_next_commit_log_offset(&self, offset: u64) {
+        self.meta.write().next_commit_log_offset = offset;
+    }
+
+    /// Fsyncs every ConsumeQueue; a snapshot is written only after this, so that the queues on
+    /// disk always hold at least what the snapshot vouches for.
+    pub fn flush_queues(&self) -> Result<(), StoreError> {
+        let queues: Vec<Arc<ConsumeQueue>> = self.queues.read().values().cloned().collect();
+        for q in queues {
+            q.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Replaces everything with a snapshot's metadata: the old queues are removed and each
+    /// queue restarts, empty, at the snapshot's next offset.
+    pub fn replace(&self, mut meta: BrokerMetadata) -> Result<(), StoreError> {
+        let old: Vec<Arc<ConsumeQueue>> = self.queues.write().drain().map(|(_, q)| q).collect();
+        drop(old);
+        if self.cq_dir.exists() {
+            std::fs::remove_dir_all(&self.cq_dir).map_err(|e| StoreError::io("clear consume queues", &self.cq_dir, e))?;
+        }
+        std::fs::create_dir_all(&self.cq_dir).map_err(|e| StoreError::io("create consume queue root", &self.cq_dir, e))?;
+        let mut queues = HashMap::new();
+        for ((topic, qid), range) in meta.queues.iter_mut() {
+            range.min = range.next;
+            let cq = ConsumeQueue::open(&queue_dir(&self.cq_dir, topic, *qid), self.cq_file_size, range.next, range.next)?;
+            queues.insert((topic.clone(), *qid), Arc::new(cq));
+        }
+        *self.queues.write() = queues;
+        *self.meta.write() = meta;
+        Ok(())
+    }
+}
+
+/// Why a well-formed stored message cannot be indexed, if it cannot. The broker checks the same
+/// before proposing; this is the state machine's own guard, because topic names become
+/// directory names.
+fn unindexable(view: &StoredMessageView<'_>) -> Option<String> {
+    if view.total_size() == 0 {
+        return Some("empty message".into());
+    }
+    if view.queue_id() < 0 {
+        return Some(format!("negative queue id {}", view.queue_id()));
+    }
+    if !valid_topic_name(view.topic()) {
+        return Some(format!("invalid topic name {:?}", view.topic()));
+    }
+    None
+}
+
+/// RocketMQ's topic charset: letters, digits, `%`, `|`, `-`, `_`; at most 127 bytes.
+pub fn valid_topic_name(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic.len() <= 127
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'-' | b'_'))
+}
+
+fn remove_unknown_queue_dirs(root: &Path, meta: &BrokerMetadata) -> Result<(), StoreError> {
+    let Ok(topics) = std::fs::read_dir(root) else {
+        return Ok(());
+    };
+    for t in topics.flatten() {
+        let tname = t.file_name().to_string_lossy().to_string();
+        let Ok(qs) = std::fs::read_dir(t.path()) else {
+            continue;
+        };
+        for q in qs.flatten() {
+            let known = q
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+                .is_some_and(|qid| meta.queues.contains_key(&(tname.clone(), qid)));
+            if !known {
+                let p = q.path();
+                std::fs::remove_dir_all(&p).map_err(|e| StoreError::io("remove unknown consume queue", &p, e))?;
+            }
+        }
+    }
+    Ok(())
+}

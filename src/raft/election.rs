@@ -1,0 +1,276 @@
+//! Elections: pre-vote, and leadership transfer to `preferredLeaderId`.
+//!
+//! openraft 0.9 has no pre-vote: a node cut off from the group keeps starting elections, and
+//! when it comes back its higher term deposes the healthy leader. So LedgerMQ turns openraft's
+//! own election timer off and drives elections here. A follower that has not heard from a leader
+//! for a randomised timeout first asks the voters whether they would vote for it; they say yes
+//! only if they have not heard from a leader recently either and its log is at least as
+//! up-to-date as theirs. Only with a quorum of yeses does it start a real election. A rejoining
+//! node never gets that quorum while the leader is healthy, so it never disturbs it.
+//!
+//! Leadership transfer: a leader that is not the preferred node waits until the preferred node
+//! has caught up, pauses new writes, waits for the preferred node to match its last index, and
+//! asks it to start an election now (`TimeoutNow`). The old leader grants the vote (its own
+//! lease is long expired, and the candidate's log is as long as its own), which is a quorum in a
+//! group of three.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::ServerState;
+use parking_lot::Mutex;
+use rand::Rng;
+use tokio::sync::watch;
+
+use super::codec::log_id_of;
+use super::node::NodeCore;
+use super::rpc::{PeerRequest, PeerResponse, PreVoteRequest, PreVoteResponse};
+use super::types::NodeId;
+
+/// Timing derived from `raftElectionTimeoutMs` (E) and `raftHeartbeatIntervalMs`.
+#[derive(Debug, Clone, Copy)]
+pub struct ElectionTiming {
+    pub heartbeat: Duration,
+    /// A follower starts a pre-vote after a random silence in `[timeout_min, timeout_max]`
+    /// (¾E..1¼E).
+    pub timeout_min: Duration,
+    pub timeout_max: Duration,
+    /// Hearing from a leader within this (⅝E) makes a node refuse pre-votes and votes.
+    pub lease: Duration,
+}
+
+impl ElectionTiming {
+    pub fn new(heartbeat_ms: u64, election_timeout_ms: u64) -> ElectionTiming {
+        let e = election_timeout_ms.max(4 * heartbeat_ms).max(40);
+        ElectionTiming {
+            heartbeat: Duration::from_millis(heartbeat_ms.max(1)),
+            timeout_min: Duration::from_millis(e * 3 / 4),
+            timeout_max: Duration::from_millis(e * 5 / 4),
+            lease: Duration::from_millis(e * 5 / 8),
+        }
+    }
+
+    fn random_timeout(&self) -> Duration {
+        let min = self.timeout_min.as_millis() as u64;
+        let max = self.timeout_max.as_millis() as u64;
+        Duration::from_millis(rand::thread_rng().gen_range(min..=max))
+    }
+}
+
+/// When this node last heard from a leader it accepted.
+#[derive(Debug)]
+pub struct LeaderContact {
+    last: Mutex<Instant>,
+}
+
+impl Default for LeaderContact {
+    fn default() -> Self {
+        LeaderContact {
+            last: Mutex::new(Instant::now()),
+        }
+    }
+}
+
+impl LeaderContact {
+    pub fn touch(&self) {
+        *self.last.lock() = Instant::now();
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.last.lock().elapsed()
+    }
+}
+
+/// Answers a pre-vote request without changing any state.
+pub fn handle_prevote(core: &NodeCore, req: &PreVoteRequest) -> PreVoteResponse {
+    let m = core.raft.metrics().borrow().clone();
+    let deny = |reason: String| PreVoteResponse {
+        granted: false,
+        reason,
+    };
+    let lease = core.timing.lease;
+    if m.state == ServerState::Leader {
+        let healthy = core.voter_count() <= 1
+            || m.millis_since_quorum_ack.is_some_and(|ms| ms < lease.as_millis() as u64);
+        if healthy {
+            return deny(format!("n{} is a healthy leader", core.id));
+        }
+    } else if m.current_leader.is_some_and(|l| l != req.candidate) && core.contact.elapsed() < lease {
+        return deny(format!(
+            "heard from leader n{} {} ms ago",
+            m.current_leader.unwrap_or_default(),
+            core.contact.elapsed().as_millis()
+        ));
+    }
+    let mine = core.log.last_meta().map(|m| log_id_of(&m)).or(core.meta.purged());
+    if req.last_log_id < mine {
+        return deny(format!("candidate log {:?} is behind mine {:?}", req.last_log_id, mine));
+    }
+    PreVoteResponse {
+        granted: true,
+        reason: String::new(),
+    }
+}
+
+/// Starts an election at once if `from` is this node's leader (leadership transfer).
+pub async fn handle_timeout_now(core: &NodeCore, from: NodeId) -> bool {
+    let leader = core.raft.metrics().borrow().current_leader;
+    if leader != Some(from) {
+        tracing::info!(from, ?leader, "ignoring TimeoutNow from a node that is not my leader");
+        return false;
+    }
+    tracing::info!(from, "leader asked me to take over; starting an election");
+    core.raft.trigger().elect().await.is_ok()
+}
+
+/// Runs until `shutdown` turns true.
+pub async fn run(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
+    let tick = (core.timing.heartbeat / 2).clamp(Duration::from_millis(10), Duration::from_millis(50));
+    let mut deadline = core.timing.random_timeout();
+    let mut leader_since: Option<Instant> = None;
+    let mut preferred_ready_since: Option<Instant> = None;
+    let mut next_transfer_try = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        let m = core.raft.metrics().borrow().clone();
+        if m.running_state.is_err() {
+            return;
+        }
+        if m.state == ServerState::Leader {
+            core.contact.touch();
+            let since = *leader_since.get_or_insert_with(Instant::now);
+            if let Some(pref) = core.preferred_leader {
+                if pref != core.id && since.elapsed() > core.timing.lease * 2 && Instant::now() >= next_transfer_try {
+                    let caught_up = m
+                        .replication
+                        .as_ref()
+                        .and_then(|r| r.get(&pref).cloned().flatten())
+                        .is_some_and(|matched| Some(matched.index) == m.last_log_index);
+                    if caught_up {
+                        let ready = *preferred_ready_since.get_or_insert_with(Instant::now);
+                        if ready.elapsed() >= Duration::from_secs(2) {
+                            if !transfer_leadership(&core, pref).await {
+                                next_transfer_try = Instant::now() + Duration::from_secs(10);
+                            }
+                            preferred_ready_since = None;
+                        }
+                    } else {
+                        preferred_ready_since = None;
+                    }
+                }
+            }
+            continue;
+        }
+        leader_since = None;
+        preferred_ready_since = None;
+        if !core.is_voter() || core.contact.elapsed() < deadline {
+            continue;
+        }
+        if prevote(&core, m.current_term).await {
+            tracing::info!(term = m.current_term + 1, "pre-vote won; starting an election");
+            if let Err(e) = core.raft.trigger().elect().await {
+                tracing::warn!(error = %e, "cannot start election");
+                return;
+            }
+        }
+        // Next attempt after another random timeout, counted from now.
+        deadline = core.contact.elapsed() + core.timing.random_timeout();
+    }
+}
+
+/// Asks every other voter; true if a quorum (this node included) would vote for us.
+async fn prevote(core: &Arc<NodeCore>, term: u64) -> bool {
+    let last_log_id = core.log.last_meta().map(|m| log_id_of(&m)).or(core.meta.purged());
+    let req = PreVoteRequest {
+        candidate: core.id,
+        next_term: term + 1,
+        last_log_id,
+    };
+    let voters = core.voters();
+    let quorum = voters.len() / 2 + 1;
+    let mut granted = 1usize;
+    let timeout = (core.timing.heartbeat * 3).max(Duration::from_millis(100));
+    let calls = voters
+        .into_iter()
+        .filter(|(id, _)| *id != core.id)
+        .map(|(id, addr)| {
+            let client = core.registry.get(id, &addr);
+            let req = PeerRequest::PreVote(req.clone());
+            async move { (id, client.call(req, timeout).await) }
+        });
+    let mut reasons = Vec::new();
+    for (id, r) in futures::future::join_all(calls).await {
+        match r {
+            Ok(PeerResponse::PreVote(v)) if v.granted => granted += 1,
+            Ok(PeerResponse::PreVote(v)) => reasons.push(format!("n{id}: {}", v.reason)),
+            Ok(_) => reasons.push(format!("n{id}: unexpected answer")),
+            Err(e) => reasons.push(e.to_string()),
+        }
+    }
+    if granted < quorum {
+        tracing::debug!(granted, quorum, ?reasons, "pre-vote lost");
+    }
+    granted >= quorum
+}
+
+/// Hands leadership to `target`. Returns true if it moved.
+async fn transfer_leadership(core: &Arc<NodeCore>, target: NodeId) -> bool {
+    let Some(addr) = core.voters().into_iter().find(|(id, _)| *id == target).map(|(_, a)| a) else {
+        return false;
+    };
+    tracing::info!(target, "preferred leader is healthy and caught up; transferring leadership");
+    core.transferring.store(true, Ordering::SeqCst);
+    let moved = async {
+        // Let in-flight writes replicate so the target's log is as long as ours.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let m = core.raft.metrics().borrow().clone();
+            let matched = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&target).cloned().flatten())
+                .map(|l| l.index);
+            if matched.is_some() && matched == m.last_log_index {
+                break;
+            }
+            if Instant::now() > deadline {
+                tracing::info!(target, "preferred leader did not catch up; transfer postponed");
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let term = core.raft.metrics().borrow().current_term;
+        let client = core.registry.get(target, &addr);
+        match client
+            .call(PeerRequest::TimeoutNow { from: core.id, term }, Duration::from_millis(500))
+            .await
+        {
+            Ok(PeerResponse::TimeoutNow(true)) => {}
+            other => {
+                tracing::info!(target, ?other, "preferred leader declined TimeoutNow");
+                return false;
+            }
+        }
+        let deadline = Instant::now() + core.timing.timeout_max * 2;
+        while Instant::now() < deadline {
+            if core.raft.metrics().borrow().state != ServerState::Leader {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+    .await;
+    core.transferring.store(false, Ordering::SeqCst);
+    if moved {
+        tracing::info!(target, "leadership transferred to the preferred leader");
+    }
+    moved
+}

@@ -1,0 +1,172 @@
+//! openraft's log storage, implemented by the CommitLog itself: an appended entry is written
+//! once, as a CommitLog record, and read back from there for replication and for the state
+//! machine. There is no second Raft log file.
+//!
+//! Durability: `append` returns once the records are in the mapped segments (readable), and
+//! reports them persisted through openraft's callback after the group-commit fsync under
+//! `SYNC_FLUSH`, or at once under `ASYNC_FLUSH`. The vote is fsynced before `save_vote` returns.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{AnyError, OptionalSend, StorageIOError};
+
+use super::codec;
+use super::meta::RaftMeta;
+use super::types::{Entry, LogId, StorageError, TypeConfig, Vote};
+use crate::store::CommitLog;
+
+/// Upper bound of payload bytes returned by one `limited_get_log_entries` call, so that one
+/// AppendEntries stays a reasonable frame even with large messages.
+const MAX_READ_BYTES: usize = 8 << 20;
+
+#[derive(Debug, Clone)]
+pub struct LogStore {
+    log: Arc<CommitLog>,
+    meta: Arc<RaftMeta>,
+}
+
+impl LogStore {
+    pub fn new(log: Arc<CommitLog>, meta: Arc<RaftMeta>) -> LogStore {
+        LogStore { log, meta }
+    }
+
+    pub fn commit_log(&self) -> &Arc<CommitLog> {
+        &self.log
+    }
+
+    pub fn meta(&self) -> &Arc<RaftMeta> {
+        &self.meta
+    }
+
+    fn read_entries(&self, start: u64, end: u64, max_bytes: usize) -> Result<Vec<Entry>, StorageError> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let records = self
+            .log
+            .read_range(start, end, max_bytes)
+            .map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
+        records
+            .into_iter()
+            .map(|r| codec::decode(r).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into()))
+            .collect()
+    }
+}
+
+fn range_to_bounds<RB: RangeBounds<u64>>(range: &RB) -> (u64, u64) {
+    let start = match range.start_bound() {
+        Bound::Included(&s) => s,
+        Bound::Excluded(&s) => s + 1,
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&e) => e.saturating_add(1),
+        Bound::Excluded(&e) => e,
+        Bound::Unbounded => u64::MAX,
+    };
+    (start, end)
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let (start, end) = range_to_bounds(&range);
+        self.read_entries(start, end, usize::MAX)
+    }
+
+    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Entry>, StorageError> {
+        self.read_entries(start, end, MAX_READ_BYTES)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged_log_id = self.meta.purged();
+        let last_log_id = match self.log.last_meta() {
+            Some(m) => Some(codec::log_id_of(&m)),
+            None => last_purged_log_id,
+        };
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        self.meta
+            .save_vote(vote)
+            .map_err(|e| StorageIOError::write_vote(AnyError::new(&e)).into())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        Ok(self.meta.vote())
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        self.meta
+            .save_committed(committed)
+            .map_err(|e| StorageIOError::write(AnyError::new(&e)).into())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        // Never claim more than the log holds (an ASYNC_FLUSH node may lose its tail in a power
+        // cut); openraft re-applies up to this id at start-up.
+        let committed = self.meta.committed();
+        let last = self.log.last_index();
+        Ok(committed.filter(|c| last.is_some_and(|l| c.index <= l)))
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut encoded = Vec::new();
+        for entry in entries {
+            let e = codec::encode(&entry).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+            encoded.push(e);
+        }
+        let parts: Vec<[&[u8]; 1]> = encoded.iter().map(|(_, p)| [p.as_slice()]).collect();
+        let records: Vec<_> = encoded
+            .iter()
+            .zip(parts.iter())
+            .map(|((meta, _), part)| (*meta, &part[..]))
+            .collect();
+        let seq = match self.log.append(&records) {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::error!(error = %e, "commit log append failed; this node stops accepting entries");
+                return Err(StorageIOError::write_logs(AnyError::new(&e)).into());
+            }
+        };
+        self.log
+            .on_durable(seq, Box::new(move |r| callback.log_io_completed(r)));
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.log
+            .truncate_from(log_id.index)
+            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.meta
+            .save_purged(&log_id)
+            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        self.log
+            .purge_upto(log_id.index)
+            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+    }
+}

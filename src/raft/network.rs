@@ -1,0 +1,326 @@
+//! The peer transport, client side: one long-lived TCP connection per peer, shared by the
+//! replication stream, votes, pre-votes and admin calls.
+//!
+//! A connection task owns the socket. Requests are queued to it, written with an id, and their
+//! answers matched by id, so several can be in flight. When the connection drops every waiting
+//! request fails at once and the task reconnects with exponential backoff (50 ms → 2 s), logging
+//! the first failure and then at most every 30 s so an unreachable peer is visible but not noisy.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use parking_lot::Mutex;
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use super::rpc::{encode_frame, read_frame, Frame, PeerRequest, PeerResponse};
+use super::types::{NodeId, PeerNode, TypeConfig};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    #[error("peer n{target} at {addr} is unreachable: {reason}")]
+    Unreachable {
+        target: NodeId,
+        addr: String,
+        reason: String,
+    },
+    #[error("no answer from n{target} within {millis} ms")]
+    Timeout { target: NodeId, millis: u64 },
+    #[error("unexpected answer from n{target}: {what}")]
+    Protocol { target: NodeId, what: String },
+}
+
+type Reply = oneshot::Sender<Result<PeerResponse, TransportError>>;
+
+struct Outgoing {
+    body: PeerRequest,
+    reply: Reply,
+}
+
+/// A handle to one peer's connection task. Cloning shares the connection.
+#[derive(Clone)]
+pub struct PeerClient {
+    target: NodeId,
+    addr: String,
+    tx: mpsc::Sender<Outgoing>,
+}
+
+impl std::fmt::Debug for PeerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PeerClient(n{} {})", self.target, self.addr)
+    }
+}
+
+impl PeerClient {
+    /// Starts the connection task for `target` at `addr`. The task ends when every handle is
+    /// dropped.
+    pub fn spawn(target: NodeId, addr: String) -> PeerClient {
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(connection_task(target, addr.clone(), rx));
+        PeerClient { target, addr, tx }
+    }
+
+    pub fn target(&self) -> NodeId {
+        self.target
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Sends `req` and waits at most `timeout` for the answer.
+    pub async fn call(&self, req: PeerRequest, timeout: Duration) -> Result<PeerResponse, TransportError> {
+        let (reply, rx) = oneshot::channel();
+        let unreachable = |reason: &str| TransportError::Unreachable {
+            target: self.target,
+            addr: self.addr.clone(),
+            reason: reason.into(),
+        };
+        self.tx
+            .send(Outgoing { body: req, reply })
+            .await
+            .map_err(|_| unreachable("connection task stopped"))?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(unreachable("connection closed")),
+            Err(_) => Err(TransportError::Timeout {
+                target: self.target,
+                millis: timeout.as_millis() as u64,
+            }),
+        }
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<u64, Reply>>>;
+
+fn fail_all(pending: &Pending, target: NodeId, addr: &str, reason: &str) {
+    let waiting: Vec<Reply> = pending.lock().drain().map(|(_, r)| r).collect();
+    for r in waiting {
+        let _ = r.send(Err(TransportError::Unreachable {
+            target,
+            addr: addr.to_string(),
+            reason: reason.to_string(),
+        }));
+    }
+}
+
+async fn connection_task(target: NodeId, addr: String, mut rx: mpsc::Receiver<Outgoing>) {
+    let next_id = AtomicU64::new(1);
+    let mut backoff = Duration::from_millis(50);
+    let mut last_warn: Option<Instant> = None;
+    let mut failures: u64 = 0;
+    loop {
+        let stream = match tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(&addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                on_connect_failure(target, &addr, &e.to_string(), &mut failures, &mut last_warn);
+                if !drain_while_down(&mut rx, target, &addr, &e.to_string(), backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+            Err(_) => {
+                on_connect_failure(target, &addr, "connect timed out", &mut failures, &mut last_warn);
+                if !drain_while_down(&mut rx, target, &addr, "connect timed out", backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        if failures > 0 {
+            tracing::info!(peer = target, %addr, failures, "peer reachable again");
+        }
+        failures = 0;
+        last_warn = None;
+        backoff = Duration::from_millis(50);
+        let _ = stream.set_nodelay(true);
+        let (read_half, write_half) = stream.into_split();
+        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let reader_pending = pending.clone();
+        let mut reader = tokio::spawn(async move {
+            let mut r = tokio::io::BufReader::with_capacity(256 * 1024, read_half);
+            loop {
+                match read_frame::<_, PeerResponse>(&mut r).await {
+                    Ok(frame) => {
+                        if let Some(reply) = reader_pending.lock().remove(&frame.id) {
+                            let _ = reply.send(Ok(frame.body));
+                        }
+                    }
+                    Err(e) => return e.to_string(),
+                }
+            }
+        });
+        let mut w = BufWriter::with_capacity(256 * 1024, write_half);
+        let mut buf = Vec::new();
+        let reason = loop {
+            tokio::select! {
+                msg = rx.recv() => {
+                    let Some(first) = msg else {
+                        reader.abort();
+                        return;
+                    };
+                    // Write everything queued, then flush once.
+                    let mut batch = vec![first];
+                    while let Ok(m) = rx.try_recv() {
+                        batch.push(m);
+                        if batch.len() >= 64 { break; }
+                    }
+                    buf.clear();
+                    for m in batch {
+                        let id = next_id.fetch_add(1, Ordering::Relaxed);
+                        let frame = Frame { id, body: m.body };
+                        match encode_frame(&frame, &mut buf) {
+                            Ok(()) => { pending.lock().insert(id, m.reply); }
+                            Err(e) => {
+                                let _ = m.reply.send(Err(TransportError::Protocol { target, what: e.to_string() }));
+                            }
+                        }
+                    }
+                    if let Err(e) = w.write_all(&buf).await { break e.to_string(); }
+                    if let Err(e) = w.flush().await { break e.to_string(); }
+                }
+                res = &mut reader => {
+                    break match res { Ok(r) => r, Err(e) => e.to_string() };
+                }
+            }
+        };
+        reader.abort();
+        tracing::warn!(peer = target, %addr, %reason, "peer connection lost; reconnecting");
+        fail_all(&pending, target, &addr, &reason);
+    }
+}
+
+fn on_connect_failure(target: NodeId, addr: &str, reason: &str, failures: &mut u64, last_warn: &mut Option<Instant>) {
+    *failures += 1;
+    if last_warn.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
+        tracing::warn!(peer = target, %addr, %reason, failures = *failures, "peer unreachable; retrying with backoff");
+        *last_warn = Some(Instant::now());
+    }
+}
+
+/// While disconnected, fails requests at once instead of letting them wait, for `backoff`.
+/// Returns false if every handle is gone.
+async fn drain_while_down(rx: &mut mpsc::Receiver<Outgoing>, target: NodeId, addr: &str, reason: &str, backoff: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + backoff;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => return true,
+            Ok(None) => return false,
+            Ok(Some(m)) => {
+                let _ = m.reply.send(Err(TransportError::Unreachable {
+                    target,
+                    addr: addr.to_string(),
+                    reason: reason.to_string(),
+                }));
+            }
+        }
+    }
+}
+
+/// Shares one [`PeerClient`] per peer between openraft and the election driver.
+#[derive(Clone, Default)]
+pub struct PeerRegistry {
+    clients: Arc<Mutex<HashMap<NodeId, PeerClient>>>,
+}
+
+impl PeerRegistry {
+    pub fn get(&self, target: NodeId, addr: &str) -> PeerClient {
+        let mut clients = self.clients.lock();
+        match clients.get(&target) {
+            Some(c) if c.addr == addr => c.clone(),
+            _ => {
+                let c = PeerClient::spawn(target, addr.to_string());
+                clients.insert(target, c.clone());
+                c
+            }
+        }
+    }
+}
+
+/// openraft's network factory over the registry.
+#[derive(Clone, Default)]
+pub struct Network {
+    pub registry: PeerRegistry,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerNetwork;
+
+    async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> PeerNetwork {
+        PeerNetwork {
+            client: self.registry.get(target, &node.addr),
+        }
+    }
+}
+
+pub struct PeerNetwork {
+    client: PeerClient,
+}
+
+type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, PeerNode, RaftError<NodeId, E>>;
+
+fn transport_err<E: std::error::Error>(e: TransportError) -> RpcErr<E> {
+    match e {
+        TransportError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+        _ => RPCError::Network(NetworkError::new(&e)),
+    }
+}
+
+impl PeerNetwork {
+    fn unexpected<E: std::error::Error>(&self, what: &str) -> RpcErr<E> {
+        transport_err(TransportError::Protocol {
+            target: self.client.target,
+            what: what.into(),
+        })
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
+        match self.client.call(PeerRequest::AppendEntries(rpc), option.hard_ttl()).await {
+            Ok(PeerResponse::AppendEntries(Ok(r))) => Ok(r),
+            Ok(PeerResponse::AppendEntries(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.client.target, e))),
+            Ok(_) => Err(self.unexpected("answer to AppendEntries")),
+            Err(e) => Err(transport_err(e)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
+        match self.client.call(PeerRequest::InstallSnapshot(rpc), option.hard_ttl()).await {
+            Ok(PeerResponse::InstallSnapshot(Ok(r))) => Ok(r),
+            Ok(PeerResponse::InstallSnapshot(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.client.target, e))),
+            Ok(_) => Err(self.unexpected("answer to InstallSnapshot")),
+            Err(e) => Err(transport_err(e)),
+        }
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcErr> {
+        match self.client.call(PeerRequest::Vote(rpc), option.hard_ttl()).await {
+            Ok(PeerResponse::Vote(Ok(r))) => Ok(r),
+            Ok(PeerResponse::Vote(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.client.target, e))),
+            Ok(_) => Err(self.unexpected("answer to Vote")),
+            Err(e) => Err(transport_err(e)),
+        }
+    }
+}

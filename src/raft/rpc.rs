@@ -1,0 +1,208 @@
+//! The peer protocol: what Raft nodes (and the admin/test client) send each other over the peer
+//! port, and its framing.
+//!
+//! Frame: a 4-byte big-endian length, then a bincode-encoded [`Frame`]. Every frame carries a
+//! request id, so many requests can be in flight on one connection and answers can come back in
+//! any order: a heartbeat or a vote never waits behind a large AppendEntries.
+
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::types::{ApplyResult, LogCommand, LogId, NodeId, TypeConfig};
+use crate::store::LogDigest;
+
+/// Largest frame accepted; an AppendEntries batch is bounded well below this.
+pub const MAX_FRAME: usize = 64 << 20;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Frame<T> {
+    pub id: u64,
+    pub body: T,
+}
+
+/// Asks "would you vote for me if I started an election?" without disturbing anyone (Raft
+/// thesis §9.6): no term changes, no vote is recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreVoteRequest {
+    pub candidate: NodeId,
+    pub next_term: u64,
+    pub last_log_id: Option<LogId>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreVoteResponse {
+    pub granted: bool,
+    pub reason: String,
+}
+
+/// A node's Raft view, for `status` and the dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub addr: String,
+    /// Leader, Follower, Candidate, Learner or Shutdown.
+    pub state: String,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub first_index: Option<u64>,
+    pub last_index: Option<u64>,
+    pub committed: Option<u64>,
+    pub applied: Option<u64>,
+    pub commit_log_min_offset: u64,
+    pub commit_log_max_offset: u64,
+    /// Leader only: matched index per follower.
+    pub replication: Vec<(NodeId, Option<u64>)>,
+    pub millis_since_quorum_ack: Option<u64>,
+}
+
+/// A successful write through Raft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteOk {
+    pub log_id: LogId,
+    pub result: ApplyResult,
+}
+
+/// Why a write was not acknowledged. Every variant except `Fatal` and `Rejected` is worth
+/// retrying, on this node or on the leader it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum WriteError {
+    #[error("not the leader (leader: {})", leader.as_ref().map(|(id, a)| format!("n{id} at {a}")).unwrap_or_else(|| "unknown".into()))]
+    NotLeader { leader: Option<(NodeId, String)> },
+    #[error("leadership is moving to the preferred leader; retry shortly")]
+    Transferring,
+    #[error("the leader has not heard from a quorum for {millis} ms; it may be partitioned")]
+    NoQuorum { millis: u64 },
+    #[error("no commit within {millis} ms; the write may or may not be applied")]
+    Timeout { millis: u64 },
+    #[error("raft stopped: {0}")]
+    Fatal(String),
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+impl WriteError {
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, WriteError::Fatal(_) | WriteError::Rejected(_))
+    }
+}
+
+/// One committed entry as the admin/test client sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadEntry {
+    pub log_id: LogId,
+    pub kind: u8,
+    pub payload: bytes::Bytes,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    PreVote(PreVoteRequest),
+    /// Leadership transfer: the leader asks the preferred node to start an election now.
+    TimeoutNow { from: NodeId, term: u64 },
+    /// Admin/test: write through Raft on this node (it must be the leader).
+    Write(LogCommand),
+    /// Admin/test: this node's Raft status.
+    Status,
+    /// Admin/test: committed entries from `from`, at most `max`.
+    Read { from: u64, max: u32 },
+    /// Admin/test: CRC of this node's CommitLog bytes for indices `from..=upto`.
+    Digest { from: u64, upto: u64 },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerResponse {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    PreVote(PreVoteResponse),
+    TimeoutNow(bool),
+    Write(Result<WriteOk, WriteError>),
+    Status(NodeStatus),
+    Read(Result<Vec<ReadEntry>, String>),
+    Digest(Result<LogDigest, String>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("connection closed")]
+    Closed,
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME}-byte limit")]
+    TooLarge(usize),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed frame: {0}")]
+    Decode(#[from] bincode::Error),
+}
+
+/// Encodes a frame into `out` (length prefix included).
+pub fn encode_frame<T: Serialize>(frame: &Frame<T>, out: &mut Vec<u8>) -> Result<(), FrameError> {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 4]);
+    bincode::serialize_into(&mut *out, frame)?;
+    let len = out.len() - start - 4;
+    if len > MAX_FRAME {
+        out.truncate(start);
+        return Err(FrameError::TooLarge(len));
+    }
+    out[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, frame: &Frame<T>) -> Result<(), FrameError> {
+    let mut buf = Vec::new();
+    encode_frame(frame, &mut buf)?;
+    w.write_all(&buf).await?;
+    Ok(())
+}
+
+/// Reads one frame. A clean EOF before the length prefix is `Closed`.
+pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(r: &mut R) -> Result<Frame<T>, FrameError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await?;
+    Ok(bincode::deserialize(&buf)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_round_trip_and_hostile_lengths_are_refused() {
+        let mut buf = Vec::new();
+        encode_frame(&Frame { id: 7, body: PeerRequest::Status }, &mut buf).unwrap();
+        let mut r = &buf[..];
+        let f: Frame<PeerRequest> = read_frame(&mut r).await.unwrap();
+        assert_eq!(f.id, 7);
+        assert!(matches!(f.body, PeerRequest::Status));
+
+        let huge = (u32::MAX).to_be_bytes();
+        let mut r = &huge[..];
+        assert!(matches!(read_frame::<_, PeerRequest>(&mut r).await, Err(FrameError::TooLarge(_))));
+
+        let mut garbage = 3u32.to_be_bytes().to_vec();
+        garbage.extend_from_slice(&[0xFF, 0xFF, 0xFF]);
+        let mut r = &garbage[..];
+        assert!(matches!(read_frame::<_, PeerRequest>(&mut r).await, Err(FrameError::Decode(_))));
+
+        let mut r: &[u8] = &[];
+        assert!(matches!(read_frame::<_, PeerRequest>(&mut r).await, Err(FrameError::Closed)));
+    }
+}

@@ -1,0 +1,261 @@
+//! openraft's state machine: applies committed entries to the [`BrokerState`] and keeps
+//! snapshots of its metadata.
+//!
+//! Persistence: `apply` does not fsync. A snapshot (the metadata only, never messages) is written
+//! atomically after the ConsumeQueues are fsynced; on restart the state is loaded from it, the
+//! queues are cut back to it, and openraft replays the committed entries after it from the
+//! CommitLog.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use super::broker_state::{BrokerMetadata, BrokerState};
+use super::meta::{read_atomic, write_atomic};
+use super::types::{
+    ApplyResult, Entry, LogCommand, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+use crate::store::{CommitLog, StoreError, RECORD_HEADER_LEN};
+
+/// The snapshot file: openraft's metadata plus ours.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta,
+    data: BrokerMetadata,
+}
+
+#[derive(Debug, Default)]
+struct Applied {
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    current: Option<SnapshotFile>,
+    snapshot_seq: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    state: Arc<BrokerState>,
+    log: Arc<CommitLog>,
+    snapshot_path: PathBuf,
+    applied: Arc<Mutex<Applied>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateMachineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Meta(#[from] super::meta::MetaError),
+}
+
+impl StateMachine {
+    /// Loads the last snapshot from `raft_dir` (if any) and opens the ConsumeQueues cut back to
+    /// it.
+    pub fn open(
+        raft_dir: &Path,
+        cq_dir: &Path,
+        cq_file_size: u64,
+        log: Arc<CommitLog>,
+    ) -> Result<StateMachine, StateMachineError> {
+        std::fs::create_dir_all(raft_dir).map_err(|e| StoreError::io("create raft dir", raft_dir, e))?;
+        let snapshot_path = raft_dir.join("snapshot");
+        let file: Option<SnapshotFile> = read_atomic(&snapshot_path)?;
+        let (data, applied) = match file {
+            Some(f) => {
+                tracing::info!(last_log_id = ?f.meta.last_log_id, "loaded state machine snapshot");
+                let applied = Applied {
+                    last_applied: f.meta.last_log_id,
+                    last_membership: f.meta.last_membership.clone(),
+                    snapshot_seq: 0,
+                    current: Some(f.clone()),
+                };
+                (f.data, applied)
+            }
+            None => (BrokerMetadata::default(), Applied::default()),
+        };
+        let state = Arc::new(BrokerState::open(cq_dir, cq_file_size, log.clone(), data)?);
+        Ok(StateMachine {
+            state,
+            log,
+            snapshot_path,
+            applied: Arc::new(Mutex::new(applied)),
+        })
+    }
+
+    pub fn broker_state(&self) -> &Arc<BrokerState> {
+        &self.state
+    }
+
+    pub fn last_applied(&self) -> Option<LogId> {
+        self.applied.lock().last_applied
+    }
+
+    fn apply_one(&self, entry: &Entry) -> Result<ApplyResult, StoreError> {
+        let index = entry.log_id.index;
+        let position = self.log.position(index);
+        let payload_offset = position.map(|p| p + RECORD_HEADER_LEN as u64);
+        let result = match &entry.payload {
+            EntryPayload::Blank | EntryPayload::Membership(_) => ApplyResult::None,
+            EntryPayload::Normal(cmd) => match (cmd, payload_offset) {
+                (LogCommand::PutMessage(b), Some(off)) => self.state.apply_message(b, off)?,
+                (LogCommand::PutBatch(b), Some(off)) => self.state.apply_batch(b, off)?,
+                (LogCommand::Raw(_), Some(off)) => ApplyResult::Raw {
+                    commit_log_offset: off,
+                },
+                (LogCommand::Meta(m), _) => self.state.apply_meta(m)?,
+                (_, None) => {
+                    return Err(StoreError::NoSuchIndex {
+                        index,
+                        first: self.log.first_index(),
+                        last: self.log.last_index(),
+                    })
+                }
+            },
+        };
+        if let Some(end) = self.log.record_end(index) {
+            self.state.set_next_commit_log_offset(end);
+        }
+        Ok(result)
+    }
+
+    fn snapshot_of(file: &SnapshotFile) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let bytes = bincode::serialize(&file.data).map_err(|e| {
+            StorageIOError::read_snapshot(Some(file.meta.signature()), AnyError::new(&e))
+        })?;
+        Ok(Snapshot {
+            meta: file.meta.clone(),
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+/// Builds a snapshot from metadata captured when openraft asked for the builder, so applies that
+/// run meanwhile cannot tear it.
+pub struct SnapshotBuilder {
+    sm: StateMachine,
+    captured: SnapshotFile,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let sig = Some(self.captured.meta.signature());
+        self.sm
+            .state
+            .flush_queues()
+            .map_err(|e| StorageIOError::write_snapshot(sig.clone(), AnyError::new(&e)))?;
+        write_atomic(&self.sm.snapshot_path, &self.captured)
+            .map_err(|e| StorageIOError::write_snapshot(sig, AnyError::new(&e)))?;
+        tracing::info!(last_log_id = ?self.captured.meta.last_log_id, "state machine snapshot written");
+        let snap = StateMachine::snapshot_of(&self.captured)?;
+        self.sm.applied.lock().current = Some(self.captured.clone());
+        Ok(snap)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let a = self.applied.lock();
+        Ok((a.last_applied, a.last_membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResult>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut out = Vec::new();
+        let mut last = None;
+        for entry in entries {
+            let r = self
+                .apply_one(&entry)
+                .map_err(|e| StorageIOError::apply(entry.log_id, AnyError::new(&e)))?;
+            let mut a = self.applied.lock();
+            a.last_applied = Some(entry.log_id);
+            if let EntryPayload::Membership(m) = &entry.payload {
+                a.last_membership = StoredMembership::new(Some(entry.log_id), m.clone());
+            }
+            drop(a);
+            last = Some(entry.log_id.index);
+            out.push(r);
+        }
+        if let Some(index) = last {
+            self.state.notify_applied(index);
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        let mut a = self.applied.lock();
+        a.snapshot_seq += 1;
+        let snapshot_id = match a.last_applied {
+            Some(l) => format!("{}-{}-{}-{}", l.leader_id.term, l.leader_id.node_id, l.index, a.snapshot_seq),
+            None => format!("empty-{}", a.snapshot_seq),
+        };
+        let captured = SnapshotFile {
+            meta: SnapshotMeta {
+                last_log_id: a.last_applied,
+                last_membership: a.last_membership.clone(),
+                snapshot_id,
+            },
+            data: self.state.metadata(),
+        };
+        drop(a);
+        SnapshotBuilder {
+            sm: self.clone(),
+            captured,
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let sig = Some(meta.signature());
+        let data: BrokerMetadata = bincode::deserialize(snapshot.get_ref())
+            .map_err(|e| StorageIOError::read_snapshot(sig.clone(), AnyError::new(&e)))?;
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            data: data.clone(),
+        };
+        write_atomic(&self.snapshot_path, &file)
+            .map_err(|e| StorageIOError::write_snapshot(sig.clone(), AnyError::new(&e)))?;
+        self.state
+            .replace(data.clone())
+            .map_err(|e| StorageIOError::write_snapshot(sig.clone(), AnyError::new(&e)))?;
+        if let Some(last) = meta.last_log_id {
+            // If the log does not reach the snapshot, it restarts right after it, at the same
+            // offset as on the leader.
+            if self.log.last_index().is_none_or(|l| l < last.index) {
+                self.log
+                    .reset(last.index + 1, data.next_commit_log_offset)
+                    .map_err(|e| StorageIOError::write_snapshot(sig.clone(), AnyError::new(&e)))?;
+            }
+        }
+        let mut a = self.applied.lock();
+        a.last_applied = meta.last_log_id;
+        a.last_membership = meta.last_membership.clone();
+        a.current = Some(file);
+        tracing::info!(last_log_id = ?meta.last_log_id, "installed snapshot from the leader");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let current = self.applied.lock().current.clone();
+        match current {
+            Some(f) => Ok(Some(StateMachine::snapshot_of(&f)?)),
+            None => Ok(None),
+        }
+    }
+}

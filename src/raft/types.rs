@@ -1,0 +1,106 @@
+//! The openraft type configuration and the data that travels in Raft entries.
+//!
+//! Message payloads are `bytes::Bytes` in RocketMQ's store format: the leader builds them once,
+//! the CommitLog stores them verbatim, and a pull serves the same bytes.
+
+use std::fmt;
+use std::io::Cursor;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::topic::TopicConfig;
+
+openraft::declare_raft_types!(
+    /// LedgerMQ's Raft types: node ids are the numbers in `dLegerPeers` ids (`n0` → 0).
+    pub TypeConfig:
+        D = LogCommand,
+        R = ApplyResult,
+        NodeId = u64,
+        Node = PeerNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type NodeId = u64;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Vote = openraft::Vote<NodeId>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type StorageError = openraft::StorageError<NodeId>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, PeerNode>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, PeerNode>;
+
+/// A member of the Raft group: its peer-transport address from `dLegerPeers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerNode {
+    pub addr: String,
+}
+
+impl fmt::Display for PeerNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.addr)
+    }
+}
+
+/// What a normal Raft entry asks the state machine to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogCommand {
+    /// One message in RocketMQ store format; the state machine gives it the next offset of its
+    /// (topic, queue).
+    PutMessage(Bytes),
+    /// The messages of one batch send, each in store format, concatenated; they get consecutive
+    /// offsets of one queue.
+    PutBatch(Bytes),
+    /// Topic and consumer-offset metadata.
+    Meta(MetaCommand),
+    /// Opaque bytes with no effect on broker state: the raft test client and `bench raft`.
+    Raw(Bytes),
+}
+
+impl fmt::Display for LogCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogCommand::PutMessage(b) => write!(f, "PutMessage({} bytes)", b.len()),
+            LogCommand::PutBatch(b) => write!(f, "PutBatch({} bytes)", b.len()),
+            LogCommand::Meta(m) => write!(f, "Meta({m:?})"),
+            LogCommand::Raw(b) => write!(f, "Raw({} bytes)", b.len()),
+        }
+    }
+}
+
+/// Metadata changes, replicated like messages so that every node agrees on them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaCommand {
+    UpdateTopic(TopicConfig),
+    DeleteTopic(String),
+    CommitOffset {
+        group: String,
+        topic: String,
+        queue_id: u32,
+        offset: u64,
+    },
+}
+
+/// Where one applied message landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutPosition {
+    pub queue_offset: u64,
+    pub commit_log_offset: u64,
+    pub size: u32,
+}
+
+/// The state machine's answer to one entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApplyResult {
+    #[default]
+    None,
+    Put(PutPosition),
+    Batch(Vec<PutPosition>),
+    /// Raw entry stored at this CommitLog offset.
+    Raw { commit_log_offset: u64 },
+    /// The command was well-formed Raft-wise but not applicable (e.g. a malformed message); every
+    /// node reaches the same verdict.
+    Rejected(String),
+}
