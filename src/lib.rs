@@ -2,8 +2,9 @@
 //!
 //! The crate is organised as in `docs/architecture.md`: `store` owns bytes on disk and knows
 //! nothing of Raft's meaning, `raft` turns the CommitLog into openraft's log and applies committed
-//! entries, `config` reads RocketMQ's `broker.conf`, and the binary's `cli` wires them to the
-//! command line.
+//! entries, `message` owns RocketMQ's message bytes, `config` reads RocketMQ's `broker.conf`, and
+//! the binary's `cli` wires them to the command line.
 
 pub mod config;
+pub mod message;
 pub mod store;
