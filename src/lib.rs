@@ -7,4 +7,6 @@
 
 pub mod config;
 pub mod message;
+pub mod protocol;
+pub mod raft;
 pub mod store;

@@ -31,7 +31,7 @@ pub enum MetaError {
     Injected(&'static str),
 }
 
-fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> MetaError + '_ {
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> MetaError + 'a {
     move |source| MetaError::Io {
         op,
         path: path.to_path_buf(),

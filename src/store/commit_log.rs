@@ -257,7 +257,9 @@ impl CommitLog {
         let mut inner = self.shared.inner.write();
         for (meta, parts) in records {
             failpoint!("commitlog::append");
-            if let Some(expected) = inner.next_index {
+            // An empty log may start at any index: openraft's storage suite appends below a
+            // purge point, and openraft itself only ever appends `next_index` here.
+            if let (Some(expected), false) = (inner.next_index, inner.positions.is_empty()) {
                 if meta.index != expected {
                     return Err(StoreError::OutOfOrder {
                         expected,

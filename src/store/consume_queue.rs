@@ -90,7 +90,7 @@ impl ConsumeQueue {
     /// that the state machine's snapshot vouches for; replay re-adds the rest.
     pub fn open(dir: &Path, file_size: u64, min_offset: u64, next_offset: u64) -> Result<Self> {
         let entries_per_file = file_size / CQ_ENTRY_SIZE as u64;
-        if entries_per_file == 0 || file_size % CQ_ENTRY_SIZE as u64 != 0 {
+        if entries_per_file == 0 || !file_size.is_multiple_of(CQ_ENTRY_SIZE as u64) {
             return Err(cq_err(dir, format!("file size {file_size} is not a positive multiple of 20")));
         }
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create consume queue dir", dir, e))?;
@@ -118,7 +118,7 @@ impl ConsumeQueue {
             for (byte_start, path) in names {
                 let first = byte_start / CQ_ENTRY_SIZE as u64;
                 let last_excl = first + entries_per_file;
-                if last_excl <= min_offset || first >= next_offset || first % entries_per_file != 0 {
+                if last_excl <= min_offset || first >= next_offset || !first.is_multiple_of(entries_per_file) {
                     std::fs::remove_file(&path)
                         .map_err(|e| StoreError::io("remove stale consume queue file", &path, e))?;
                     continue;

@@ -150,7 +150,7 @@ impl Segment {
             let block_end = ((at / BLOCK) + 1) * BLOCK;
             let end = block_end.min(size);
             let was_zero = self.map[at..end].iter().all(|&b| b == 0);
-            if was_zero && at % BLOCK == 0 {
+            if was_zero && at.is_multiple_of(BLOCK) {
                 break;
             }
             self.map[at..end].fill(0);

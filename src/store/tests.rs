@@ -102,6 +102,10 @@ fn out_of_order_and_oversize_appends_are_refused() {
     append_n(&log, 1, 5, 6, 10);
     let p = payload(0, 10);
     assert!(matches!(
+        log.append(&[(meta(1, 5), &[&p[..]])]),
+        Err(StoreError::OutOfOrder { expected: 6, got: 5 })
+    ));
+    assert!(matches!(
         log.append(&[(meta(1, 7), &[&p[..]])]),
         Err(StoreError::OutOfOrder { expected: 6, got: 7 })
     ));

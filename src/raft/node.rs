@@ -1,0 +1,402 @@
+//! A running Raft node: the CommitLog, the state machine, openraft, the peer server and the
+//! election driver, started together from a broker's configuration and stopped together.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ServerState, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::broker_state::BrokerState;
+use super::codec;
+use super::election::{self, ElectionTiming, LeaderContact};
+use super::log_store::LogStore;
+use super::meta::RaftMeta;
+use super::network::{Network, PeerRegistry};
+use super::rpc::{NodeStatus, ReadEntry, WriteError, WriteOk};
+use super::server;
+use super::state_machine::StateMachine;
+use super::types::{LogCommand, NodeId, PeerNode, Raft};
+use crate::config::{BrokerConfig, FlushDiskType};
+use crate::store::{CommitLog, CommitLogConfig, FlushMode, LogDigest};
+
+/// Everything a Raft node needs, independent of how it was configured.
+#[derive(Debug, Clone)]
+pub struct RaftNodeConfig {
+    pub node_id: NodeId,
+    /// Voters of the group, this node included: id → peer address.
+    pub peers: BTreeMap<NodeId, String>,
+    pub group: String,
+    pub commit_log_dir: PathBuf,
+    pub checkpoint_path: PathBuf,
+    pub raft_dir: PathBuf,
+    pub consume_queue_dir: PathBuf,
+    pub abort_file: PathBuf,
+    pub segment_size: u64,
+    pub consume_queue_file_size: u64,
+    pub flush: FlushMode,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms: u64,
+    pub snapshot_logs_since_last: u64,
+    pub preferred_leader: Option<NodeId>,
+    /// How long a write may wait for its commit before the caller gets `Timeout`.
+    pub write_timeout: Duration,
+}
+
+impl RaftNodeConfig {
+    /// The Raft part of a validated `broker.conf`.
+    pub fn from_broker_config(c: &BrokerConfig) -> RaftNodeConfig {
+        let peers = c.raft_peers().into_iter().map(|p| (p.node_id, p.addr)).collect();
+        let preferred_leader = c
+            .preferred_leader_id
+            .as_deref()
+            .and_then(|id| c.d_leger_peers.iter().find(|p| p.id == id))
+            .map(|p| p.node_id);
+        RaftNodeConfig {
+            node_id: c.self_node_id(),
+            peers,
+            group: c.d_leger_group.clone(),
+            commit_log_dir: c.store_path_commit_log.clone(),
+            checkpoint_path: c.store_checkpoint.clone(),
+            raft_dir: c.store_path_root_dir.join("raft"),
+            consume_queue_dir: c.store_path_consume_queue.clone(),
+            abort_file: c.abort_file.clone(),
+            segment_size: c.mapped_file_size_commit_log,
+            consume_queue_file_size: c.mapped_file_size_consume_queue,
+            flush: match c.flush_disk_type {
+                FlushDiskType::SyncFlush => FlushMode::Sync,
+                FlushDiskType::AsyncFlush => FlushMode::Async {
+                    interval: Duration::from_millis(c.flush_interval_commit_log),
+                },
+            },
+            heartbeat_ms: c.raft_heartbeat_interval_ms,
+            election_timeout_ms: c.raft_election_timeout_ms,
+            snapshot_logs_since_last: c.raft_snapshot_logs_since_last,
+            preferred_leader,
+            write_timeout: Duration::from_secs(3),
+        }
+    }
+
+    pub fn self_addr(&self) -> Option<&str> {
+        self.peers.get(&self.node_id).map(String::as_str)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("node n{0} is not among the configured peers")]
+    NotAPeer(NodeId),
+    #[error("cannot listen on {addr} (the Raft port from dLegerPeers): {source}; is another node using it?")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("commit log: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("raft metadata: {0}")]
+    Meta(#[from] super::meta::MetaError),
+    #[error("state machine: {0}")]
+    StateMachine(#[from] super::state_machine::StateMachineError),
+    #[error("raft config: {0}")]
+    RaftConfig(#[from] openraft::ConfigError),
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// The parts of a running node shared by the server, the election driver and the broker.
+pub struct NodeCore {
+    pub id: NodeId,
+    pub addr: String,
+    pub raft: Raft,
+    pub log: Arc<CommitLog>,
+    pub meta: Arc<RaftMeta>,
+    pub state: Arc<BrokerState>,
+    pub sm: StateMachine,
+    pub contact: LeaderContact,
+    pub registry: PeerRegistry,
+    pub timing: ElectionTiming,
+    pub preferred_leader: Option<NodeId>,
+    /// Set while leadership is being handed to the preferred leader: new writes are refused
+    /// with a retryable error so the target can catch up.
+    pub transferring: AtomicBool,
+    write_timeout: Duration,
+}
+
+impl std::fmt::Debug for NodeCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NodeCore(n{} {})", self.id, self.addr)
+    }
+}
+
+impl NodeCore {
+    /// Current voters: id → address, from the effective membership.
+    pub fn voters(&self) -> Vec<(NodeId, String)> {
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        let membership = m.membership();
+        membership
+            .voter_ids()
+            .map(|id| {
+                let addr = membership.get_node(&id).map(|n| n.addr.clone()).unwrap_or_default();
+                (id, addr)
+            })
+            .collect()
+    }
+
+    pub fn voter_count(&self) -> usize {
+        self.raft.metrics().borrow().membership_config.membership().voter_ids().count()
+    }
+
+    pub fn is_voter(&self) -> bool {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| id == self.id)
+    }
+
+    fn leader_hint(&self) -> Option<(NodeId, String)> {
+        let leader = self.raft.metrics().borrow().current_leader?;
+        let addr = self.voters().into_iter().find(|(id, _)| *id == leader).map(|(_, a)| a)?;
+        Some((leader, addr))
+    }
+
+    /// Replicates `cmd` and returns once it is committed by a quorum and applied here. Never
+    /// returns Ok for an entry that is not committed: a deposed leader's pending writes fail.
+    pub async fn write(&self, cmd: LogCommand) -> Result<WriteOk, WriteError> {
+        let m = self.raft.metrics().borrow().clone();
+        if m.state != ServerState::Leader {
+            return Err(WriteError::NotLeader {
+                leader: self.leader_hint(),
+            });
+        }
+        if self.transferring.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(WriteError::Transferring);
+        }
+        if self.voter_count() > 1 {
+            if let Some(ms) = m.millis_since_quorum_ack {
+                if ms > self.timing.lease.as_millis() as u64 {
+                    return Err(WriteError::NoQuorum { millis: ms });
+                }
+            }
+        }
+        match tokio::time::timeout(self.write_timeout, self.raft.client_write(cmd)).await {
+            Ok(Ok(resp)) => Ok(WriteOk {
+                log_id: resp.log_id,
+                result: resp.data,
+            }),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(WriteError::NotLeader {
+                leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)),
+            }),
+            Ok(Err(RaftError::APIError(e))) => Err(WriteError::Rejected(e.to_string())),
+            Ok(Err(RaftError::Fatal(e))) => Err(WriteError::Fatal(e.to_string())),
+            Err(_) => Err(WriteError::Timeout {
+                millis: self.write_timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let replication = m
+            .replication
+            .as_ref()
+            .map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect())
+            .unwrap_or_default();
+        NodeStatus {
+            id: self.id,
+            addr: self.addr.clone(),
+            state: format!("{:?}", m.state),
+            term: m.current_term,
+            leader: m.current_leader,
+            first_index: self.log.first_index(),
+            last_index: m.last_log_index,
+            committed: self.meta.committed().map(|c| c.index),
+            applied: m.last_applied.map(|l| l.index),
+            commit_log_min_offset: self.log.min_offset(),
+            commit_log_max_offset: self.log.max_offset(),
+            replication,
+            millis_since_quorum_ack: m.millis_since_quorum_ack,
+        }
+    }
+
+    /// Committed (applied) entries from `from`, at most `max`; never anything uncommitted.
+    pub fn read_committed(&self, from: u64, max: usize) -> Result<Vec<ReadEntry>, String> {
+        let Some(applied) = self.sm.last_applied().map(|l| l.index) else {
+            return Ok(Vec::new());
+        };
+        if from > applied {
+            return Ok(Vec::new());
+        }
+        let end = applied.saturating_add(1).min(from.saturating_add(max as u64));
+        let records = self.log.read_range(from, end, 4 << 20).map_err(|e| e.to_string())?;
+        Ok(records
+            .into_iter()
+            .map(|r| ReadEntry {
+                log_id: codec::log_id_of(&r.meta),
+                kind: r.meta.kind,
+                payload: r.payload,
+            })
+            .collect())
+    }
+
+    pub fn digest(&self, from: u64, upto: u64) -> Result<LogDigest, String> {
+        let applied = self.sm.last_applied().map(|l| l.index);
+        if applied.is_none_or(|a| upto > a) {
+            return Err(format!("index {upto} is not applied on n{} (applied {applied:?})", self.id));
+        }
+        self.log.digest(from, upto).map_err(|e| e.to_string())
+    }
+}
+
+/// A started node. Dropping it does not stop it; call [`RaftNode::shutdown`].
+pub struct RaftNode {
+    core: Arc<NodeCore>,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    abort_file: PathBuf,
+}
+
+impl RaftNode {
+    /// Opens the store (recovering it), binds the peer port, starts openraft, the peer server
+    /// and the election driver, and forms the group on first start.
+    pub async fn start(cfg: RaftNodeConfig) -> Result<RaftNode, NodeError> {
+        let addr = cfg.self_addr().ok_or(NodeError::NotAPeer(cfg.node_id))?.to_string();
+        if cfg.abort_file.exists() {
+            tracing::warn!(file = %cfg.abort_file.display(), "the previous run did not shut down cleanly; recovering the commit log");
+        }
+        let listener = TcpListener::bind(&addr).await.map_err(|source| NodeError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        if let Some(parent) = cfg.abort_file.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = std::fs::write(&cfg.abort_file, b"");
+
+        let log = CommitLog::open(CommitLogConfig {
+            dir: cfg.commit_log_dir.clone(),
+            checkpoint_path: cfg.checkpoint_path.clone(),
+            segment_size: cfg.segment_size,
+            flush: cfg.flush,
+        })?;
+        let meta = Arc::new(RaftMeta::open(&cfg.raft_dir)?);
+        let sm = StateMachine::open(&cfg.raft_dir, &cfg.consume_queue_dir, cfg.consume_queue_file_size, log.clone())?;
+        let state = sm.broker_state().clone();
+        let log_store = LogStore::new(log.clone(), meta.clone());
+        let timing = ElectionTiming::new(cfg.heartbeat_ms, cfg.election_timeout_ms);
+        let lease_ms = timing.lease.as_millis() as u64;
+        let raft_config = openraft::Config {
+            cluster_name: cfg.group.clone(),
+            heartbeat_interval: cfg.heartbeat_ms,
+            election_timeout_min: (lease_ms * 4 / 5).max(cfg.heartbeat_ms + 1),
+            election_timeout_max: lease_ms.max(cfg.heartbeat_ms + 2),
+            install_snapshot_timeout: 10_000,
+            max_payload_entries: 4096,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs_since_last),
+            // Retention, not snapshots, decides when CommitLog segments go.
+            max_in_snapshot_log_to_keep: u64::MAX,
+            replication_lag_threshold: cfg.snapshot_logs_since_last.saturating_mul(2),
+            enable_elect: false,
+            ..Default::default()
+        }
+        .validate()?;
+        let network = Network::default();
+        let registry = network.registry.clone();
+        let raft = Raft::new(cfg.node_id, Arc::new(raft_config), network, log_store, sm.clone())
+            .await
+            .map_err(|e| NodeError::Raft(e.to_string()))?;
+
+        let core = Arc::new(NodeCore {
+            id: cfg.node_id,
+            addr: addr.clone(),
+            raft: raft.clone(),
+            log,
+            meta,
+            state,
+            sm,
+            contact: LeaderContact::default(),
+            registry,
+            timing,
+            preferred_leader: cfg.preferred_leader,
+            transferring: AtomicBool::new(false),
+            write_timeout: cfg.write_timeout,
+        });
+
+        let initialized = raft.is_initialized().await.map_err(|e| NodeError::Raft(e.to_string()))?;
+        if !initialized {
+            let members: BTreeMap<NodeId, PeerNode> = cfg
+                .peers
+                .iter()
+                .map(|(id, a)| (*id, PeerNode { addr: a.clone() }))
+                .collect();
+            tracing::info!(?members, "empty store: forming the Raft group");
+            if let Err(e) = raft.initialize(members).await {
+                tracing::info!(error = %e, "group already formed");
+            }
+        }
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(server::serve(listener, core.clone(), shutdown_rx.clone())),
+            tokio::spawn(election::run(core.clone(), shutdown_rx.clone())),
+            tokio::spawn(watch_role(core.clone(), shutdown_rx)),
+        ];
+        tracing::info!(node = cfg.node_id, %addr, group = %cfg.group, "raft node started");
+        Ok(RaftNode {
+            core,
+            shutdown_tx,
+            tasks,
+            abort_file: cfg.abort_file,
+        })
+    }
+
+    pub fn core(&self) -> &Arc<NodeCore> {
+        &self.core
+    }
+
+    /// Stops serving, stops openraft, fsyncs the CommitLog and marks the shutdown clean.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown_tx.send(true);
+        if let Err(e) = self.core.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.core.log.close();
+        if let Err(e) = self.core.log.flush() {
+            tracing::warn!(error = %e, "final commit log flush failed");
+        }
+        let _ = std::fs::remove_file(&self.abort_file);
+        tracing::info!(node = self.core.id, "raft node stopped");
+    }
+}
+
+/// Logs every change of role, leader or term, so a failover can be read from the log alone.
+async fn watch_role(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
+    let mut metrics = core.raft.metrics();
+    let mut last = (ServerState::Learner, None, 0u64);
+    loop {
+        {
+            let m = metrics.borrow_and_update();
+            let now = (m.state, m.current_leader, m.current_term);
+            if now != last {
+                tracing::info!(node = core.id, state = ?m.state, leader = ?m.current_leader, term = m.current_term, "raft role changed");
+                last = now;
+            }
+        }
+        tokio::select! {
+            r = metrics.changed() => if r.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
