@@ -17,7 +17,9 @@ struct Builder {
 }
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
-    async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<u64>> {
+    async fn build(
+        &self,
+    ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<u64>> {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = CommitLog::open(CommitLogConfig {
             dir: dir.path().join("commitlog"),
@@ -27,8 +29,13 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
         })
         .expect("open commit log");
         let meta = Arc::new(RaftMeta::open(&dir.path().join("raft")).expect("open raft meta"));
-        let sm = StateMachine::open(&dir.path().join("raft"), &dir.path().join("consumequeue"), 20 * 1024, log.clone())
-            .expect("open state machine");
+        let sm = StateMachine::open(
+            &dir.path().join("raft"),
+            &dir.path().join("consumequeue"),
+            20 * 1024,
+            log.clone(),
+        )
+        .expect("open state machine");
         Ok((dir, LogStore::new(log, meta), sm))
     }
 }
@@ -45,5 +52,7 @@ fn openraft_suite_async_flush() -> Result<(), StorageError<u64>> {
 
 #[test]
 fn openraft_suite_sync_flush() -> Result<(), StorageError<u64>> {
-    Suite::test_all(Builder { flush: FlushMode::Sync })
+    Suite::test_all(Builder {
+        flush: FlushMode::Sync,
+    })
 }

@@ -50,7 +50,9 @@ pub struct BrokerState {
 
 impl std::fmt::Debug for BrokerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BrokerState").field("cq_dir", &self.cq_dir).finish()
+        f.debug_struct("BrokerState")
+            .field("cq_dir", &self.cq_dir)
+            .finish()
     }
 }
 
@@ -67,10 +69,16 @@ impl BrokerState {
         commit_log: Arc<CommitLog>,
         meta: BrokerMetadata,
     ) -> Result<BrokerState, StoreError> {
-        std::fs::create_dir_all(cq_dir).map_err(|e| StoreError::io("create consume queue root", cq_dir, e))?;
+        std::fs::create_dir_all(cq_dir)
+            .map_err(|e| StoreError::io("create consume queue root", cq_dir, e))?;
         let mut queues = HashMap::new();
         for ((topic, qid), range) in &meta.queues {
-            let cq = ConsumeQueue::open(&queue_dir(cq_dir, topic, *qid), cq_file_size, range.min, range.next)?;
+            let cq = ConsumeQueue::open(
+                &queue_dir(cq_dir, topic, *qid),
+                cq_file_size,
+                range.min,
+                range.next,
+            )?;
             queues.insert((topic.clone(), *qid), Arc::new(cq));
         }
         remove_unknown_queue_dirs(cq_dir, &meta)?;
@@ -104,11 +112,19 @@ impl BrokerState {
 
     pub fn consumer_offset(&self, group: &str, topic: &str, queue_id: u32) -> Option<u64> {
         let key = format!("{topic}@{group}");
-        self.meta.read().consumer_offsets.get(&key)?.get(&queue_id).copied()
+        self.meta
+            .read()
+            .consumer_offsets
+            .get(&key)?
+            .get(&queue_id)
+            .copied()
     }
 
     pub fn consume_queue(&self, topic: &str, queue_id: u32) -> Option<Arc<ConsumeQueue>> {
-        self.queues.read().get(&(topic.to_string(), queue_id)).cloned()
+        self.queues
+            .read()
+            .get(&(topic.to_string(), queue_id))
+            .cloned()
     }
 
     /// Watch the applied-entry counter; it changes after every applied batch.
@@ -145,7 +161,11 @@ impl BrokerState {
     pub fn apply_message(&self, bytes: &[u8], offset: u64) -> Result<ApplyResult, StoreError> {
         let view = match StoredMessageView::parse(bytes) {
             Ok(v) => v,
-            Err(e) => return Ok(ApplyResult::Rejected(format!("malformed stored message: {e}"))),
+            Err(e) => {
+                return Ok(ApplyResult::Rejected(format!(
+                    "malformed stored message: {e}"
+                )))
+            }
         };
         if let Some(reason) = unindexable(&view) {
             return Ok(ApplyResult::Rejected(reason));
@@ -162,13 +182,19 @@ impl BrokerState {
             match StoredMessageView::parse(&bytes[at..]) {
                 Ok(v) => {
                     if let Some(reason) = unindexable(&v) {
-                        return Ok(ApplyResult::Rejected(format!("message at byte {at} of batch: {reason}")));
+                        return Ok(ApplyResult::Rejected(format!(
+                            "message at byte {at} of batch: {reason}"
+                        )));
                     }
                     let n = v.total_size();
                     views.push((v, at));
                     at += n;
                 }
-                Err(e) => return Ok(ApplyResult::Rejected(format!("malformed message in batch at byte {at}: {e}"))),
+                Err(e) => {
+                    return Ok(ApplyResult::Rejected(format!(
+                        "malformed message in batch at byte {at}: {e}"
+                    )))
+                }
             }
         }
         let mut out = Vec::with_capacity(views.len());
@@ -178,7 +204,11 @@ impl BrokerState {
         Ok(ApplyResult::Batch(out))
     }
 
-    fn index_one(&self, view: &StoredMessageView<'_>, offset: u64) -> Result<PutPosition, StoreError> {
+    fn index_one(
+        &self,
+        view: &StoredMessageView<'_>,
+        offset: u64,
+    ) -> Result<PutPosition, StoreError> {
         let queue_id = view.queue_id() as u32;
         let cq = self.queue_for(view.topic(), queue_id)?;
         let queue_offset = cq.max_offset();
@@ -191,7 +221,12 @@ impl BrokerState {
                 tags_code: view.tags_code(),
             },
         )?;
-        if let Some(r) = self.meta.write().queues.get_mut(&(view.topic().to_string(), queue_id)) {
+        if let Some(r) = self
+            .meta
+            .write()
+            .queues
+            .get_mut(&(view.topic().to_string(), queue_id))
+        {
             r.next = queue_offset + 1;
         }
         Ok(PutPosition {
@@ -205,18 +240,29 @@ impl BrokerState {
         match cmd {
             MetaCommand::UpdateTopic(tc) => {
                 if !valid_topic_name(&tc.topic_name) {
-                    return Ok(ApplyResult::Rejected(format!("invalid topic name {:?}", tc.topic_name)));
+                    return Ok(ApplyResult::Rejected(format!(
+                        "invalid topic name {:?}",
+                        tc.topic_name
+                    )));
                 }
-                self.meta.write().topics.insert(tc.topic_name.clone(), tc.clone());
+                self.meta
+                    .write()
+                    .topics
+                    .insert(tc.topic_name.clone(), tc.clone());
             }
             MetaCommand::DeleteTopic(name) => {
                 if !valid_topic_name(name) {
-                    return Ok(ApplyResult::Rejected(format!("invalid topic name {name:?}")));
+                    return Ok(ApplyResult::Rejected(format!(
+                        "invalid topic name {name:?}"
+                    )));
                 }
                 let removed: Vec<(QueueKey, Arc<ConsumeQueue>)> = {
                     let mut queues = self.queues.write();
-                    let keys: Vec<QueueKey> = queues.keys().filter(|(t, _)| t == name).cloned().collect();
-                    keys.into_iter().filter_map(|k| queues.remove(&k).map(|q| (k, q))).collect()
+                    let keys: Vec<QueueKey> =
+                        queues.keys().filter(|(t, _)| t == name).cloned().collect();
+                    keys.into_iter()
+                        .filter_map(|k| queues.remove(&k).map(|q| (k, q)))
+                        .collect()
                 };
                 {
                     let mut meta = self.meta.write();
@@ -232,7 +278,8 @@ impl BrokerState {
                 }
                 let dir = self.cq_dir.join(name);
                 if dir.exists() {
-                    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io("remove topic queues", &dir, e))?;
+                    std::fs::remove_dir_all(&dir)
+                        .map_err(|e| StoreError::io("remove topic queues", &dir, e))?;
                 }
             }
             MetaCommand::CommitOffset {
@@ -273,13 +320,20 @@ impl BrokerState {
         let old: Vec<Arc<ConsumeQueue>> = self.queues.write().drain().map(|(_, q)| q).collect();
         drop(old);
         if self.cq_dir.exists() {
-            std::fs::remove_dir_all(&self.cq_dir).map_err(|e| StoreError::io("clear consume queues", &self.cq_dir, e))?;
+            std::fs::remove_dir_all(&self.cq_dir)
+                .map_err(|e| StoreError::io("clear consume queues", &self.cq_dir, e))?;
         }
-        std::fs::create_dir_all(&self.cq_dir).map_err(|e| StoreError::io("create consume queue root", &self.cq_dir, e))?;
+        std::fs::create_dir_all(&self.cq_dir)
+            .map_err(|e| StoreError::io("create consume queue root", &self.cq_dir, e))?;
         let mut queues = HashMap::new();
         for ((topic, qid), range) in meta.queues.iter_mut() {
             range.min = range.next;
-            let cq = ConsumeQueue::open(&queue_dir(&self.cq_dir, topic, *qid), self.cq_file_size, range.next, range.next)?;
+            let cq = ConsumeQueue::open(
+                &queue_dir(&self.cq_dir, topic, *qid),
+                self.cq_file_size,
+                range.next,
+                range.next,
+            )?;
             queues.insert((topic.clone(), *qid), Arc::new(cq));
         }
         *self.queues.write() = queues;
@@ -330,7 +384,8 @@ fn remove_unknown_queue_dirs(root: &Path, meta: &BrokerMetadata) -> Result<(), S
                 .is_some_and(|qid| meta.queues.contains_key(&(tname.clone(), qid)));
             if !known {
                 let p = q.path();
-                std::fs::remove_dir_all(&p).map_err(|e| StoreError::io("remove unknown consume queue", &p, e))?;
+                std::fs::remove_dir_all(&p)
+                    .map_err(|e| StoreError::io("remove unknown consume queue", &p, e))?;
             }
         }
     }

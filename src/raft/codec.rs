@@ -155,23 +155,42 @@ mod tests {
         };
         let back = decode(rec).unwrap();
         assert_eq!(back.log_id, entry.log_id);
-        assert_eq!(format!("{:?}", back.payload), format!("{:?}", entry.payload));
+        assert_eq!(
+            format!("{:?}", back.payload),
+            format!("{:?}", entry.payload)
+        );
     }
 
     #[test]
     fn every_kind_round_trips() {
         round_trip(EntryPayload::Blank);
         let nodes: BTreeMap<u64, PeerNode> = (0..3)
-            .map(|i| (i, PeerNode { addr: format!("127.0.0.1:{}", 40911 + i) }))
+            .map(|i| {
+                (
+                    i,
+                    PeerNode {
+                        addr: format!("127.0.0.1:{}", 40911 + i),
+                    },
+                )
+            })
             .collect();
         let voters: BTreeSet<u64> = nodes.keys().copied().collect();
-        round_trip(EntryPayload::Membership(Membership::new(vec![voters], nodes)));
-        round_trip(EntryPayload::Normal(LogCommand::PutMessage(Bytes::from_static(b"m"))));
-        round_trip(EntryPayload::Normal(LogCommand::PutBatch(Bytes::from_static(b"bb"))));
-        round_trip(EntryPayload::Normal(LogCommand::Raw(Bytes::from_static(b"raw"))));
-        round_trip(EntryPayload::Normal(LogCommand::Meta(MetaCommand::UpdateTopic(
-            TopicConfig::new("TopicTest", 4),
+        round_trip(EntryPayload::Membership(Membership::new(
+            vec![voters],
+            nodes,
+        )));
+        round_trip(EntryPayload::Normal(LogCommand::PutMessage(
+            Bytes::from_static(b"m"),
+        )));
+        round_trip(EntryPayload::Normal(LogCommand::PutBatch(
+            Bytes::from_static(b"bb"),
+        )));
+        round_trip(EntryPayload::Normal(LogCommand::Raw(Bytes::from_static(
+            b"raw",
         ))));
+        round_trip(EntryPayload::Normal(LogCommand::Meta(
+            MetaCommand::UpdateTopic(TopicConfig::new("TopicTest", 4)),
+        )));
     }
 
     #[test]
@@ -186,6 +205,9 @@ mod tests {
             offset: 0,
             payload: Bytes::new(),
         };
-        assert!(matches!(decode(rec), Err(CodecError::UnknownKind { kind: 99, .. })));
+        assert!(matches!(
+            decode(rec),
+            Err(CodecError::UnknownKind { kind: 99, .. })
+        ));
     }
 }

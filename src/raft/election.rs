@@ -92,20 +92,29 @@ pub fn handle_prevote(core: &NodeCore, req: &PreVoteRequest) -> PreVoteResponse 
     let lease = core.timing.lease;
     if m.state == ServerState::Leader {
         let healthy = core.voter_count() <= 1
-            || m.millis_since_quorum_ack.is_some_and(|ms| ms < lease.as_millis() as u64);
+            || m.millis_since_quorum_ack
+                .is_some_and(|ms| ms < lease.as_millis() as u64);
         if healthy {
             return deny(format!("n{} is a healthy leader", core.id));
         }
-    } else if m.current_leader.is_some_and(|l| l != req.candidate) && core.contact.elapsed() < lease {
+    } else if m.current_leader.is_some_and(|l| l != req.candidate) && core.contact.elapsed() < lease
+    {
         return deny(format!(
             "heard from leader n{} {} ms ago",
             m.current_leader.unwrap_or_default(),
             core.contact.elapsed().as_millis()
         ));
     }
-    let mine = core.log.last_meta().map(|m| log_id_of(&m)).or(core.meta.purged());
+    let mine = core
+        .log
+        .last_meta()
+        .map(|m| log_id_of(&m))
+        .or(core.meta.purged());
     if req.last_log_id < mine {
-        return deny(format!("candidate log {:?} is behind mine {:?}", req.last_log_id, mine));
+        return deny(format!(
+            "candidate log {:?} is behind mine {:?}",
+            req.last_log_id, mine
+        ));
     }
     PreVoteResponse {
         granted: true,
@@ -117,7 +126,11 @@ pub fn handle_prevote(core: &NodeCore, req: &PreVoteRequest) -> PreVoteResponse 
 pub async fn handle_timeout_now(core: &NodeCore, from: NodeId) -> bool {
     let leader = core.raft.metrics().borrow().current_leader;
     if leader != Some(from) {
-        tracing::info!(from, ?leader, "ignoring TimeoutNow from a node that is not my leader");
+        tracing::info!(
+            from,
+            ?leader,
+            "ignoring TimeoutNow from a node that is not my leader"
+        );
         return false;
     }
     tracing::info!(from, "leader asked me to take over; starting an election");
@@ -126,7 +139,8 @@ pub async fn handle_timeout_now(core: &NodeCore, from: NodeId) -> bool {
 
 /// Runs until `shutdown` turns true.
 pub async fn run(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
-    let tick = (core.timing.heartbeat / 2).clamp(Duration::from_millis(10), Duration::from_millis(50));
+    let tick =
+        (core.timing.heartbeat / 2).clamp(Duration::from_millis(10), Duration::from_millis(50));
     let mut deadline = core.timing.random_timeout();
     let mut leader_since: Option<Instant> = None;
     let mut preferred_ready_since: Option<Instant> = None;
@@ -147,7 +161,10 @@ pub async fn run(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
             core.contact.touch();
             let since = *leader_since.get_or_insert_with(Instant::now);
             if let Some(pref) = core.preferred_leader {
-                if pref != core.id && since.elapsed() > core.timing.lease * 2 && Instant::now() >= next_transfer_try {
+                if pref != core.id
+                    && since.elapsed() > core.timing.lease * 2
+                    && Instant::now() >= next_transfer_try
+                {
                     let caught_up = m
                         .replication
                         .as_ref()
@@ -174,7 +191,10 @@ pub async fn run(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
             continue;
         }
         if prevote(&core, m.current_term).await {
-            tracing::info!(term = m.current_term + 1, "pre-vote won; starting an election");
+            tracing::info!(
+                term = m.current_term + 1,
+                "pre-vote won; starting an election"
+            );
             if let Err(e) = core.raft.trigger().elect().await {
                 tracing::warn!(error = %e, "cannot start election");
                 return;
@@ -187,7 +207,11 @@ pub async fn run(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
 
 /// Asks every other voter; true if a quorum (this node included) would vote for us.
 async fn prevote(core: &Arc<NodeCore>, term: u64) -> bool {
-    let last_log_id = core.log.last_meta().map(|m| log_id_of(&m)).or(core.meta.purged());
+    let last_log_id = core
+        .log
+        .last_meta()
+        .map(|m| log_id_of(&m))
+        .or(core.meta.purged());
     let req = PreVoteRequest {
         candidate: core.id,
         next_term: term + 1,
@@ -222,10 +246,18 @@ async fn prevote(core: &Arc<NodeCore>, term: u64) -> bool {
 
 /// Hands leadership to `target`. Returns true if it moved.
 async fn transfer_leadership(core: &Arc<NodeCore>, target: NodeId) -> bool {
-    let Some(addr) = core.voters().into_iter().find(|(id, _)| *id == target).map(|(_, a)| a) else {
+    let Some(addr) = core
+        .voters()
+        .into_iter()
+        .find(|(id, _)| *id == target)
+        .map(|(_, a)| a)
+    else {
         return false;
     };
-    tracing::info!(target, "preferred leader is healthy and caught up; transferring leadership");
+    tracing::info!(
+        target,
+        "preferred leader is healthy and caught up; transferring leadership"
+    );
     core.transferring.store(true, Ordering::SeqCst);
     let moved = async {
         // Let in-flight writes replicate so the target's log is as long as ours.
@@ -241,7 +273,10 @@ async fn transfer_leadership(core: &Arc<NodeCore>, target: NodeId) -> bool {
                 break;
             }
             if Instant::now() > deadline {
-                tracing::info!(target, "preferred leader did not catch up; transfer postponed");
+                tracing::info!(
+                    target,
+                    "preferred leader did not catch up; transfer postponed"
+                );
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -249,7 +284,13 @@ async fn transfer_leadership(core: &Arc<NodeCore>, target: NodeId) -> bool {
         let term = core.raft.metrics().borrow().current_term;
         let client = core.registry.get(target, &addr);
         match client
-            .call(PeerRequest::TimeoutNow { from: core.id, term }, Duration::from_millis(500))
+            .call(
+                PeerRequest::TimeoutNow {
+                    from: core.id,
+                    term,
+                },
+                Duration::from_millis(500),
+            )
             .await
         {
             Ok(PeerResponse::TimeoutNow(true)) => {}

@@ -41,7 +41,12 @@ impl LogStore {
         &self.meta
     }
 
-    fn read_entries(&self, start: u64, end: u64, max_bytes: usize) -> Result<Vec<Entry>, StorageError> {
+    fn read_entries(
+        &self,
+        start: u64,
+        end: u64,
+        max_bytes: usize,
+    ) -> Result<Vec<Entry>, StorageError> {
         if start >= end {
             return Ok(Vec::new());
         }
@@ -51,7 +56,9 @@ impl LogStore {
             .map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
         records
             .into_iter()
-            .map(|r| codec::decode(r).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into()))
+            .map(|r| {
+                codec::decode(r).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into())
+            })
             .collect()
     }
 }
@@ -79,7 +86,11 @@ impl RaftLogReader<TypeConfig> for LogStore {
         self.read_entries(start, end, usize::MAX)
     }
 
-    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Entry>, StorageError> {
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError> {
         self.read_entries(start, end, MAX_READ_BYTES)
     }
 }
@@ -127,14 +138,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(committed.filter(|c| last.is_some_and(|l| c.index <= l)))
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let mut encoded = Vec::new();
         for entry in entries {
-            let e = codec::encode(&entry).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+            let e =
+                codec::encode(&entry).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
             encoded.push(e);
         }
         let parts: Vec<[&[u8]; 1]> = encoded.iter().map(|(_, p)| [p.as_slice()]).collect();

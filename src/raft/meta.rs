@@ -133,7 +133,9 @@ impl RaftMeta {
 
     /// Persists the vote durably before returning.
     pub fn save_vote(&self, vote: &Vote) -> Result<(), MetaError> {
-        fail::fail_point!("raft::save_vote", |_| Err(MetaError::Injected("raft::save_vote")));
+        fail::fail_point!("raft::save_vote", |_| Err(MetaError::Injected(
+            "raft::save_vote"
+        )));
         write_atomic(&self.dir.join("vote"), vote)?;
         *self.vote.lock() = Some(*vote);
         Ok(())
@@ -185,7 +187,10 @@ fn read_committed_hint(f: &File) -> Option<LogId> {
         a.copy_from_slice(&buf[at..at + 8]);
         u64::from_be_bytes(a)
     };
-    Some(LogId::new(openraft::CommittedLeaderId::new(u(1), u(9)), u(17)))
+    Some(LogId::new(
+        openraft::CommittedLeaderId::new(u(1), u(9)),
+        u(17),
+    ))
 }
 
 #[cfg(test)]
@@ -221,6 +226,9 @@ mod tests {
         let last = b.len() - 1;
         b[last] ^= 0xFF;
         std::fs::write(&p, b).unwrap();
-        assert!(matches!(RaftMeta::open(dir.path()), Err(MetaError::Damaged { .. })));
+        assert!(matches!(
+            RaftMeta::open(dir.path()),
+            Err(MetaError::Damaged { .. })
+        ));
     }
 }

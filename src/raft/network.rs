@@ -7,6 +7,7 @@
 //! the first failure and then at most every 30 s so an unreachable peer is visible but not noisy.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ use openraft::raft::{
 };
 use parking_lot::Mutex;
 use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use super::rpc::{encode_frame, read_frame, Frame, PeerRequest, PeerResponse};
@@ -63,11 +64,12 @@ impl std::fmt::Debug for PeerClient {
 }
 
 impl PeerClient {
-    /// Starts the connection task for `target` at `addr`. The task ends when every handle is
-    /// dropped.
-    pub fn spawn(target: NodeId, addr: String) -> PeerClient {
+    /// Starts the connection task for `target` at `addr`, connecting from `local_ip` if given
+    /// (a node's traffic then comes from its own address, which is what firewall rules and the
+    /// partition tests key on). The task ends when every handle is dropped.
+    pub fn spawn(target: NodeId, addr: String, local_ip: Option<IpAddr>) -> PeerClient {
         let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(connection_task(target, addr.clone(), rx));
+        tokio::spawn(connection_task(target, addr.clone(), local_ip, rx));
         PeerClient { target, addr, tx }
     }
 
@@ -80,7 +82,11 @@ impl PeerClient {
     }
 
     /// Sends `req` and waits at most `timeout` for the answer.
-    pub async fn call(&self, req: PeerRequest, timeout: Duration) -> Result<PeerResponse, TransportError> {
+    pub async fn call(
+        &self,
+        req: PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, TransportError> {
         let (reply, rx) = oneshot::channel();
         let unreachable = |reason: &str| TransportError::Unreachable {
             target: self.target,
@@ -115,13 +121,42 @@ fn fail_all(pending: &Pending, target: NodeId, addr: &str, reason: &str) {
     }
 }
 
-async fn connection_task(target: NodeId, addr: String, mut rx: mpsc::Receiver<Outgoing>) {
+async fn connect(addr: &str, local_ip: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = local_ip else {
+        return TcpStream::connect(addr).await;
+    };
+    let mut last = std::io::Error::other(format!("{addr} resolves to no address"));
+    for remote in tokio::net::lookup_host(addr).await? {
+        let socket = if remote.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if remote.is_ipv4() == ip.is_ipv4() {
+            socket.bind(SocketAddr::new(ip, 0))?;
+        }
+        match socket.connect(remote).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+async fn connection_task(
+    target: NodeId,
+    addr: String,
+    local_ip: Option<IpAddr>,
+    mut rx: mpsc::Receiver<Outgoing>,
+) {
     let next_id = AtomicU64::new(1);
     let mut backoff = Duration::from_millis(50);
     let mut last_warn: Option<Instant> = None;
     let mut failures: u64 = 0;
     loop {
-        let stream = match tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(&addr)).await {
+        let stream = match tokio::time::timeout(Duration::from_secs(1), connect(&addr, local_ip))
+            .await
+        {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 on_connect_failure(target, &addr, &e.to_string(), &mut failures, &mut last_warn);
@@ -132,7 +167,13 @@ async fn connection_task(target: NodeId, addr: String, mut rx: mpsc::Receiver<Ou
                 continue;
             }
             Err(_) => {
-                on_connect_failure(target, &addr, "connect timed out", &mut failures, &mut last_warn);
+                on_connect_failure(
+                    target,
+                    &addr,
+                    "connect timed out",
+                    &mut failures,
+                    &mut last_warn,
+                );
                 if !drain_while_down(&mut rx, target, &addr, "connect timed out", backoff).await {
                     return;
                 }
@@ -203,7 +244,13 @@ async fn connection_task(target: NodeId, addr: String, mut rx: mpsc::Receiver<Ou
     }
 }
 
-fn on_connect_failure(target: NodeId, addr: &str, reason: &str, failures: &mut u64, last_warn: &mut Option<Instant>) {
+fn on_connect_failure(
+    target: NodeId,
+    addr: &str,
+    reason: &str,
+    failures: &mut u64,
+    last_warn: &mut Option<Instant>,
+) {
     *failures += 1;
     if last_warn.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
         tracing::warn!(peer = target, %addr, %reason, failures = *failures, "peer unreachable; retrying with backoff");
@@ -213,7 +260,13 @@ fn on_connect_failure(target: NodeId, addr: &str, reason: &str, failures: &mut u
 
 /// While disconnected, fails requests at once instead of letting them wait, for `backoff`.
 /// Returns false if every handle is gone.
-async fn drain_while_down(rx: &mut mpsc::Receiver<Outgoing>, target: NodeId, addr: &str, reason: &str, backoff: Duration) -> bool {
+async fn drain_while_down(
+    rx: &mut mpsc::Receiver<Outgoing>,
+    target: NodeId,
+    addr: &str,
+    reason: &str,
+    backoff: Duration,
+) -> bool {
     let deadline = tokio::time::Instant::now() + backoff;
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -234,15 +287,24 @@ async fn drain_while_down(rx: &mut mpsc::Receiver<Outgoing>, target: NodeId, add
 #[derive(Clone, Default)]
 pub struct PeerRegistry {
     clients: Arc<Mutex<HashMap<NodeId, PeerClient>>>,
+    local_ip: Option<IpAddr>,
 }
 
 impl PeerRegistry {
+    /// A registry whose connections originate from `local_ip`.
+    pub fn with_local_ip(local_ip: Option<IpAddr>) -> PeerRegistry {
+        PeerRegistry {
+            clients: Arc::default(),
+            local_ip,
+        }
+    }
+
     pub fn get(&self, target: NodeId, addr: &str) -> PeerClient {
         let mut clients = self.clients.lock();
         match clients.get(&target) {
             Some(c) if c.addr == addr => c.clone(),
             _ => {
-                let c = PeerClient::spawn(target, addr.to_string());
+                let c = PeerClient::spawn(target, addr.to_string(), self.local_ip);
                 clients.insert(target, c.clone());
                 c
             }
@@ -294,9 +356,15 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
-        match self.client.call(PeerRequest::AppendEntries(rpc), option.hard_ttl()).await {
+        match self
+            .client
+            .call(PeerRequest::AppendEntries(rpc), option.hard_ttl())
+            .await
+        {
             Ok(PeerResponse::AppendEntries(Ok(r))) => Ok(r),
-            Ok(PeerResponse::AppendEntries(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.client.target, e))),
+            Ok(PeerResponse::AppendEntries(Err(e))) => Err(RPCError::RemoteError(
+                RemoteError::new(self.client.target, e),
+            )),
             Ok(_) => Err(self.unexpected("answer to AppendEntries")),
             Err(e) => Err(transport_err(e)),
         }
@@ -307,18 +375,35 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
-        match self.client.call(PeerRequest::InstallSnapshot(rpc), option.hard_ttl()).await {
+        match self
+            .client
+            .call(PeerRequest::InstallSnapshot(rpc), option.hard_ttl())
+            .await
+        {
             Ok(PeerResponse::InstallSnapshot(Ok(r))) => Ok(r),
-            Ok(PeerResponse::InstallSnapshot(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.client.target, e))),
+            Ok(PeerResponse::InstallSnapshot(Err(e))) => Err(RPCError::RemoteError(
+                RemoteError::new(self.client.target, e),
+            )),
             Ok(_) => Err(self.unexpected("answer to InstallSnapshot")),
             Err(e) => Err(transport_err(e)),
         }
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcErr> {
-        match self.client.call(PeerRequest::Vote(rpc), option.hard_ttl()).await {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RpcErr> {
+        match self
+            .client
+            .call(PeerRequest::Vote(rpc), option.hard_ttl())
+            .await
+        {
             Ok(PeerResponse::Vote(Ok(r))) => Ok(r),
-            Ok(PeerResponse::Vote(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.client.target, e))),
+            Ok(PeerResponse::Vote(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(
+                self.client.target,
+                e,
+            ))),
             Ok(_) => Err(self.unexpected("answer to Vote")),
             Err(e) => Err(transport_err(e)),
         }

@@ -52,7 +52,11 @@ pub struct RaftNodeConfig {
 impl RaftNodeConfig {
     /// The Raft part of a validated `broker.conf`.
     pub fn from_broker_config(c: &BrokerConfig) -> RaftNodeConfig {
-        let peers = c.raft_peers().into_iter().map(|p| (p.node_id, p.addr)).collect();
+        let peers = c
+            .raft_peers()
+            .into_iter()
+            .map(|p| (p.node_id, p.addr))
+            .collect();
         let preferred_leader = c
             .preferred_leader_id
             .as_deref()
@@ -143,14 +147,23 @@ impl NodeCore {
         membership
             .voter_ids()
             .map(|id| {
-                let addr = membership.get_node(&id).map(|n| n.addr.clone()).unwrap_or_default();
+                let addr = membership
+                    .get_node(&id)
+                    .map(|n| n.addr.clone())
+                    .unwrap_or_default();
                 (id, addr)
             })
             .collect()
     }
 
     pub fn voter_count(&self) -> usize {
-        self.raft.metrics().borrow().membership_config.membership().voter_ids().count()
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .count()
     }
 
     pub fn is_voter(&self) -> bool {
@@ -165,7 +178,11 @@ impl NodeCore {
 
     fn leader_hint(&self) -> Option<(NodeId, String)> {
         let leader = self.raft.metrics().borrow().current_leader?;
-        let addr = self.voters().into_iter().find(|(id, _)| *id == leader).map(|(_, a)| a)?;
+        let addr = self
+            .voters()
+            .into_iter()
+            .find(|(id, _)| *id == leader)
+            .map(|(_, a)| a)?;
         Some((leader, addr))
     }
 
@@ -193,9 +210,11 @@ impl NodeCore {
                 log_id: resp.log_id,
                 result: resp.data,
             }),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(WriteError::NotLeader {
-                leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)),
-            }),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(WriteError::NotLeader {
+                    leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)),
+                })
+            }
             Ok(Err(RaftError::APIError(e))) => Err(WriteError::Rejected(e.to_string())),
             Ok(Err(RaftError::Fatal(e))) => Err(WriteError::Fatal(e.to_string())),
             Err(_) => Err(WriteError::Timeout {
@@ -236,8 +255,13 @@ impl NodeCore {
         if from > applied {
             return Ok(Vec::new());
         }
-        let end = applied.saturating_add(1).min(from.saturating_add(max as u64));
-        let records = self.log.read_range(from, end, 4 << 20).map_err(|e| e.to_string())?;
+        let end = applied
+            .saturating_add(1)
+            .min(from.saturating_add(max as u64));
+        let records = self
+            .log
+            .read_range(from, end, 4 << 20)
+            .map_err(|e| e.to_string())?;
         Ok(records
             .into_iter()
             .map(|r| ReadEntry {
@@ -251,7 +275,10 @@ impl NodeCore {
     pub fn digest(&self, from: u64, upto: u64) -> Result<LogDigest, String> {
         let applied = self.sm.last_applied().map(|l| l.index);
         if applied.is_none_or(|a| upto > a) {
-            return Err(format!("index {upto} is not applied on n{} (applied {applied:?})", self.id));
+            return Err(format!(
+                "index {upto} is not applied on n{} (applied {applied:?})",
+                self.id
+            ));
         }
         self.log.digest(from, upto).map_err(|e| e.to_string())
     }
@@ -269,14 +296,19 @@ impl RaftNode {
     /// Opens the store (recovering it), binds the peer port, starts openraft, the peer server
     /// and the election driver, and forms the group on first start.
     pub async fn start(cfg: RaftNodeConfig) -> Result<RaftNode, NodeError> {
-        let addr = cfg.self_addr().ok_or(NodeError::NotAPeer(cfg.node_id))?.to_string();
+        let addr = cfg
+            .self_addr()
+            .ok_or(NodeError::NotAPeer(cfg.node_id))?
+            .to_string();
         if cfg.abort_file.exists() {
             tracing::warn!(file = %cfg.abort_file.display(), "the previous run did not shut down cleanly; recovering the commit log");
         }
-        let listener = TcpListener::bind(&addr).await.map_err(|source| NodeError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| NodeError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
         if let Some(parent) = cfg.abort_file.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
@@ -289,7 +321,12 @@ impl RaftNode {
             flush: cfg.flush,
         })?;
         let meta = Arc::new(RaftMeta::open(&cfg.raft_dir)?);
-        let sm = StateMachine::open(&cfg.raft_dir, &cfg.consume_queue_dir, cfg.consume_queue_file_size, log.clone())?;
+        let sm = StateMachine::open(
+            &cfg.raft_dir,
+            &cfg.consume_queue_dir,
+            cfg.consume_queue_file_size,
+            log.clone(),
+        )?;
         let state = sm.broker_state().clone();
         let log_store = LogStore::new(log.clone(), meta.clone());
         let timing = ElectionTiming::new(cfg.heartbeat_ms, cfg.election_timeout_ms);
@@ -309,11 +346,25 @@ impl RaftNode {
             ..Default::default()
         }
         .validate()?;
-        let network = Network::default();
+        // Connect to peers from our own address when it is a specific IP.
+        let local_ip = addr
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|a| a.ip())
+            .filter(|ip| !ip.is_unspecified());
+        let network = Network {
+            registry: PeerRegistry::with_local_ip(local_ip),
+        };
         let registry = network.registry.clone();
-        let raft = Raft::new(cfg.node_id, Arc::new(raft_config), network, log_store, sm.clone())
-            .await
-            .map_err(|e| NodeError::Raft(e.to_string()))?;
+        let raft = Raft::new(
+            cfg.node_id,
+            Arc::new(raft_config),
+            network,
+            log_store,
+            sm.clone(),
+        )
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
 
         let core = Arc::new(NodeCore {
             id: cfg.node_id,
@@ -331,7 +382,10 @@ impl RaftNode {
             write_timeout: cfg.write_timeout,
         });
 
-        let initialized = raft.is_initialized().await.map_err(|e| NodeError::Raft(e.to_string()))?;
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| NodeError::Raft(e.to_string()))?;
         if !initialized {
             let members: BTreeMap<NodeId, PeerNode> = cfg
                 .peers

@@ -106,22 +106,33 @@ pub enum PeerRequest {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     PreVote(PreVoteRequest),
     /// Leadership transfer: the leader asks the preferred node to start an election now.
-    TimeoutNow { from: NodeId, term: u64 },
+    TimeoutNow {
+        from: NodeId,
+        term: u64,
+    },
     /// Admin/test: write through Raft on this node (it must be the leader).
     Write(LogCommand),
     /// Admin/test: this node's Raft status.
     Status,
     /// Admin/test: committed entries from `from`, at most `max`.
-    Read { from: u64, max: u32 },
+    Read {
+        from: u64,
+        max: u32,
+    },
     /// Admin/test: CRC of this node's CommitLog bytes for indices `from..=upto`.
-    Digest { from: u64, upto: u64 },
+    Digest {
+        from: u64,
+        upto: u64,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerResponse {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
-    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
     PreVote(PreVoteResponse),
     TimeoutNow(bool),
     Write(Result<WriteOk, WriteError>),
@@ -156,7 +167,10 @@ pub fn encode_frame<T: Serialize>(frame: &Frame<T>, out: &mut Vec<u8>) -> Result
     Ok(())
 }
 
-pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, frame: &Frame<T>) -> Result<(), FrameError> {
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    frame: &Frame<T>,
+) -> Result<(), FrameError> {
     let mut buf = Vec::new();
     encode_frame(frame, &mut buf)?;
     w.write_all(&buf).await?;
@@ -164,7 +178,9 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, frame: 
 }
 
 /// Reads one frame. A clean EOF before the length prefix is `Closed`.
-pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(r: &mut R) -> Result<Frame<T>, FrameError> {
+pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
+    r: &mut R,
+) -> Result<Frame<T>, FrameError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -187,7 +203,14 @@ mod tests {
     #[tokio::test]
     async fn frames_round_trip_and_hostile_lengths_are_refused() {
         let mut buf = Vec::new();
-        encode_frame(&Frame { id: 7, body: PeerRequest::Status }, &mut buf).unwrap();
+        encode_frame(
+            &Frame {
+                id: 7,
+                body: PeerRequest::Status,
+            },
+            &mut buf,
+        )
+        .unwrap();
         let mut r = &buf[..];
         let f: Frame<PeerRequest> = read_frame(&mut r).await.unwrap();
         assert_eq!(f.id, 7);
@@ -195,14 +218,23 @@ mod tests {
 
         let huge = (u32::MAX).to_be_bytes();
         let mut r = &huge[..];
-        assert!(matches!(read_frame::<_, PeerRequest>(&mut r).await, Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            read_frame::<_, PeerRequest>(&mut r).await,
+            Err(FrameError::TooLarge(_))
+        ));
 
         let mut garbage = 3u32.to_be_bytes().to_vec();
         garbage.extend_from_slice(&[0xFF, 0xFF, 0xFF]);
         let mut r = &garbage[..];
-        assert!(matches!(read_frame::<_, PeerRequest>(&mut r).await, Err(FrameError::Decode(_))));
+        assert!(matches!(
+            read_frame::<_, PeerRequest>(&mut r).await,
+            Err(FrameError::Decode(_))
+        ));
 
         let mut r: &[u8] = &[];
-        assert!(matches!(read_frame::<_, PeerRequest>(&mut r).await, Err(FrameError::Closed)));
+        assert!(matches!(
+            read_frame::<_, PeerRequest>(&mut r).await,
+            Err(FrameError::Closed)
+        ));
     }
 }

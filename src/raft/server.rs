@@ -18,7 +18,11 @@ use super::node::NodeCore;
 use super::rpc::{encode_frame, read_frame, Frame, FrameError, PeerRequest, PeerResponse};
 
 /// Accepts connections until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    core: Arc<NodeCore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -38,7 +42,12 @@ pub async fn serve(listener: TcpListener, core: Arc<NodeCore>, mut shutdown: wat
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    core: Arc<NodeCore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let (r, w) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
     let writer = tokio::spawn(async move {
@@ -118,7 +127,9 @@ async fn handle(core: &NodeCore, req: PeerRequest) -> PeerResponse {
         }
         PeerRequest::Write(cmd) => PeerResponse::Write(core.write(cmd).await),
         PeerRequest::Status => PeerResponse::Status(core.status()),
-        PeerRequest::Read { from, max } => PeerResponse::Read(core.read_committed(from, max as usize)),
+        PeerRequest::Read { from, max } => {
+            PeerResponse::Read(core.read_committed(from, max as usize))
+        }
         PeerRequest::Digest { from, upto } => PeerResponse::Digest(core.digest(from, upto)),
     }
 }

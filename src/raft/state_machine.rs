@@ -62,7 +62,8 @@ impl StateMachine {
         cq_file_size: u64,
         log: Arc<CommitLog>,
     ) -> Result<StateMachine, StateMachineError> {
-        std::fs::create_dir_all(raft_dir).map_err(|e| StoreError::io("create raft dir", raft_dir, e))?;
+        std::fs::create_dir_all(raft_dir)
+            .map_err(|e| StoreError::io("create raft dir", raft_dir, e))?;
         let snapshot_path = raft_dir.join("snapshot");
         let file: Option<SnapshotFile> = read_atomic(&snapshot_path)?;
         let (data, applied) = match file {
@@ -195,7 +196,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut a = self.applied.lock();
         a.snapshot_seq += 1;
         let snapshot_id = match a.last_applied {
-            Some(l) => format!("{}-{}-{}-{}", l.leader_id.term, l.leader_id.node_id, l.index, a.snapshot_seq),
+            Some(l) => format!(
+                "{}-{}-{}-{}",
+                l.leader_id.term, l.leader_id.node_id, l.index, a.snapshot_seq
+            ),
             None => format!("empty-{}", a.snapshot_seq),
         };
         let captured = SnapshotFile {

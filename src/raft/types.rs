@@ -99,7 +99,9 @@ pub enum ApplyResult {
     Put(PutPosition),
     Batch(Vec<PutPosition>),
     /// Raw entry stored at this CommitLog offset.
-    Raw { commit_log_offset: u64 },
+    Raw {
+        commit_log_offset: u64,
+    },
     /// The command was well-formed Raft-wise but not applicable (e.g. a malformed message); every
     /// node reaches the same verdict.
     Rejected(String),

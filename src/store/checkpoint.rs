@@ -51,8 +51,7 @@ impl Checkpoint {
             a.copy_from_slice(&b[at..at + 8]);
             u64::from_be_bytes(a)
         };
-        if u32_at(0) != MAGIC || u32_at(4) != VERSION || u32_at(32) != crc32c::crc32c(&b[0..32])
-        {
+        if u32_at(0) != MAGIC || u32_at(4) != VERSION || u32_at(32) != crc32c::crc32c(&b[0..32]) {
             return None;
         }
         let first = u64_at(16);

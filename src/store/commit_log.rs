@@ -124,15 +124,19 @@ impl Inner {
         if index < self.first_index {
             return None;
         }
-        self.positions.get((index - self.first_index) as usize).copied()
+        self.positions
+            .get((index - self.first_index) as usize)
+            .copied()
     }
 
     /// Copies the record at `offset` and verifies its CRC.
     fn read_record(&self, offset: u64, seg_size: u64) -> Result<StoredRecord> {
-        let si = self.segment_idx(offset, seg_size).ok_or(StoreError::Corrupt {
-            offset,
-            reason: "no segment holds this offset".into(),
-        })?;
+        let si = self
+            .segment_idx(offset, seg_size)
+            .ok_or(StoreError::Corrupt {
+                offset,
+                reason: "no segment holds this offset".into(),
+            })?;
         let seg = &self.segments[si];
         let rel = (offset - seg.start) as usize;
         if rel + RECORD_HEADER_LEN > seg.size as usize {
@@ -276,10 +280,12 @@ impl CommitLog {
                 });
             }
             let pos = self.room_for(&mut inner, len)?;
-            let si = inner.segment_idx(pos, seg_size).ok_or(StoreError::Corrupt {
-                offset: pos,
-                reason: "no segment after roll".into(),
-            })?;
+            let si = inner
+                .segment_idx(pos, seg_size)
+                .ok_or(StoreError::Corrupt {
+                    offset: pos,
+                    reason: "no segment after roll".into(),
+                })?;
             let seg = &mut inner.segments[si];
             let rel = (pos - seg.start) as usize;
             let buf = seg.bytes_mut(rel, len);
@@ -449,7 +455,9 @@ impl CommitLog {
         if offset < min || offset + len as u64 > max {
             return Err(out_of_range());
         }
-        let si = inner.segment_idx(offset, seg_size).ok_or_else(out_of_range)?;
+        let si = inner
+            .segment_idx(offset, seg_size)
+            .ok_or_else(out_of_range)?;
         let seg = &inner.segments[si];
         let rel = (offset - seg.start) as usize;
         if rel + len > seg.size as usize {
@@ -572,7 +580,8 @@ impl CommitLog {
             cp.store(&self.shared.cfg.checkpoint_path, true)?;
         }
         for path in &removed {
-            std::fs::remove_file(path).map_err(|e| StoreError::io("remove purged segment", path, e))?;
+            std::fs::remove_file(path)
+                .map_err(|e| StoreError::io("remove purged segment", path, e))?;
             tracing::info!(segment = %path.display(), "deleted purged commit log segment");
         }
         Ok(())
@@ -595,7 +604,8 @@ impl CommitLog {
             inner.write_pos = offset;
         }
         for path in &removed {
-            std::fs::remove_file(path).map_err(|e| StoreError::io("remove replaced segment", path, e))?;
+            std::fs::remove_file(path)
+                .map_err(|e| StoreError::io("remove replaced segment", path, e))?;
         }
         self.shared.flushed_offset.store(offset, Ordering::Release);
         let mut cp = self.shared.checkpoint.lock();
@@ -624,7 +634,9 @@ impl CommitLog {
         let mut crc = 0u32;
         let mut at = start;
         while at < end {
-            let si = inner.segment_idx(at, seg_size).ok_or_else(|| no_such(from))?;
+            let si = inner
+                .segment_idx(at, seg_size)
+                .ok_or_else(|| no_such(from))?;
             let seg = &inner.segments[si];
             let rel = (at - seg.start) as usize;
             let n = (end.min(seg.end()) - at) as usize;
@@ -675,4 +687,3 @@ impl Drop for CommitLog {
         self.flusher.lock().stop();
     }
 }
-

@@ -74,7 +74,9 @@ pub struct ConsumeQueue {
 
 impl std::fmt::Debug for ConsumeQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsumeQueue").field("dir", &self.dir).finish()
+        f.debug_struct("ConsumeQueue")
+            .field("dir", &self.dir)
+            .finish()
     }
 }
 
@@ -91,11 +93,16 @@ impl ConsumeQueue {
     pub fn open(dir: &Path, file_size: u64, min_offset: u64, next_offset: u64) -> Result<Self> {
         let entries_per_file = file_size / CQ_ENTRY_SIZE as u64;
         if entries_per_file == 0 || !file_size.is_multiple_of(CQ_ENTRY_SIZE as u64) {
-            return Err(cq_err(dir, format!("file size {file_size} is not a positive multiple of 20")));
+            return Err(cq_err(
+                dir,
+                format!("file size {file_size} is not a positive multiple of 20"),
+            ));
         }
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create consume queue dir", dir, e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::io("create consume queue dir", dir, e))?;
         let mut names = Vec::new();
-        let rd = std::fs::read_dir(dir).map_err(|e| StoreError::io("list consume queue dir", dir, e))?;
+        let rd =
+            std::fs::read_dir(dir).map_err(|e| StoreError::io("list consume queue dir", dir, e))?;
         for entry in rd {
             let entry = entry.map_err(|e| StoreError::io("list consume queue dir", dir, e))?;
             if let Some(start) = entry.file_name().to_str().and_then(parse_segment_name) {
@@ -118,7 +125,10 @@ impl ConsumeQueue {
             for (byte_start, path) in names {
                 let first = byte_start / CQ_ENTRY_SIZE as u64;
                 let last_excl = first + entries_per_file;
-                if last_excl <= min_offset || first >= next_offset || !first.is_multiple_of(entries_per_file) {
+                if last_excl <= min_offset
+                    || first >= next_offset
+                    || !first.is_multiple_of(entries_per_file)
+                {
                     std::fs::remove_file(&path)
                         .map_err(|e| StoreError::io("remove stale consume queue file", &path, e))?;
                     continue;
@@ -129,12 +139,18 @@ impl ConsumeQueue {
             let mut expect = min_offset - min_offset % entries_per_file;
             for f in &inner.files {
                 if f.first != expect {
-                    return Err(cq_err(dir, format!("file for queue offset {expect} is missing")));
+                    return Err(cq_err(
+                        dir,
+                        format!("file for queue offset {expect} is missing"),
+                    ));
                 }
                 expect += entries_per_file;
             }
             if next_offset > min_offset && expect < next_offset {
-                return Err(cq_err(dir, format!("entries {expect}..{next_offset} are missing")));
+                return Err(cq_err(
+                    dir,
+                    format!("entries {expect}..{next_offset} are missing"),
+                ));
             }
             inner.max_offset = next_offset.max(min_offset);
             // Zero anything past next_offset in the last file.
@@ -194,12 +210,17 @@ impl ConsumeQueue {
         if offset != inner.max_offset {
             return Err(cq_err(
                 &self.dir,
-                format!("append at offset {offset} but the queue ends at {}", inner.max_offset),
+                format!(
+                    "append at offset {offset} but the queue ends at {}",
+                    inner.max_offset
+                ),
             ));
         }
         let file_first = offset - offset % self.entries_per_file;
         if inner.files.back().is_none_or(|f| f.first != file_first) {
-            let path = self.dir.join(segment_name(file_first * CQ_ENTRY_SIZE as u64));
+            let path = self
+                .dir
+                .join(segment_name(file_first * CQ_ENTRY_SIZE as u64));
             let f = self.map_file(file_first, path, true)?;
             inner.files.push_back(f);
         }
@@ -252,7 +273,9 @@ impl ConsumeQueue {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let e = {
-                let Some(front) = inner.files.front() else { break };
+                let Some(front) = inner.files.front() else {
+                    break;
+                };
                 let fi = ((mid - front.first) / self.entries_per_file) as usize;
                 let Some(f) = inner.files.get(fi) else { break };
                 let rel = ((mid - f.first) as usize) * CQ_ENTRY_SIZE;
@@ -368,6 +391,9 @@ mod tests {
         let q = ConsumeQueue::open(dir.path(), 20 * 4, 1001, 1001).unwrap();
         q.append(1001, e(1)).unwrap();
         assert_eq!(q.read(0, 10), vec![(1001, e(1))]);
-        assert!(ConsumeQueue::open(dir.path(), 20 * 4, 0, 1002).is_err(), "missing entries are reported");
+        assert!(
+            ConsumeQueue::open(dir.path(), 20 * 4, 0, 1002).is_err(),
+            "missing entries are reported"
+        );
     }
 }

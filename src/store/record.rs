@@ -121,6 +121,10 @@ mod tests {
         assert_eq!(h.crc, compute_crc(&buf));
         assert_eq!(&buf[RECORD_HEADER_LEN..], payload);
         buf[40] ^= 0xFF;
-        assert_ne!(h.crc, compute_crc(&buf), "a flipped payload bit changes the CRC");
+        assert_ne!(
+            h.crc,
+            compute_crc(&buf),
+            "a flipped payload bit changes the CRC"
+        );
     }
 }

@@ -33,7 +33,9 @@ fn probe(seg: &Segment, rel: usize, verify_crc: bool) -> Probe {
         return if len as usize == size - rel {
             Probe::SegmentEnd
         } else {
-            Probe::Bad(format!("BLANK filler of {len} bytes does not reach the segment end"))
+            Probe::Bad(format!(
+                "BLANK filler of {len} bytes does not reach the segment end"
+            ))
         };
     }
     if magic != RECORD_MAGIC {
@@ -127,8 +129,8 @@ pub(super) fn recover(cfg: &CommitLogConfig, cp: &Checkpoint) -> Result<Inner> {
             Probe::Bad(reason) => Err(reason),
             Probe::Record(h) => {
                 let verify = pos + h.len as u64 > cp.flushed_offset;
-                let crc_ok = !verify
-                    || record::compute_crc(seg.bytes(rel, h.len as usize)) == h.crc;
+                let crc_ok =
+                    !verify || record::compute_crc(seg.bytes(rel, h.len as usize)) == h.crc;
                 if !crc_ok {
                     Err(format!("CRC mismatch for index {}", h.meta.index))
                 } else if let Some(prev) = last {
@@ -163,7 +165,10 @@ pub(super) fn recover(cfg: &CommitLogConfig, cp: &Checkpoint) -> Result<Inner> {
                 if pos < cp.flushed_offset {
                     return Err(StoreError::Corrupt {
                         offset: pos,
-                        reason: format!("{reason}, below the checkpoint's flushed offset {}", cp.flushed_offset),
+                        reason: format!(
+                            "{reason}, below the checkpoint's flushed offset {}",
+                            cp.flushed_offset
+                        ),
                     });
                 }
                 if valid_record_follows(&inner, pos, seg_size, last) {
@@ -207,7 +212,11 @@ pub(super) fn recover(cfg: &CommitLogConfig, cp: &Checkpoint) -> Result<Inner> {
             last = None;
         }
     }
-    inner.last = if inner.positions.is_empty() { None } else { last };
+    inner.last = if inner.positions.is_empty() {
+        None
+    } else {
+        last
+    };
     inner.next_index = match inner.last {
         Some(m) => Some(m.index + 1),
         None => cp.first_index.map(|f| f.max(inner.first_index)),

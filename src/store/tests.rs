@@ -71,7 +71,10 @@ fn append_read_reopen() {
     assert_eq!(log.last_index(), Some(49));
     assert_eq!(log.last_meta(), Some(meta(1, 49)));
     for i in 0..50 {
-        assert_eq!(&log.read(i).unwrap().unwrap().payload[..], &payload(i, 100)[..]);
+        assert_eq!(
+            &log.read(i).unwrap().unwrap().payload[..],
+            &payload(i, 100)[..]
+        );
     }
     append_n(&log, 2, 50, 51, 10);
     assert_eq!(log.next_index(), Some(51));
@@ -82,10 +85,17 @@ fn records_roll_across_segments_and_read_at_works() {
     let dir = tempfile::tempdir().unwrap();
     let log = CommitLog::open(async_cfg(dir.path())).unwrap();
     append_n(&log, 1, 0, 100, 300);
-    assert!(segment_paths(dir.path()).len() >= 8, "records span many 4 KiB segments");
+    assert!(
+        segment_paths(dir.path()).len() >= 8,
+        "records span many 4 KiB segments"
+    );
     for i in 0..100 {
         let pos = log.position(i).unwrap();
-        assert_eq!(pos / SEG, (pos + RECORD_HEADER_LEN as u64 + 299) / SEG, "never spans a segment");
+        assert_eq!(
+            pos / SEG,
+            (pos + RECORD_HEADER_LEN as u64 + 299) / SEG,
+            "never spans a segment"
+        );
         let raw = log.read_at(pos + RECORD_HEADER_LEN as u64, 300).unwrap();
         assert_eq!(&raw[..], &payload(i, 300)[..]);
     }
@@ -103,11 +113,17 @@ fn out_of_order_and_oversize_appends_are_refused() {
     let p = payload(0, 10);
     assert!(matches!(
         log.append(&[(meta(1, 5), &[&p[..]])]),
-        Err(StoreError::OutOfOrder { expected: 6, got: 5 })
+        Err(StoreError::OutOfOrder {
+            expected: 6,
+            got: 5
+        })
     ));
     assert!(matches!(
         log.append(&[(meta(1, 7), &[&p[..]])]),
-        Err(StoreError::OutOfOrder { expected: 6, got: 7 })
+        Err(StoreError::OutOfOrder {
+            expected: 6,
+            got: 7
+        })
     ));
     let big = vec![0u8; SEG as usize];
     assert!(matches!(
@@ -148,7 +164,10 @@ fn torn_tail_is_cut_on_recovery() {
     drop(log);
     let log = CommitLog::open(async_cfg(dir.path())).unwrap();
     assert_eq!(log.last_index(), Some(11));
-    assert_eq!(&log.read(10).unwrap().unwrap().payload[..], &payload(10, 50)[..]);
+    assert_eq!(
+        &log.read(10).unwrap().unwrap().payload[..],
+        &payload(10, 50)[..]
+    );
 }
 
 fn corrupt_record(dir: &Path, log_pos: u64) {
@@ -177,7 +196,10 @@ fn crc_mismatch_in_the_middle_is_an_error_not_skipped() {
     // Below the checkpoint recovery trusts the headers, but reading the record fails loudly.
     let log = CommitLog::open(async_cfg(dir.path())).unwrap();
     assert_eq!(log.last_index(), Some(9));
-    assert!(matches!(log.read(4), Err(StoreError::CrcMismatch { index: 4, .. })));
+    assert!(matches!(
+        log.read(4),
+        Err(StoreError::CrcMismatch { index: 4, .. })
+    ));
     assert!(log.read_range(0, 10, usize::MAX).is_err());
     drop(log);
 
@@ -208,7 +230,10 @@ fn truncate_suffix_then_append_never_resurrects_old_records() {
     let log = CommitLog::open(async_cfg(dir.path())).unwrap();
     assert_eq!(log.last_index(), Some(20), "records 21..40 stay gone");
     assert_eq!(log.last_meta(), Some(meta(2, 20)));
-    assert!(log.truncate_from(50).is_ok(), "truncating past the end is a no-op");
+    assert!(
+        log.truncate_from(50).is_ok(),
+        "truncating past the end is a no-op"
+    );
     log.truncate_from(0).unwrap();
     assert_eq!(log.last_index(), None);
     assert_eq!(log.next_index(), Some(0));
@@ -224,9 +249,15 @@ fn purge_across_segment_boundaries() {
     log.purge_upto(59).unwrap();
     assert_eq!(log.first_index(), Some(60));
     assert!(log.read(59).unwrap().is_none());
-    assert_eq!(&log.read(60).unwrap().unwrap().payload[..], &payload(60, 300)[..]);
+    assert_eq!(
+        &log.read(60).unwrap().unwrap().payload[..],
+        &payload(60, 300)[..]
+    );
     let after = segment_paths(dir.path()).len();
-    assert!(after < before, "whole segments below record 60 are deleted ({before} -> {after})");
+    assert!(
+        after < before,
+        "whole segments below record 60 are deleted ({before} -> {after})"
+    );
     let first_seg: u64 = segment_paths(dir.path())[0]
         .file_name()
         .unwrap()
@@ -234,8 +265,15 @@ fn purge_across_segment_boundaries() {
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(first_seg, pos60 - pos60 % SEG, "the segment holding record 60 is kept");
-    assert!(log.read_at(first_seg, 8).is_err() || first_seg == pos60, "purged bytes are not served");
+    assert_eq!(
+        first_seg,
+        pos60 - pos60 % SEG,
+        "the segment holding record 60 is kept"
+    );
+    assert!(
+        log.read_at(first_seg, 8).is_err() || first_seg == pos60,
+        "purged bytes are not served"
+    );
     drop(log);
     let log = CommitLog::open(async_cfg(dir.path())).unwrap();
     assert_eq!(log.first_index(), Some(60));
@@ -285,9 +323,16 @@ fn sync_flush_completes_callbacks_after_fsync() {
     }
     assert!(got.iter().all(|(_, ok)| *ok));
     let order: Vec<u64> = got.iter().map(|(i, _)| *i).collect();
-    assert_eq!(order, (0..200).collect::<Vec<_>>(), "callbacks complete in append order");
+    assert_eq!(
+        order,
+        (0..200).collect::<Vec<_>>(),
+        "callbacks complete in append order"
+    );
     assert_eq!(log.flushed_offset(), log.max_offset());
-    assert_eq!(Checkpoint::load(&dir.path().join("checkpoint")).flushed_offset, log.max_offset());
+    assert_eq!(
+        Checkpoint::load(&dir.path().join("checkpoint")).flushed_offset,
+        log.max_offset()
+    );
 }
 
 #[test]
@@ -302,5 +347,8 @@ fn identical_appends_give_identical_digests() {
     let c = tempfile::tempdir().unwrap();
     let other = CommitLog::open(async_cfg(c.path())).unwrap();
     append_n(&other, 2, 0, 60, 250);
-    assert_ne!(la.digest(0, 59).unwrap().crc32c, other.digest(0, 59).unwrap().crc32c);
+    assert_ne!(
+        la.digest(0, 59).unwrap().crc32c,
+        other.digest(0, 59).unwrap().crc32c
+    );
 }

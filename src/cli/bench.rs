@@ -1,0 +1,235 @@
+//! `ledgermq bench raft`: starts a Raft group in this process, writes raw entries of a fixed size
+//! through the leader with a fixed number in flight, and prints throughput and latency
+//! percentiles. The last line is the parseable summary:
+//! `raft-bench nodes=3 size=1024 inflight=64 flush=async msgs_per_s=... p50_ms=... p99_ms=...`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use clap::{Args, Subcommand, ValueEnum};
+use hdrhistogram::Histogram;
+use openraft::ServerState;
+
+use crate::raft::{LogCommand, NodeCore, RaftNode, RaftNodeConfig};
+use crate::store::FlushMode;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    cmd: BenchCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCmd {
+    /// Replication throughput and commit latency of a Raft group started in-process.
+    Raft(RaftBench),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Flush {
+    Sync,
+    Async,
+}
+
+#[derive(Args, Debug)]
+struct RaftBench {
+    #[arg(long, default_value_t = 3)]
+    nodes: u64,
+    /// Entry payload size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Writes in flight at once.
+    #[arg(long, default_value_t = 64)]
+    inflight: usize,
+    /// Measured writes (after the warm-up).
+    #[arg(long, default_value_t = 100_000)]
+    count: u64,
+    #[arg(long, value_enum, default_value_t = Flush::Async)]
+    flush: Flush,
+    /// Unmeasured writes first.
+    #[arg(long, default_value_t = 2_000)]
+    warmup: u64,
+    /// CommitLog segment size in MiB.
+    #[arg(long, default_value_t = 1024)]
+    segment_mb: u64,
+    /// Where the nodes' stores go (removed afterwards).
+    #[arg(long, default_value = "/var/tmp")]
+    dir: PathBuf,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.cmd {
+        BenchCmd::Raft(b) => raft_bench(b).await,
+    }
+}
+
+async fn raft_bench(b: RaftBench) -> anyhow::Result<()> {
+    if b.nodes == 0 || b.inflight == 0 {
+        bail!("--nodes and --inflight must be at least 1");
+    }
+    let root = b.dir.join(format!("ledgermq-bench-{}", std::process::id()));
+    let mut peers = BTreeMap::new();
+    for id in 0..b.nodes {
+        peers.insert(id, format!("127.0.0.1:{}", free_port()?));
+    }
+    let flush = match b.flush {
+        Flush::Sync => FlushMode::Sync,
+        Flush::Async => FlushMode::Async {
+            interval: Duration::from_millis(500),
+        },
+    };
+    let mut nodes = Vec::new();
+    for id in 0..b.nodes {
+        let dir = root.join(format!("n{id}"));
+        let cfg = RaftNodeConfig {
+            node_id: id,
+            peers: peers.clone(),
+            group: "bench".into(),
+            commit_log_dir: dir.join("commitlog"),
+            checkpoint_path: dir.join("checkpoint"),
+            raft_dir: dir.join("raft"),
+            consume_queue_dir: dir.join("consumequeue"),
+            abort_file: dir.join("abort"),
+            segment_size: b.segment_mb << 20,
+            consume_queue_file_size: 6_000_000,
+            flush,
+            heartbeat_ms: 100,
+            election_timeout_ms: 800,
+            snapshot_logs_since_last: 1_000_000,
+            preferred_leader: None,
+            write_timeout: Duration::from_secs(10),
+        };
+        nodes.push(
+            RaftNode::start(cfg)
+                .await
+                .with_context(|| format!("starting node n{id}"))?,
+        );
+    }
+    let result = measure(&b, &nodes).await;
+    for n in nodes {
+        n.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    result
+}
+
+async fn wait_for_leader(nodes: &[RaftNode]) -> anyhow::Result<Arc<NodeCore>> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        for n in nodes {
+            if n.core().raft.metrics().borrow().state == ServerState::Leader {
+                return Ok(n.core().clone());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("no leader elected within 15 s")
+}
+
+async fn measure(b: &RaftBench, nodes: &[RaftNode]) -> anyhow::Result<()> {
+    let leader = wait_for_leader(nodes).await?;
+    eprintln!(
+        "leader n{} elected; warming up with {} writes",
+        leader.id, b.warmup
+    );
+    let payload = Bytes::from(vec![b'x'; b.size]);
+    run_writes(&leader, &payload, b.warmup, b.inflight, false).await?;
+    eprintln!(
+        "measuring {} writes of {} bytes, {} in flight",
+        b.count, b.size, b.inflight
+    );
+    let started = Instant::now();
+    let hist = run_writes(&leader, &payload, b.count, b.inflight, true).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "raft-bench nodes={} size={} inflight={} flush={} msgs_per_s={:.0} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3}",
+        b.nodes,
+        b.size,
+        b.inflight,
+        match b.flush {
+            Flush::Sync => "sync",
+            Flush::Async => "async",
+        },
+        b.count as f64 / secs,
+        ms(0.5),
+        ms(0.99),
+        ms(0.999),
+        hist.max() as f64 / 1000.0
+    );
+    Ok(())
+}
+
+/// Writes `count` entries with `inflight` writers; returns latencies in microseconds.
+async fn run_writes(
+    leader: &Arc<NodeCore>,
+    payload: &Bytes,
+    count: u64,
+    inflight: usize,
+    progress: bool,
+) -> anyhow::Result<Histogram<u64>> {
+    let next = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let reporter = progress.then(|| {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let mut last = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let d = done.load(Ordering::Relaxed);
+                eprintln!(
+                    "progress: {d}/{count} written, {} msgs/s, {:.0}s",
+                    d - last,
+                    start.elapsed().as_secs_f64()
+                );
+                last = d;
+            }
+        })
+    });
+    let mut tasks = Vec::new();
+    for _ in 0..inflight {
+        let leader = leader.clone();
+        let payload = payload.clone();
+        let next = next.clone();
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                let t = Instant::now();
+                leader
+                    .write(LogCommand::Raw(payload.clone()))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("write failed: {e}"))?;
+                h.saturating_record(t.elapsed().as_micros() as u64);
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(h)
+        }));
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut failure = None;
+    for t in tasks {
+        match t.await.context("writer task")? {
+            Ok(h) => hist.add(h)?,
+            Err(e) => failure = Some(e),
+        }
+    }
+    if let Some(r) = reporter {
+        r.abort();
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(hist)
+}

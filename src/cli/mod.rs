@@ -1,0 +1,78 @@
+//! The `ledgermq` command line: one binary, RocketMQ-named entry points. `anyhow` lives here,
+//! at the binary's edge, and nowhere else.
+
+mod bench;
+mod broker;
+mod raft;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ledgermq",
+    version,
+    about = "A RocketMQ-compatible broker whose CommitLog is a Raft log"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start a broker node from a RocketMQ broker.conf (RocketMQ's `mqbroker -c FILE`).
+    #[command(alias = "mqbroker")]
+    Broker(broker::BrokerArgs),
+    /// Inspect and drive a Raft group through its peer ports (status, raw appends, reads).
+    Raft(raft::RaftArgs),
+    /// Benchmarks that start what they measure and print one parseable summary line.
+    Bench(bench::BenchArgs),
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Parses the command line and runs it; the process exit code follows the result.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ledgermq: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Broker(a) => {
+                init_tracing("info,openraft=error");
+                broker::run(a).await
+            }
+            Command::Raft(a) => {
+                init_tracing("error");
+                raft::run(a).await
+            }
+            Command::Bench(a) => {
+                init_tracing("error");
+                bench::run(a).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ledgermq: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
