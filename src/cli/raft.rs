@@ -112,7 +112,7 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
                         "{}",
                         serde_json::json!({"addr": addr, "error": e.to_string()})
                     ),
-                    Err(e) => println!("{:<5} {:<22} {}", "?", addr, format!("DOWN ({e})")),
+                    Err(e) => println!("{:<5} {:<22} DOWN ({e})", "?", addr),
                 }
             }
             Ok(())
