@@ -1,6 +1,9 @@
 //! openraft's own storage conformance suite, run against the CommitLog-backed log store and the
 //! broker state machine.
 
+// openraft's suite returns its own `StorageError`.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
