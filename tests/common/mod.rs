@@ -1,0 +1,289 @@
+//! A Raft group of real `ledgermq broker` processes for cluster tests.
+//!
+//! Each test gets its own loopback block `127.0.<block>.0/24`: node `nI` listens on
+//! `127.0.<block>.<I+1>:40911` and connects to its peers from that address, so a test can cut
+//! links between nodes with iptables rules that match only its own addresses. Every process is
+//! killed and every rule removed when the cluster is dropped, also when a test panics.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ledgermq::client::RaftAdminClient;
+use ledgermq::raft::NodeStatus;
+
+pub struct Node {
+    pub id: u64,
+    pub addr: String,
+    pub ip: String,
+    pub conf: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+    starts: u32,
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<Node>,
+    pub client: RaftAdminClient,
+    rules: Vec<Vec<String>>,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ledgermq")
+}
+
+impl Cluster {
+    /// Writes one broker.conf per node (with `extra` lines appended) and starts them all.
+    pub fn start(block: u8, n: u64, extra: &str) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let peers: Vec<(u64, String, String)> = (0..n)
+            .map(|i| {
+                let ip = format!("127.0.{block}.{}", i + 1);
+                (i, format!("{ip}:40911"), ip)
+            })
+            .collect();
+        let peer_list = peers
+            .iter()
+            .map(|(i, a, _)| format!("n{i}-{a}"))
+            .collect::<Vec<_>>()
+            .join(";");
+        let mut nodes = Vec::new();
+        for (i, addr, ip) in &peers {
+            let root = dir.path().join(format!("n{i}"));
+            let conf = dir.path().join(format!("broker-n{i}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "brokerClusterName=TestCluster\nbrokerName=RaftNode00\nbrokerIP1={ip}\nlistenPort=30911\n\
+                     storePathRootDir={}\nenableDLegerCommitLog=true\ndLegerGroup=RaftNode00\n\
+                     dLegerPeers={peer_list}\ndLegerSelfId=n{i}\nmappedFileSizeCommitLog=1048576\n\
+                     maxMessageSize=65536\nraftElectionTimeoutMs=800\nraftHeartbeatIntervalMs=100\n{extra}\n",
+                    root.display()
+                ),
+            )
+            .expect("write config");
+            nodes.push(Node {
+                id: *i,
+                addr: addr.clone(),
+                ip: ip.clone(),
+                conf,
+                log: dir.path().join(format!("n{i}.log")),
+                child: None,
+                starts: 0,
+            });
+        }
+        let client = RaftAdminClient::new(peers.iter().map(|(_, a, _)| a.clone()).collect());
+        let mut c = Cluster {
+            dir,
+            nodes,
+            client,
+            rules: Vec::new(),
+        };
+        for i in 0..n {
+            c.start_node(i);
+        }
+        c
+    }
+
+    pub fn start_node(&mut self, id: u64) {
+        let node = &mut self.nodes[id as usize];
+        assert!(node.child.is_none(), "n{id} is already running");
+        node.starts += 1;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .expect("open node log");
+        let child = Command::new(bin())
+            .args(["broker", "-c"])
+            .arg(&node.conf)
+            .env("RUST_LOG", "info,openraft=error")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn ledgermq broker");
+        node.child = Some(child);
+    }
+
+    /// SIGKILL, like a crash or `kill -9`.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut c) = self.nodes[id as usize].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait: a graceful shutdown.
+    pub fn stop(&mut self, id: u64) {
+        if let Some(mut c) = self.nodes[id as usize].child.take() {
+            unsafe_sigterm(c.id());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn addr(&self, id: u64) -> &str {
+        &self.nodes[id as usize].addr
+    }
+
+    pub async fn status(&self, id: u64) -> Option<NodeStatus> {
+        self.client.status(self.addr(id)).await.ok()
+    }
+
+    /// Waits until exactly one reachable node says it is leader and a quorum agrees on it.
+    pub async fn wait_leader(&self, within: Duration) -> NodeStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut leaders = Vec::new();
+            let mut followers_of = std::collections::HashMap::new();
+            for n in &self.nodes {
+                if let Some(s) = self.status(n.id).await {
+                    if s.state == "Leader" {
+                        leaders.push(s.clone());
+                    }
+                    if let Some(l) = s.leader {
+                        *followers_of.entry(l).or_insert(0usize) += 1;
+                    }
+                }
+            }
+            if let [l] = leaders.as_slice() {
+                if followers_of.get(&l.id).copied().unwrap_or(0) > self.nodes.len() / 2 {
+                    return l.clone();
+                }
+            }
+            if Instant::now() > deadline {
+                self.dump_logs();
+                panic!("no agreed leader within {within:?} (leaders seen: {leaders:?})");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until node `id` has applied at least `index`.
+    pub async fn wait_applied(&self, id: u64, index: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.status(id).await {
+                if s.applied.is_some_and(|a| a >= index) {
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                self.dump_logs();
+                panic!("n{id} did not apply index {index} within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Drops every packet between node `a` and node `b`, both directions.
+    pub fn cut(&mut self, a: u64, b: u64) {
+        let (ia, ib) = (
+            self.nodes[a as usize].ip.clone(),
+            self.nodes[b as usize].ip.clone(),
+        );
+        for (s, d) in [(ia.clone(), ib.clone()), (ib, ia)] {
+            let rule = vec![
+                "INPUT".to_string(),
+                "-s".into(),
+                s,
+                "-d".into(),
+                d,
+                "-j".into(),
+                "DROP".into(),
+            ];
+            iptables("-I", &rule);
+            self.rules.push(rule);
+        }
+    }
+
+    /// Cuts node `id` off from every other node (clients on 127.0.0.1 still reach it).
+    pub fn isolate(&mut self, id: u64) {
+        for other in 0..self.nodes.len() as u64 {
+            if other != id {
+                self.cut(id, other);
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        for rule in self.rules.drain(..) {
+            iptables("-D", &rule);
+        }
+    }
+
+    pub fn dump_logs(&self) {
+        for n in &self.nodes {
+            let text = std::fs::read_to_string(&n.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!("----- n{} log tail ({}) -----", n.id, n.log.display());
+            for l in tail.into_iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+
+    pub fn store_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("n{id}"))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.heal();
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+    }
+}
+
+fn iptables(op: &str, rule: &[String]) {
+    let out = Command::new("iptables")
+        .arg("-w")
+        .arg(op)
+        .args(rule)
+        .output()
+        .expect(
+            "iptables must be installed (apt-get install -y iptables) and the tests run as root",
+        );
+    assert!(
+        out.status.success() || op == "-D",
+        "iptables {op} {rule:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn unsafe_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+}
+
+pub fn dir_size(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
