@@ -339,3 +339,77 @@ async fn malformed_peer_frames_close_only_that_connection() {
         .await
         .expect("write after garbage");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn follower_behind_retention_installs_snapshot_and_keeps_offsets() {
+    let hours = (0..24)
+        .map(|h| format!("{h:02}"))
+        .collect::<Vec<_>>()
+        .join(";");
+    let extra = format!(
+        "mappedFileSizeCommitLog=65536\nmaxMessageSize=16384\nfileReservedTime=0\ndeleteWhen={hours}\n\
+         cleanResourceInterval=300\nraftSnapshotLogsSinceLast=500"
+    );
+    let mut c = Cluster::start(17, 3, &extra);
+    let leader = c.wait_leader(Duration::from_secs(15)).await;
+    let lagging = (0..3).find(|i| *i != leader.id).expect("a follower");
+    c.kill(lagging);
+    let payload = "x".repeat(300);
+    for i in 0..2_000 {
+        c.client
+            .write(raw(&format!("{i}-{payload}")), Duration::from_secs(10))
+            .await
+            .expect("write while a follower is down");
+    }
+    // Retention purges the leader's old segments.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let s = c.wait_leader(Duration::from_secs(5)).await;
+        if let Some(f) = s.first_index.filter(|f| *f > 100) {
+            break f;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "retention never purged the leader's log: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    c.start_node(lagging);
+    let l = c.wait_leader(Duration::from_secs(10)).await;
+    c.wait_applied(lagging, l.applied.unwrap_or(0), Duration::from_secs(30))
+        .await;
+    let caught_up = c.status(lagging).await.expect("status");
+    assert!(
+        caught_up.first_index.is_none_or(|f| f > 1) && caught_up.commit_log_min_offset > 0,
+        "the lagging node continued from a snapshot, not from entry 0: {caught_up:?}"
+    );
+    eprintln!("leader first index {first}; lagging node after catch-up: {caught_up:?}");
+    // Entries after the snapshot sit at the same CommitLog offsets as on the leader.
+    c.client
+        .write(raw("after-install"), Duration::from_secs(10))
+        .await
+        .expect("write");
+    let l = c.wait_leader(Duration::from_secs(5)).await;
+    let upto = l.applied.expect("applied");
+    c.wait_applied(lagging, upto, Duration::from_secs(10)).await;
+    let from = c
+        .status(lagging)
+        .await
+        .and_then(|s| s.first_index)
+        .expect("the lagging node holds the new entry")
+        .max(first);
+    let a = c
+        .client
+        .digest(c.addr(l.id), from, upto)
+        .await
+        .expect("leader digest");
+    let b = c
+        .client
+        .digest(c.addr(lagging), from, upto)
+        .await
+        .expect("follower digest");
+    assert_eq!(
+        a, b,
+        "CommitLog bytes and offsets agree after the snapshot install"
+    );
+}

@@ -15,6 +15,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
 use openraft::ServerState;
 
+use crate::raft::retention::RetentionPolicy;
 use crate::raft::{LogCommand, NodeCore, RaftNode, RaftNodeConfig};
 use crate::store::FlushMode;
 
@@ -108,6 +109,12 @@ async fn raft_bench(b: RaftBench) -> anyhow::Result<()> {
             snapshot_logs_since_last: 1_000_000,
             preferred_leader: None,
             write_timeout: Duration::from_secs(10),
+            retention: RetentionPolicy {
+                reserved: Duration::from_secs(72 * 3600),
+                delete_hours: vec![4],
+                max_used_ratio: 95,
+                interval: Duration::from_secs(3600),
+            },
         };
         nodes.push(
             RaftNode::start(cfg)

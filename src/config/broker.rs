@@ -68,6 +68,8 @@ pub struct BrokerConfig {
     pub default_topic_queue_nums: u32,
     /// Disk usage percentage (10–95) above which the store refuses writes.
     pub disk_max_used_space_ratio: u8,
+    /// `cleanResourceInterval`: how often retention checks for expired segments, ms, ≥ 1.
+    pub clean_resource_interval: u64,
     /// `raftHeartbeatIntervalMs` (LedgerMQ): leader heartbeat period, ms, ≥ 1.
     pub raft_heartbeat_interval_ms: u64,
     /// `raftElectionTimeoutMs` (LedgerMQ): follower election timeout, ms, more than 3 heartbeats
@@ -144,6 +146,7 @@ impl Default for BrokerConfig {
             raft_heartbeat_interval_ms: 100,
             raft_election_timeout_ms: 800,
             raft_snapshot_logs_since_last: 20_000,
+            clean_resource_interval: 10_000,
             unsafe_ack_before_commit: false,
             unknown: BTreeMap::new(),
         }
@@ -277,6 +280,11 @@ impl BrokerConfig {
             &mut c.raft_election_timeout_ms,
             k::RAFT_ELECTION_TIMEOUT_MS,
             values::int,
+        )?;
+        src.set(
+            &mut c.clean_resource_interval,
+            k::CLEAN_RESOURCE_INTERVAL,
+            positive,
         )?;
         let snapshot_every = &mut c.raft_snapshot_logs_since_last;
         src.set(snapshot_every, k::RAFT_SNAPSHOT_LOGS_SINCE_LAST, positive)?;
@@ -416,6 +424,10 @@ impl BrokerConfig {
                 self.send_message_thread_pool_nums.to_string(),
             ),
             (k::FILE_RESERVED_TIME, self.file_reserved_time.to_string()),
+            (
+                k::CLEAN_RESOURCE_INTERVAL,
+                self.clean_resource_interval.to_string(),
+            ),
             (
                 k::DELETE_WHEN,
                 joined(self.delete_when.iter().map(|h| format!("{h:02}")).collect()),

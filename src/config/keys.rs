@@ -36,6 +36,7 @@ pub const FLUSH_DISK_TYPE: &str = "flushDiskType";
 pub const FLUSH_INTERVAL_COMMIT_LOG: &str = "flushIntervalCommitLog";
 pub const SEND_MESSAGE_THREAD_POOL_NUMS: &str = "sendMessageThreadPoolNums";
 pub const FILE_RESERVED_TIME: &str = "fileReservedTime";
+pub const CLEAN_RESOURCE_INTERVAL: &str = "cleanResourceInterval";
 pub const DELETE_WHEN: &str = "deleteWhen";
 pub const MAPPED_FILE_SIZE_COMMIT_LOG: &str = "mappedFileSizeCommitLog";
 pub const MAPPED_FILE_SIZE_CONSUME_QUEUE: &str = "mappedFileSizeConsumeQueue";

@@ -304,6 +304,24 @@ impl BrokerState {
         self.meta.write().next_commit_log_offset = offset;
     }
 
+    /// Drops queue entries whose messages retention removed from the CommitLog (below
+    /// `min_commit_log_offset`), and records each queue's new min offset.
+    pub fn purge_queues_below(&self, min_commit_log_offset: u64) -> Result<(), StoreError> {
+        let queues: Vec<(QueueKey, Arc<ConsumeQueue>)> = self
+            .queues
+            .read()
+            .iter()
+            .map(|(k, q)| (k.clone(), q.clone()))
+            .collect();
+        for (key, q) in queues {
+            let min = q.purge_below(min_commit_log_offset as i64)?;
+            if let Some(r) = self.meta.write().queues.get_mut(&key) {
+                r.min = min;
+            }
+        }
+        Ok(())
+    }
+
     /// Fsyncs every ConsumeQueue; a snapshot is written only after this, so that the queues on
     /// disk always hold at least what the snapshot vouches for.
     pub fn flush_queues(&self) -> Result<(), StoreError> {

@@ -17,6 +17,7 @@ pub mod log_store;
 pub mod meta;
 pub mod network;
 pub mod node;
+pub mod retention;
 pub mod rpc;
 pub mod server;
 pub mod state_machine;

@@ -19,6 +19,7 @@ use super::election::{self, ElectionTiming, LeaderContact};
 use super::log_store::LogStore;
 use super::meta::RaftMeta;
 use super::network::{Network, PeerRegistry};
+use super::retention::{self, RetentionPolicy};
 use super::rpc::{NodeStatus, ReadEntry, WriteError, WriteOk};
 use super::server;
 use super::state_machine::StateMachine;
@@ -47,6 +48,7 @@ pub struct RaftNodeConfig {
     pub preferred_leader: Option<NodeId>,
     /// How long a write may wait for its commit before the caller gets `Timeout`.
     pub write_timeout: Duration,
+    pub retention: RetentionPolicy,
 }
 
 impl RaftNodeConfig {
@@ -84,6 +86,12 @@ impl RaftNodeConfig {
             snapshot_logs_since_last: c.raft_snapshot_logs_since_last,
             preferred_leader,
             write_timeout: Duration::from_secs(3),
+            retention: RetentionPolicy {
+                reserved: Duration::from_secs(c.file_reserved_time.saturating_mul(3600)),
+                delete_hours: c.delete_when.clone(),
+                max_used_ratio: c.disk_max_used_space_ratio,
+                interval: Duration::from_millis(c.clean_resource_interval),
+            },
         }
     }
 
@@ -238,7 +246,13 @@ impl NodeCore {
             leader: m.current_leader,
             first_index: self.log.first_index(),
             last_index: m.last_log_index,
-            committed: self.meta.committed().map(|c| c.index),
+            // Applied entries are committed even when the hint file lags (e.g. after a
+            // snapshot install).
+            committed: self
+                .meta
+                .committed()
+                .map(|c| c.index)
+                .max(m.last_applied.map(|l| l.index)),
             applied: m.last_applied.map(|l| l.index),
             commit_log_min_offset: self.log.min_offset(),
             commit_log_max_offset: self.log.max_offset(),
@@ -402,6 +416,11 @@ impl RaftNode {
         let tasks = vec![
             tokio::spawn(server::serve(listener, core.clone(), shutdown_rx.clone())),
             tokio::spawn(election::run(core.clone(), shutdown_rx.clone())),
+            tokio::spawn(retention::run(
+                core.clone(),
+                cfg.retention.clone(),
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(watch_role(core.clone(), shutdown_rx)),
         ];
         tracing::info!(node = cfg.node_id, %addr, group = %cfg.group, "raft node started");

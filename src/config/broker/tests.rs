@@ -440,7 +440,7 @@ fn namesrv_addr_env_applies_only_when_the_key_is_absent() {
 fn to_properties_lists_every_key_and_round_trips() {
     let defaults = parse("").unwrap();
     let props = defaults.to_properties();
-    assert_eq!(props.len(), 33, "one entry per known key");
+    assert_eq!(props.len(), 34, "one entry per known key");
     let get = |key: &str| {
         props
             .iter()
