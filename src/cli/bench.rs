@@ -159,7 +159,7 @@ async fn measure(b: &RaftBench, nodes: &[RaftNode]) -> anyhow::Result<()> {
     let hist = run_writes(&leader, &payload, b.count, b.inflight, true).await?;
     let secs = started.elapsed().as_secs_f64();
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
-    println!(
+    super::say(format_args!(
         "raft-bench nodes={} size={} inflight={} flush={} msgs_per_s={:.0} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3}",
         b.nodes,
         b.size,
@@ -173,7 +173,7 @@ async fn measure(b: &RaftBench, nodes: &[RaftNode]) -> anyhow::Result<()> {
         ms(0.99),
         ms(0.999),
         hist.max() as f64 / 1000.0
-    );
+    ));
     Ok(())
 }
 

@@ -29,6 +29,18 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Prints one line to stdout. A closed pipe (`... | head`) ends the process quietly, as for
+/// any Unix tool; SIGPIPE itself stays ignored because sockets must not kill the process.
+pub(crate) fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

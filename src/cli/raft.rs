@@ -83,18 +83,18 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
         RaftCmd::Status { peers, json } => {
             let client = RaftAdminClient::new(parse_peers(&peers));
             if !json {
-                println!(
+                super::say(format_args!(
                     "{:<5} {:<22} {:<10} {:>5} {:>7} {:>10} {:>10} {:>10}",
                     "node", "address", "role", "term", "leader", "last", "commit", "applied"
-                );
+                ));
             }
             for addr in client.peers() {
                 match client.status(addr).await {
-                    Ok(s) if json => println!("{}", serde_json::to_string(&s)?),
+                    Ok(s) if json => super::say(format_args!("{}", serde_json::to_string(&s)?)),
                     Ok(s) => {
                         let opt =
                             |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-                        println!(
+                        super::say(format_args!(
                             "{:<5} {:<22} {:<10} {:>5} {:>7} {:>10} {:>10} {:>10}",
                             format!("n{}", s.id),
                             s.addr,
@@ -106,13 +106,13 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
                             opt(s.last_index),
                             opt(s.committed),
                             opt(s.applied)
-                        );
+                        ));
                     }
-                    Err(e) if json => println!(
+                    Err(e) if json => super::say(format_args!(
                         "{}",
                         serde_json::json!({"addr": addr, "error": e.to_string()})
-                    ),
-                    Err(e) => println!("{:<5} {:<22} DOWN ({e})", "?", addr),
+                    )),
+                    Err(e) => super::say(format_args!("{:<5} {:<22} DOWN ({e})", "?", addr)),
                 }
             }
             Ok(())
@@ -143,14 +143,14 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
                         let value = format!("{prefix}-{n}");
                         let cmd = LogCommand::Raw(Bytes::from(value.clone()));
                         match client.write(cmd, Duration::from_millis(timeout_ms)).await {
-                            Ok(ok) if !quiet => println!(
+                            Ok(ok) if !quiet => super::say(format_args!(
                                 "ok index={} term={} value={value}",
                                 ok.log_id.index, ok.log_id.leader_id.term
-                            ),
+                            )),
                             Ok(_) => {}
                             Err(e) => {
                                 failed += 1;
-                                println!("fail value={value} error={e}");
+                                super::say(format_args!("fail value={value} error={e}"));
                             }
                         }
                     }
@@ -174,20 +174,20 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
         RaftCmd::Read { peer, from, max } => {
             let client = RaftAdminClient::new(vec![peer.clone()]);
             for e in client.read(&peer, from, max).await? {
-                println!(
+                super::say(format_args!(
                     "{} {} {} {}",
                     e.log_id.index,
                     e.log_id.leader_id.term,
                     e.kind,
                     String::from_utf8_lossy(&e.payload)
-                );
+                ));
             }
             Ok(())
         }
         RaftCmd::Digest { peer, from, upto } => {
             let client = RaftAdminClient::new(vec![peer.clone()]);
             let d = client.digest(&peer, from, upto).await?;
-            println!("{}", serde_json::to_string(&d)?);
+            super::say(format_args!("{}", serde_json::to_string(&d)?));
             Ok(())
         }
     }

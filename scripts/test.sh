@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The project's test command (README "Test"): installs what the tests need on a fresh Debian
+# machine, then runs formatting, lints, unit, storage-suite, cluster and fault-injection tests.
+# The cluster tests start real processes on loopback addresses and cut links with iptables, so
+# this runs as root. Long soaks are not part of this tier.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ledgermq-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+need_apt=()
+command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: needs root to install ${need_apt[*]} and to run the partition tests" >&2
+    exit 1
+  fi
+  echo "==> apt-get install ${need_apt[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >/dev/null
+fi
+
+step() { echo; echo "==> $*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, all features) -D warnings"
+cargo clippy --all-targets --all-features -- -D warnings
+
+step "cargo test (unit, openraft storage suite, cluster tests)"
+cargo test --all-targets
+
+step "cargo test --features failpoints (I/O fault injection)"
+cargo test --features failpoints --test failpoints
+
+echo
+echo "All tests passed."
