@@ -154,7 +154,8 @@ pub async fn run(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
             return;
         }
         let m = core.raft.metrics().borrow().clone();
-        if m.running_state.is_err() {
+        if let Err(e) = &m.running_state {
+            tracing::error!(error = %e, "raft core stopped; this node no longer takes part in elections until it is restarted");
             return;
         }
         if m.state == ServerState::Leader {

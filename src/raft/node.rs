@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -185,7 +185,11 @@ impl NodeCore {
     }
 
     fn leader_hint(&self) -> Option<(NodeId, String)> {
-        let leader = self.raft.metrics().borrow().current_leader?;
+        let m = self.raft.metrics().borrow().clone();
+        if m.running_state.is_err() || m.state == ServerState::Shutdown {
+            return None;
+        }
+        let leader = m.current_leader?;
         let addr = self
             .voters()
             .into_iter()
@@ -198,6 +202,15 @@ impl NodeCore {
     /// returns Ok for an entry that is not committed: a deposed leader's pending writes fail.
     pub async fn write(&self, cmd: LogCommand) -> Result<WriteOk, WriteError> {
         let m = self.raft.metrics().borrow().clone();
+        // A core stopped by a storage error must not send clients around in circles.
+        if let Err(f) = &m.running_state {
+            return Err(WriteError::Fatal(f.to_string()));
+        }
+        if self.log.fsync_failed() {
+            return Err(WriteError::Fatal(
+                "an fsync of the commit log failed; restart this node so recovery re-verifies its log".into(),
+            ));
+        }
         if m.state != ServerState::Leader {
             return Err(WriteError::NotLeader {
                 leader: self.leader_hint(),
@@ -407,8 +420,15 @@ impl RaftNode {
                 .map(|(id, a)| (*id, PeerNode { addr: a.clone() }))
                 .collect();
             tracing::info!(?members, "empty store: forming the Raft group");
-            if let Err(e) = raft.initialize(members).await {
-                tracing::info!(error = %e, "group already formed");
+            match raft.initialize(members).await {
+                Ok(()) => {}
+                Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+                    tracing::info!(error = %e, "group already formed");
+                }
+                Err(e) => {
+                    let _ = raft.shutdown().await;
+                    return Err(NodeError::Raft(format!("forming the group failed: {e}")));
+                }
             }
         }
 

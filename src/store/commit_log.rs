@@ -86,6 +86,10 @@ struct Shared {
     /// that a concurrent truncation replaced.
     flush_lock: Mutex<()>,
     checkpoint: Mutex<Checkpoint>,
+    /// Set by the first failed fsync and never cleared: after a failed fsync Linux may drop the
+    /// dirty pages, so a later "successful" fsync proves nothing about them. The checkpoint then
+    /// stays where it was and recovery re-verifies everything after it.
+    fsync_failed: std::sync::atomic::AtomicBool,
 }
 
 pub struct CommitLog {
@@ -174,6 +178,11 @@ impl Inner {
 impl SyncTarget for Shared {
     fn sync_all(&self) -> std::io::Result<u64> {
         let _guard = self.flush_lock.lock();
+        if self.fsync_failed.load(Ordering::Acquire) {
+            return Err(std::io::Error::other(
+                "an earlier fsync of the commit log failed; restart the node to re-verify the log",
+            ));
+        }
         let (files, write_pos, seq) = {
             let inner = self.inner.read();
             let flushed = self.flushed_offset.load(Ordering::Acquire);
@@ -188,13 +197,20 @@ impl SyncTarget for Shared {
         if files.is_empty() {
             return Ok(seq);
         }
-        fail::fail_point!("commitlog::fsync", |_| Err(std::io::Error::other(
-            "injected failure at commitlog::fsync"
-        )));
-        for (f, path) in &files {
-            f.sync_data().map_err(|e| {
-                std::io::Error::new(e.kind(), format!("fsync {}: {e}", path.display()))
-            })?;
+        let synced = (|| {
+            fail::fail_point!("commitlog::fsync", |_| Err(std::io::Error::other(
+                "injected failure at commitlog::fsync"
+            )));
+            for (f, path) in &files {
+                f.sync_data().map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("fsync {}: {e}", path.display()))
+                })?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = synced {
+            self.fsync_failed.store(true, Ordering::Release);
+            return Err(e);
         }
         self.flushed_offset.store(write_pos, Ordering::Release);
         let mut cp = self.checkpoint.lock();
@@ -234,6 +250,7 @@ impl CommitLog {
                 flushed_offset: flushed,
                 ..checkpoint
             }),
+            fsync_failed: std::sync::atomic::AtomicBool::new(false),
         });
         let weak: Weak<Shared> = Arc::downgrade(&shared);
         let flusher = Flusher::start(weak, cfg.flush)
@@ -321,18 +338,19 @@ impl CommitLog {
             }
             return Ok(pos);
         }
-        // Close the current segment with a filler and start the next one.
+        // Start the next segment, then close the current one with a filler: if creating the
+        // segment fails, nothing was written past the write position.
+        let next = seg_start + seg_size;
+        let seg = Segment::create(&self.shared.cfg.dir, next, seg_size)?;
         if let Some(si) = inner.segment_idx(pos, seg_size) {
             let remaining = seg_size as usize - rel;
             if remaining >= 8 {
-                let seg = &mut inner.segments[si];
-                let b = seg.bytes_mut(rel, 8);
+                let cur = &mut inner.segments[si];
+                let b = cur.bytes_mut(rel, 8);
                 b[0..4].copy_from_slice(&(remaining as u32).to_be_bytes());
                 b[4..8].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
             }
         }
-        let next = seg_start + seg_size;
-        let seg = Segment::create(&self.shared.cfg.dir, next, seg_size)?;
         inner.segments.push_back(seg);
         inner.write_pos = next;
         Ok(next)
@@ -353,6 +371,12 @@ impl CommitLog {
             .sync_all()
             .map(|_| ())
             .map_err(|e| StoreError::io("flush commit log", &self.shared.cfg.dir, e))
+    }
+
+    /// True once an fsync of the log has failed; the node should stop acknowledging writes
+    /// until it is restarted and recovery has re-verified the log.
+    pub fn fsync_failed(&self) -> bool {
+        self.shared.fsync_failed.load(Ordering::Acquire)
     }
 
     /// Offset below which the log is known durable.
