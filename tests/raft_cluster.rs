@@ -26,8 +26,9 @@ async fn committed_values(client: &RaftAdminClient, addr: &str) -> HashSet<Strin
         .await
         .unwrap_or_else(|e| panic!("read from {addr}: {e}"))
         .into_iter()
-        .filter(|e| e.kind == 5)
-        .map(|e| String::from_utf8_lossy(&e.payload).to_string())
+        .flat_map(|e| e.items)
+        .filter(|(kind, _)| *kind == ledgermq::raft::codec::KIND_RAW)
+        .map(|(_, payload)| String::from_utf8_lossy(&payload).to_string())
         .collect()
 }
 

@@ -15,6 +15,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
 use openraft::ServerState;
 
+use crate::raft::batcher::BatchLimits;
 use crate::raft::retention::RetentionPolicy;
 use crate::raft::{LogCommand, NodeCore, RaftNode, RaftNodeConfig};
 use crate::store::FlushMode;
@@ -58,6 +59,9 @@ struct RaftBench {
     /// CommitLog segment size in MiB.
     #[arg(long, default_value_t = 1024)]
     segment_mb: u64,
+    /// Group-commit proposals in flight at once.
+    #[arg(long, default_value_t = BatchLimits::default().max_outstanding)]
+    outstanding: usize,
     /// Where the nodes' stores go (removed afterwards).
     #[arg(long, default_value = "/var/tmp")]
     dir: PathBuf,
@@ -109,6 +113,10 @@ async fn raft_bench(b: RaftBench) -> anyhow::Result<()> {
             snapshot_logs_since_last: 1_000_000,
             preferred_leader: None,
             write_timeout: Duration::from_secs(10),
+            batch: BatchLimits {
+                max_outstanding: b.outstanding,
+                ..BatchLimits::default()
+            },
             retention: RetentionPolicy {
                 reserved: Duration::from_secs(72 * 3600),
                 delete_hours: vec![4],

@@ -46,7 +46,7 @@ enum RaftCmd {
         #[arg(long)]
         quiet: bool,
     },
-    /// Print committed raw entries of one node: `index term kind payload`.
+    /// Print committed entries of one node, one line per command: `index term kind payload`.
     Read {
         #[arg(long)]
         peer: String,
@@ -174,13 +174,21 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
         RaftCmd::Read { peer, from, max } => {
             let client = RaftAdminClient::new(vec![peer.clone()]);
             for e in client.read(&peer, from, max).await? {
-                super::say(format_args!(
-                    "{} {} {} {}",
-                    e.log_id.index,
-                    e.log_id.leader_id.term,
-                    e.kind,
-                    String::from_utf8_lossy(&e.payload)
-                ));
+                for (kind, payload) in &e.items {
+                    super::say(format_args!(
+                        "{} {} {} {}",
+                        e.log_id.index,
+                        e.log_id.leader_id.term,
+                        kind,
+                        String::from_utf8_lossy(payload)
+                    ));
+                }
+                if e.items.is_empty() {
+                    super::say(format_args!(
+                        "{} {} {}",
+                        e.log_id.index, e.log_id.leader_id.term, e.kind
+                    ));
+                }
             }
             Ok(())
         }

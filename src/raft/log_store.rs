@@ -2,35 +2,143 @@
 //! once, as a CommitLog record, and read back from there for replication and for the state
 //! machine. There is no second Raft log file.
 //!
-//! Durability: `append` returns once the records are in the mapped segments (readable), and
+//! The newest entries are also kept in memory (`EntryCache`, bounded by bytes), as the entries
+//! openraft handed in: replication and the state machine read what was just appended, and
+//! serving them from memory saves a copy out of the page cache, a CRC pass and a decode per
+//! reader. The CommitLog stays the only copy on disk.
+//!
+//! Durability: `append` returns once the records are in the segments (readable), and
 //! reports them persisted through openraft's callback after the group-commit fsync under
 //! `SYNC_FLUSH`, or at once under `ASYNC_FLUSH`. The vote is fsynced before `save_vote` returns.
 
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
-use openraft::{AnyError, OptionalSend, StorageIOError};
+use openraft::{AnyError, EntryPayload, OptionalSend, StorageIOError};
+use parking_lot::Mutex;
 
 use super::codec;
 use super::meta::RaftMeta;
-use super::types::{Entry, LogId, StorageError, TypeConfig, Vote};
+use super::types::{Entry, LogCommand, LogId, StorageError, TypeConfig, Vote};
 use crate::store::CommitLog;
 
 /// Upper bound of payload bytes returned by one `limited_get_log_entries` call, so that one
 /// AppendEntries stays a reasonable frame even with large messages.
 const MAX_READ_BYTES: usize = 8 << 20;
 
+/// How many payload bytes of recent entries stay in memory.
+const CACHE_BYTES: usize = 64 << 20;
+
+/// The most recent entries, contiguous, ending at the log's last index.
+#[derive(Debug, Default)]
+struct EntryCache {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+}
+
+fn entry_bytes(e: &Entry) -> usize {
+    fn cmd(c: &LogCommand) -> usize {
+        match c {
+            LogCommand::PutMessage(b) | LogCommand::PutBatch(b) | LogCommand::Raw(b) => b.len(),
+            LogCommand::Meta(_) => 64,
+            LogCommand::Group(v) => v.iter().map(cmd).sum::<usize>() + 8 * v.len(),
+        }
+    }
+    match &e.payload {
+        EntryPayload::Normal(c) => 64 + cmd(c),
+        _ => 64,
+    }
+}
+
+impl EntryCache {
+    fn first_index(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.log_id.index)
+    }
+
+    fn push(&mut self, e: Entry) {
+        if self
+            .entries
+            .back()
+            .is_some_and(|b| b.log_id.index + 1 != e.log_id.index)
+        {
+            self.clear();
+        }
+        self.bytes += entry_bytes(&e);
+        self.entries.push_back(e);
+        while self.bytes > CACHE_BYTES {
+            match self.entries.pop_front() {
+                Some(old) => self.bytes -= entry_bytes(&old),
+                None => break,
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    /// Drops entries with index >= `index`.
+    fn truncate(&mut self, index: u64) {
+        while self.entries.back().is_some_and(|e| e.log_id.index >= index) {
+            if let Some(e) = self.entries.pop_back() {
+                self.bytes -= entry_bytes(&e);
+            }
+        }
+    }
+
+    /// Drops entries with index <= `index`.
+    fn purge(&mut self, index: u64) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|e| e.log_id.index <= index)
+        {
+            if let Some(e) = self.entries.pop_front() {
+                self.bytes -= entry_bytes(&e);
+            }
+        }
+    }
+
+    /// Entries `[start, end)` if the cache holds `start`, up to `max_bytes`.
+    fn get(&self, start: u64, end: u64, max_bytes: usize) -> Option<Vec<Entry>> {
+        let first = self.first_index()?;
+        if start < first {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for e in self.entries.range((start - first) as usize..) {
+            if e.log_id.index >= end {
+                break;
+            }
+            bytes += entry_bytes(e);
+            out.push(e.clone());
+            if bytes >= max_bytes {
+                break;
+            }
+        }
+        Some(out)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LogStore {
     log: Arc<CommitLog>,
     meta: Arc<RaftMeta>,
+    cache: Arc<Mutex<EntryCache>>,
 }
 
 impl LogStore {
     pub fn new(log: Arc<CommitLog>, meta: Arc<RaftMeta>) -> LogStore {
-        LogStore { log, meta }
+        LogStore {
+            log,
+            meta,
+            cache: Arc::default(),
+        }
     }
 
     pub fn commit_log(&self) -> &Arc<CommitLog> {
@@ -49,6 +157,9 @@ impl LogStore {
     ) -> Result<Vec<Entry>, StorageError> {
         if start >= end {
             return Ok(Vec::new());
+        }
+        if let Some(hit) = self.cache.lock().get(start, end, max_bytes) {
+            return Ok(hit);
         }
         let records = self
             .log
@@ -148,20 +259,32 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut encoded = Vec::new();
+        let mut appended = Vec::new();
         for entry in entries {
             let e =
                 codec::encode(&entry).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
             encoded.push(e);
+            appended.push(entry);
         }
-        let parts: Vec<[&[u8]; 1]> = encoded.iter().map(|(_, p)| [p.as_slice()]).collect();
+        let parts: Vec<Vec<&[u8]>> = encoded
+            .iter()
+            .map(|(_, p)| p.iter().map(|b| &b[..]).collect())
+            .collect();
         let records: Vec<_> = encoded
             .iter()
             .zip(parts.iter())
             .map(|((meta, _), part)| (*meta, &part[..]))
             .collect();
         let seq = match self.log.append(&records) {
-            Ok(seq) => seq,
+            Ok(seq) => {
+                let mut cache = self.cache.lock();
+                for e in appended {
+                    cache.push(e);
+                }
+                seq
+            }
             Err(e) => {
+                self.cache.lock().clear();
                 tracing::error!(error = %e, "commit log append failed; this node stops accepting entries");
                 return Err(StorageIOError::write_logs(AnyError::new(&e)).into());
             }
@@ -172,6 +295,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.cache.lock().truncate(log_id.index);
         self.log
             .truncate_from(log_id.index)
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
@@ -181,6 +305,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.meta
             .save_purged(&log_id)
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        self.cache.lock().purge(log_id.index);
         self.log
             .purge_upto(log_id.index)
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())

@@ -10,6 +10,7 @@
 // helpers would only add conversions.
 #![allow(clippy::result_large_err)]
 
+pub mod batcher;
 pub mod broker_state;
 pub mod codec;
 pub mod election;

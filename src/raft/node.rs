@@ -7,12 +7,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::error::{InitializeError, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::batcher::{BatchLimits, WriteBatcher};
 use super::broker_state::BrokerState;
 use super::codec;
 use super::election::{self, ElectionTiming, LeaderContact};
@@ -49,6 +50,8 @@ pub struct RaftNodeConfig {
     /// How long a write may wait for its commit before the caller gets `Timeout`.
     pub write_timeout: Duration,
     pub retention: RetentionPolicy,
+    /// Group commit: how writes are gathered into entries.
+    pub batch: BatchLimits,
 }
 
 impl RaftNodeConfig {
@@ -86,6 +89,7 @@ impl RaftNodeConfig {
             snapshot_logs_since_last: c.raft_snapshot_logs_since_last,
             preferred_leader,
             write_timeout: Duration::from_secs(3),
+            batch: BatchLimits::default(),
             retention: RetentionPolicy {
                 reserved: Duration::from_secs(c.file_reserved_time.saturating_mul(3600)),
                 delete_hours: c.delete_when.clone(),
@@ -138,6 +142,7 @@ pub struct NodeCore {
     /// Set while leadership is being handed to the preferred leader: new writes are refused
     /// with a retryable error so the target can catch up.
     pub transferring: AtomicBool,
+    batcher: WriteBatcher,
     write_timeout: Duration,
 }
 
@@ -226,22 +231,8 @@ impl NodeCore {
                 }
             }
         }
-        match tokio::time::timeout(self.write_timeout, self.raft.client_write(cmd)).await {
-            Ok(Ok(resp)) => Ok(WriteOk {
-                log_id: resp.log_id,
-                result: resp.data,
-            }),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                Err(WriteError::NotLeader {
-                    leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)),
-                })
-            }
-            Ok(Err(RaftError::APIError(e))) => Err(WriteError::Rejected(e.to_string())),
-            Ok(Err(RaftError::Fatal(e))) => Err(WriteError::Fatal(e.to_string())),
-            Err(_) => Err(WriteError::Timeout {
-                millis: self.write_timeout.as_millis() as u64,
-            }),
-        }
+        let (log_id, result) = self.batcher.submit(cmd, self.write_timeout).await?;
+        Ok(WriteOk { log_id, result })
     }
 
     pub fn status(&self) -> NodeStatus {
@@ -289,14 +280,19 @@ impl NodeCore {
             .log
             .read_range(from, end, 4 << 20)
             .map_err(|e| e.to_string())?;
-        Ok(records
+        records
             .into_iter()
-            .map(|r| ReadEntry {
-                log_id: codec::log_id_of(&r.meta),
-                kind: r.meta.kind,
-                payload: r.payload,
+            .map(|r| {
+                let items = codec::items(r.meta.index, r.meta.kind, &r.payload)
+                    .map_err(|e| e.to_string())?;
+                Ok(ReadEntry {
+                    log_id: codec::log_id_of(&r.meta),
+                    kind: r.meta.kind,
+                    payload: r.payload,
+                    items,
+                })
             })
-            .collect())
+            .collect()
     }
 
     pub fn digest(&self, from: u64, upto: u64) -> Result<LogDigest, String> {
@@ -406,6 +402,7 @@ impl RaftNode {
             timing,
             preferred_leader: cfg.preferred_leader,
             transferring: AtomicBool::new(false),
+            batcher: WriteBatcher::start(raft.clone(), cfg.batch),
             write_timeout: cfg.write_timeout,
         });
 
@@ -413,22 +410,26 @@ impl RaftNode {
             .is_initialized()
             .await
             .map_err(|e| NodeError::Raft(e.to_string()))?;
+        let members: BTreeMap<NodeId, PeerNode> = cfg
+            .peers
+            .iter()
+            .map(|(id, a)| (*id, PeerNode { addr: a.clone() }))
+            .collect();
+        // Forming a group starts an election at once on the node that does it. If every node
+        // did so together, a later candidate of the same term with a higher id would depose the
+        // first winner, so the lowest id forms the group and the others only step in, one after
+        // another, if they have not heard from anyone by then (that node may be down).
+        let rank = cfg
+            .peers
+            .keys()
+            .position(|id| *id == cfg.node_id)
+            .unwrap_or(0) as u32;
+        let mut form_later = None;
         if !initialized {
-            let members: BTreeMap<NodeId, PeerNode> = cfg
-                .peers
-                .iter()
-                .map(|(id, a)| (*id, PeerNode { addr: a.clone() }))
-                .collect();
-            tracing::info!(?members, "empty store: forming the Raft group");
-            match raft.initialize(members).await {
-                Ok(()) => {}
-                Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
-                    tracing::info!(error = %e, "group already formed");
-                }
-                Err(e) => {
-                    let _ = raft.shutdown().await;
-                    return Err(NodeError::Raft(format!("forming the group failed: {e}")));
-                }
+            if rank == 0 {
+                form_group(&raft, members).await?;
+            } else {
+                form_later = Some((timing.timeout_max * 2 * rank, members));
             }
         }
 
@@ -441,8 +442,24 @@ impl RaftNode {
                 cfg.retention.clone(),
                 shutdown_rx.clone(),
             )),
-            tokio::spawn(watch_role(core.clone(), shutdown_rx)),
+            tokio::spawn(watch_role(core.clone(), shutdown_rx.clone())),
         ];
+        let mut tasks = tasks;
+        if let Some((delay, members)) = form_later {
+            let raft = raft.clone();
+            let mut shutdown = shutdown_rx;
+            tasks.push(tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return,
+                }
+                if matches!(raft.is_initialized().await, Ok(false)) {
+                    if let Err(e) = form_group(&raft, members).await {
+                        tracing::error!(error = %e, "forming the Raft group failed");
+                    }
+                }
+            }));
+        }
         tracing::info!(node = cfg.node_id, %addr, group = %cfg.group, "raft node started");
         Ok(RaftNode {
             core,
@@ -471,6 +488,22 @@ impl RaftNode {
         }
         let _ = std::fs::remove_file(&self.abort_file);
         tracing::info!(node = self.core.id, "raft node stopped");
+    }
+}
+
+/// Initializes a pristine node with the configured voters; "already formed" is not an error.
+async fn form_group(raft: &Raft, members: BTreeMap<NodeId, PeerNode>) -> Result<(), NodeError> {
+    tracing::info!(?members, "empty store: forming the Raft group");
+    match raft.initialize(members).await {
+        Ok(()) => Ok(()),
+        Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+            tracing::info!(error = %e, "group already formed");
+            Ok(())
+        }
+        Err(e) => {
+            let _ = raft.shutdown().await;
+            Err(NodeError::Raft(format!("forming the group failed: {e}")))
+        }
     }
 }
 

@@ -95,8 +95,12 @@ impl WriteError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadEntry {
     pub log_id: LogId,
+    /// The record's kind and payload as stored.
     pub kind: u8,
     pub payload: bytes::Bytes,
+    /// The commands in the entry as (kind, payload): one for a plain entry, several for a
+    /// group-committed one.
+    pub items: Vec<(u8, bytes::Bytes)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::broker_state::{BrokerMetadata, BrokerState};
+use super::codec;
 use super::meta::{read_atomic, write_atomic};
 use super::types::{
     ApplyResult, Entry, LogCommand, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
@@ -96,27 +97,52 @@ impl StateMachine {
         self.applied.lock().last_applied
     }
 
+    /// Applies one command whose payload starts at CommitLog offset `offset` (if the entry is
+    /// in this node's log).
+    fn apply_command(
+        &self,
+        index: u64,
+        cmd: &LogCommand,
+        offset: Option<u64>,
+    ) -> Result<ApplyResult, StoreError> {
+        Ok(match (cmd, offset) {
+            (LogCommand::PutMessage(b), Some(off)) => self.state.apply_message(b, off)?,
+            (LogCommand::PutBatch(b), Some(off)) => self.state.apply_batch(b, off)?,
+            (LogCommand::Raw(_), Some(off)) => ApplyResult::Raw {
+                commit_log_offset: off,
+            },
+            (LogCommand::Meta(m), _) => self.state.apply_meta(m)?,
+            (LogCommand::Group(cmds), _) => {
+                let offsets = codec::group_offsets(cmds);
+                let mut out = Vec::with_capacity(cmds.len());
+                for (c, rel) in cmds.iter().zip(offsets) {
+                    if matches!(c, LogCommand::Group(_)) {
+                        out.push(ApplyResult::Rejected("nested group".into()));
+                        continue;
+                    }
+                    out.push(self.apply_command(index, c, offset.map(|o| o + rel))?);
+                }
+                ApplyResult::Group(out)
+            }
+            (_, None) => {
+                return Err(StoreError::NoSuchIndex {
+                    index,
+                    first: self.log.first_index(),
+                    last: self.log.last_index(),
+                })
+            }
+        })
+    }
+
     fn apply_one(&self, entry: &Entry) -> Result<ApplyResult, StoreError> {
         let index = entry.log_id.index;
-        let position = self.log.position(index);
-        let payload_offset = position.map(|p| p + RECORD_HEADER_LEN as u64);
+        let payload_offset = self
+            .log
+            .position(index)
+            .map(|p| p + RECORD_HEADER_LEN as u64);
         let result = match &entry.payload {
             EntryPayload::Blank | EntryPayload::Membership(_) => ApplyResult::None,
-            EntryPayload::Normal(cmd) => match (cmd, payload_offset) {
-                (LogCommand::PutMessage(b), Some(off)) => self.state.apply_message(b, off)?,
-                (LogCommand::PutBatch(b), Some(off)) => self.state.apply_batch(b, off)?,
-                (LogCommand::Raw(_), Some(off)) => ApplyResult::Raw {
-                    commit_log_offset: off,
-                },
-                (LogCommand::Meta(m), _) => self.state.apply_meta(m)?,
-                (_, None) => {
-                    return Err(StoreError::NoSuchIndex {
-                        index,
-                        first: self.log.first_index(),
-                        last: self.log.last_index(),
-                    })
-                }
-            },
+            EntryPayload::Normal(cmd) => self.apply_command(index, cmd, payload_offset)?,
         };
         if let Some(end) = self.log.record_end(index) {
             self.state.set_next_commit_log_offset(end);

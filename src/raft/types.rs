@@ -57,6 +57,10 @@ pub enum LogCommand {
     Meta(MetaCommand),
     /// Opaque bytes with no effect on broker state: the raft test client and `bench raft`.
     Raw(Bytes),
+    /// Several commands proposed as one entry by the write batcher, so that one append (and
+    /// one fsync on each node) commits them all: group commit above openraft, whose core waits
+    /// for each append's flush before the next. Never nested.
+    Group(Vec<LogCommand>),
 }
 
 impl fmt::Display for LogCommand {
@@ -66,6 +70,7 @@ impl fmt::Display for LogCommand {
             LogCommand::PutBatch(b) => write!(f, "PutBatch({} bytes)", b.len()),
             LogCommand::Meta(m) => write!(f, "Meta({m:?})"),
             LogCommand::Raw(b) => write!(f, "Raw({} bytes)", b.len()),
+            LogCommand::Group(v) => write!(f, "Group({} commands)", v.len()),
         }
     }
 }
@@ -105,4 +110,6 @@ pub enum ApplyResult {
     /// The command was well-formed Raft-wise but not applicable (e.g. a malformed message); every
     /// node reaches the same verdict.
     Rejected(String),
+    /// One result per command of a `Group`, in order.
+    Group(Vec<ApplyResult>),
 }

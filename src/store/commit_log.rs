@@ -276,6 +276,7 @@ impl CommitLog {
     pub fn append(&self, records: &[(RecordMeta, &[&[u8]])]) -> Result<u64> {
         let seg_size = self.shared.cfg.segment_size;
         let mut inner = self.shared.inner.write();
+        let mut scratch = Vec::new();
         for (meta, parts) in records {
             failpoint!("commitlog::append");
             // An empty log may start at any index: openraft's storage suite appends below a
@@ -303,15 +304,15 @@ impl CommitLog {
                     offset: pos,
                     reason: "no segment after roll".into(),
                 })?;
-            let seg = &mut inner.segments[si];
+            let seg = &inner.segments[si];
             let rel = (pos - seg.start) as usize;
-            let buf = seg.bytes_mut(rel, len);
-            let mut at = RECORD_HEADER_LEN;
+            scratch.clear();
+            scratch.resize(RECORD_HEADER_LEN, 0);
             for p in parts.iter() {
-                buf[at..at + p.len()].copy_from_slice(p);
-                at += p.len();
+                scratch.extend_from_slice(p);
             }
-            record::write_header(buf, meta);
+            record::write_header(&mut scratch, meta);
+            seg.write_at(rel, &scratch)?;
             if inner.positions.is_empty() {
                 inner.first_index = meta.index;
             }
@@ -345,10 +346,10 @@ impl CommitLog {
         if let Some(si) = inner.segment_idx(pos, seg_size) {
             let remaining = seg_size as usize - rel;
             if remaining >= 8 {
-                let cur = &mut inner.segments[si];
-                let b = cur.bytes_mut(rel, 8);
+                let mut b = [0u8; 8];
                 b[0..4].copy_from_slice(&(remaining as u32).to_be_bytes());
                 b[4..8].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
+                inner.segments[si].write_at(rel, &b)?;
             }
         }
         inner.segments.push_back(seg);
@@ -528,11 +529,11 @@ impl CommitLog {
             }
         }
         if let Some(si) = inner.segment_idx(new_pos, seg_size) {
-            let seg = &mut inner.segments[si];
+            let seg = &inner.segments[si];
             let rel = (new_pos - seg.start) as usize;
             let end = (old_pos.min(seg.end()) - seg.start) as usize;
             if end > rel {
-                seg.zero(rel, end - rel);
+                seg.zero(rel, end - rel)?;
             }
         }
         let keep = (index - inner.first_index) as usize;

@@ -186,8 +186,8 @@ pub(super) fn recover(cfg: &CommitLogConfig, cp: &Checkpoint) -> Result<Inner> {
     if let Some((at, reason)) = cut {
         let si = inner.segment_idx(at, seg_size);
         if let Some(si) = si {
-            let seg = &mut inner.segments[si];
-            seg.zero_tail((at - seg.start) as usize);
+            let seg = &inner.segments[si];
+            seg.zero_tail((at - seg.start) as usize)?;
         }
         // Later segments can only hold bytes written after the cut point: drop them.
         while inner.segments.back().is_some_and(|s| s.start > at) {

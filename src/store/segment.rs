@@ -2,17 +2,19 @@
 //! (RocketMQ's naming), mapped into memory.
 //!
 //! Space is reserved with `fallocate` when the segment is created, so that a full disk is an
-//! error at roll time instead of a SIGBUS when a page of a sparse mapping is first written.
-//! Durability goes through `fdatasync` on the file: on Linux that writes back pages dirtied
-//! through the shared mapping too, and it needs no lock on the mapping, so appends go on while a
-//! flush runs.
+//! error at roll time, not half-way through an append. Records are written with `pwrite` and
+//! read through a read-only shared mapping of the same file (Linux keeps one page cache for
+//! both). Writing through the mapping instead costs a page fault per new page that zero-fills
+//! (and reads ahead) the page first, and makes every writeback write-protect the mapping again,
+//! which measured at about a third of the CPU of a three-node benchmark.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use memmap2::MmapMut;
+use memmap2::Mmap;
 
 use super::{failpoint, Result, StoreError};
 
@@ -21,7 +23,7 @@ pub(crate) struct Segment {
     pub size: u64,
     pub path: PathBuf,
     pub file: Arc<File>,
-    map: MmapMut,
+    map: Mmap,
 }
 
 /// The file name of the segment starting at `start`.
@@ -111,8 +113,8 @@ impl Segment {
     fn map(path: PathBuf, file: File, start: u64, size: u64) -> Result<Segment> {
         // SAFETY: the file is owned by this process's store directory; no other process writes
         // it, and every access through the map is bounds-checked against `size`.
-        let map = unsafe { MmapMut::map_mut(&file) }
-            .map_err(|e| StoreError::io("map segment", &path, e))?;
+        let map =
+            unsafe { Mmap::map(&file) }.map_err(|e| StoreError::io("map segment", &path, e))?;
         Ok(Segment {
             start,
             size,
@@ -131,18 +133,31 @@ impl Segment {
         &self.map[rel..rel + len]
     }
 
-    pub fn bytes_mut(&mut self, rel: usize, len: usize) -> &mut [u8] {
-        &mut self.map[rel..rel + len]
+    /// Writes `data` at `rel` (a `pwrite`); readers see it through the mapping at once.
+    pub fn write_at(&self, rel: usize, data: &[u8]) -> Result<()> {
+        debug_assert!(rel + data.len() <= self.size as usize);
+        self.file
+            .write_all_at(data, rel as u64)
+            .map_err(|e| StoreError::io("write segment", &self.path, e))
     }
 
     /// Zeroes `[rel, rel + len)`.
-    pub fn zero(&mut self, rel: usize, len: usize) {
-        self.map[rel..rel + len].fill(0);
+    pub fn zero(&self, rel: usize, len: usize) -> Result<()> {
+        const CHUNK: usize = 64 * 1024;
+        let zeros = [0u8; CHUNK];
+        let mut at = rel;
+        let end = rel + len;
+        while at < end {
+            let n = (end - at).min(CHUNK);
+            self.write_at(at, &zeros[..n])?;
+            at += n;
+        }
+        Ok(())
     }
 
     /// Zeroes from `rel` until the first 4 KiB block that is already all zeros, or the end.
     /// Used to erase a cut tail without touching a whole gigabyte of untouched pages.
-    pub fn zero_tail(&mut self, rel: usize) {
+    pub fn zero_tail(&self, rel: usize) -> Result<()> {
         const BLOCK: usize = 4096;
         let size = self.size as usize;
         let mut at = rel;
@@ -153,8 +168,11 @@ impl Segment {
             if was_zero && at.is_multiple_of(BLOCK) {
                 break;
             }
-            self.map[at..end].fill(0);
+            if !was_zero {
+                self.zero(at, end - at)?;
+            }
             at = end;
         }
+        Ok(())
     }
 }
