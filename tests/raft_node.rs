@@ -128,7 +128,7 @@ async fn messages_get_queue_offsets_and_survive_restart_and_snapshot() {
         let (topic, qid) = if i % 3 == 0 {
             ("TopicA", 0)
         } else {
-            ("TopicB", (i % 2) as i32)
+            ("TopicB", i % 2)
         };
         let body = format!("body-{i}");
         let ok = node
