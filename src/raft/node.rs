@@ -206,17 +206,27 @@ impl NodeCore {
     /// Replicates `cmd` and returns once it is committed by a quorum and applied here. Never
     /// returns Ok for an entry that is not committed: a deposed leader's pending writes fail.
     pub async fn write(&self, cmd: LogCommand) -> Result<WriteOk, WriteError> {
-        let m = self.raft.metrics().borrow().clone();
+        // Read what the checks need without cloning the metrics (this runs once per write).
+        let (fatal, is_leader, quorum_ack_ms, voters) = {
+            let rx = self.raft.metrics();
+            let m = rx.borrow();
+            (
+                m.running_state.as_ref().err().map(|f| f.to_string()),
+                m.state == ServerState::Leader,
+                m.millis_since_quorum_ack,
+                m.membership_config.membership().voter_ids().count(),
+            )
+        };
         // A core stopped by a storage error must not send clients around in circles.
-        if let Err(f) = &m.running_state {
-            return Err(WriteError::Fatal(f.to_string()));
+        if let Some(f) = fatal {
+            return Err(WriteError::Fatal(f));
         }
         if self.log.fsync_failed() {
             return Err(WriteError::Fatal(
                 "an fsync of the commit log failed; restart this node so recovery re-verifies its log".into(),
             ));
         }
-        if m.state != ServerState::Leader {
+        if !is_leader {
             return Err(WriteError::NotLeader {
                 leader: self.leader_hint(),
             });
@@ -224,8 +234,8 @@ impl NodeCore {
         if self.transferring.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(WriteError::Transferring);
         }
-        if self.voter_count() > 1 {
-            if let Some(ms) = m.millis_since_quorum_ack {
+        if voters > 1 {
+            if let Some(ms) = quorum_ack_ms {
                 if ms > self.timing.lease.as_millis() as u64 {
                     return Err(WriteError::NoQuorum { millis: ms });
                 }

@@ -79,13 +79,7 @@ async fn connection(
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let resp = handle(&core, body).await;
-                    let mut buf = Vec::new();
-                    match encode_frame(&Frame { id, body: resp }, &mut buf) {
-                        Ok(()) => {
-                            let _ = tx.send(buf).await;
-                        }
-                        Err(e) => tracing::error!(error = %e, "cannot encode peer response"),
-                    }
+                    respond(&tx, id, resp).await;
                 });
             }
             Err(FrameError::Closed) => break,
@@ -97,6 +91,16 @@ async fn connection(
     }
     drop(tx);
     let _ = writer.await;
+}
+
+async fn respond(tx: &mpsc::Sender<Vec<u8>>, id: u64, body: PeerResponse) {
+    let mut buf = Vec::new();
+    match encode_frame(&Frame { id, body }, &mut buf) {
+        Ok(()) => {
+            let _ = tx.send(buf).await;
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode peer response"),
+    }
 }
 
 async fn handle(core: &NodeCore, req: PeerRequest) -> PeerResponse {
