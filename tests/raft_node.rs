@@ -60,6 +60,9 @@ async fn start(dir: &std::path::Path, addr: &str, snapshot_every: u64) -> RaftNo
 fn message(topic: &str, queue_id: i32, tags: &str, body: &str) -> Bytes {
     let mut properties = MessageProperties::new();
     properties.insert("TAGS", tags).expect("tags");
+    properties
+        .insert("KEYS", format!("key-{body} shared"))
+        .expect("keys");
     encode_stored(&MessageExt {
         topic: topic.into(),
         queue_id,
@@ -189,6 +192,24 @@ async fn messages_get_queue_offsets_and_survive_restart_and_snapshot() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     check(&node);
+    // Keys of messages the snapshot covered are indexed again by the start-up scan.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let hits = node.core().state.index().get("key-body-3", 10);
+        let all = node.core().state.index().get("shared", 1000).len();
+        if let ([offset], 230) = (&hits[..], all) {
+            let offset = *offset;
+            let bytes = node.core().log.read_at(offset, 200).expect("read");
+            let view = StoredMessageView::parse(&bytes).expect("message at the indexed offset");
+            assert_eq!(view.body(), b"body-3");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "key index not rebuilt: {hits:?}, {all} of 230"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // New messages continue the queues.
     let ok = node
         .core()
@@ -228,5 +249,105 @@ async fn malformed_messages_are_rejected_the_same_way_everywhere() {
         );
     }
     assert!(node.core().state.consume_queue("../../escape", 0).is_none());
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_filter_by_tag_and_report_offset_status_like_rocketmq() {
+    use ledgermq::broker::message_store::{
+        earliest_store_time, get_messages, message_at, search_offset_by_time, GetRequest, GetStatus,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = start(dir.path(), &free_addr(), 1_000_000).await;
+    let core = node.core();
+    let mut offsets = Vec::new();
+    for i in 0..20 {
+        let tag = if i % 2 == 0 { "TagA" } else { "TagB" };
+        let mut m = MessageExt {
+            topic: "T".into(),
+            queue_id: 0,
+            store_timestamp: 1_000 + i as i64 * 10,
+            body: Bytes::from(format!("m{i}")),
+            ..MessageExt::default()
+        };
+        m.properties.insert("TAGS", tag).expect("tags");
+        let ok = core
+            .write(LogCommand::PutMessage(encode_stored(&m).expect("encode")))
+            .await
+            .expect("put");
+        let ApplyResult::Put(pos) = ok.result else {
+            panic!("{:?}", ok.result);
+        };
+        offsets.push(pos.commit_log_offset);
+    }
+    let state = &core.state;
+    let log = &core.log;
+    let req = |offset, max_count| GetRequest {
+        topic: "T",
+        queue_id: 0,
+        offset,
+        max_count,
+        max_bytes: 1 << 20,
+    };
+    let tag_a = tags_hash_code("TagA");
+    let r = get_messages(state, log, req(0, 4), &|code| code == tag_a);
+    assert_eq!(r.status, GetStatus::Found);
+    assert_eq!(r.count, 4);
+    assert_eq!(
+        r.next_begin_offset, 7,
+        "next begins after the last scanned entry"
+    );
+    let msgs = ledgermq::message::decode_all(&r.body, true).expect("pull body decodes");
+    let got: Vec<(i64, String)> = msgs
+        .iter()
+        .map(|m| (m.queue_offset, String::from_utf8_lossy(&m.body).to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, "m0".into()),
+            (2, "m2".into()),
+            (4, "m4".into()),
+            (6, "m6".into())
+        ]
+    );
+    assert_eq!(
+        msgs[1].commit_log_offset as u64, offsets[2],
+        "PHYSICALOFFSET is filled in"
+    );
+
+    let none = get_messages(state, log, req(19, 4), &|code| code == tag_a);
+    assert_eq!(none.status, GetStatus::NoMatchedMessage);
+    assert_eq!(none.next_begin_offset, 20);
+    assert_eq!(
+        get_messages(state, log, req(20, 4), &|_| true).status,
+        GetStatus::OffsetOverflowOne
+    );
+    let bad = get_messages(state, log, req(25, 4), &|_| true);
+    assert_eq!(
+        (bad.status, bad.next_begin_offset),
+        (GetStatus::OffsetOverflowBadly, 20)
+    );
+    let missing = GetRequest {
+        topic: "Nope",
+        ..req(0, 4)
+    };
+    assert_eq!(
+        get_messages(state, log, missing, &|_| true).status,
+        GetStatus::NoMatchedLogicQueue
+    );
+
+    assert_eq!(search_offset_by_time(state, log, "T", 0, 0), 0);
+    assert_eq!(search_offset_by_time(state, log, "T", 0, 1_055), 6);
+    assert_eq!(search_offset_by_time(state, log, "T", 0, 10_000), 20);
+    assert_eq!(earliest_store_time(state, log, "T", 0), Some(1_000));
+
+    let viewed = message_at(state, log, offsets[5]).expect("message at its offset");
+    let (m, _) = ledgermq::message::decode_stored(&viewed, true).expect("decodes");
+    assert_eq!((m.queue_offset, &m.body[..]), (5, &b"m5"[..]));
+    assert!(
+        message_at(state, log, offsets[5] + 1).is_none(),
+        "no message starts mid-record"
+    );
     node.shutdown().await;
 }

@@ -10,12 +10,15 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use super::types::{ApplyResult, MetaCommand, PutPosition};
 use crate::message::StoredMessageView;
 use crate::protocol::topic::TopicConfig;
-use crate::store::{CommitLog, ConsumeQueue, CqEntry, StoreError};
+use crate::store::{CommitLog, ConsumeQueue, CqEntry, KeyIndex, StoreError};
+
+/// Keys kept in the in-memory message index.
+const INDEX_MAX_ENTRIES: usize = 5_000_000;
 
 /// The readable range of one queue: `[min, next)`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +49,10 @@ pub struct BrokerState {
     queues: RwLock<HashMap<QueueKey, Arc<ConsumeQueue>>>,
     /// Bumped after every applied batch so long-polling pulls can wake up.
     applied_tx: watch::Sender<u64>,
+    /// One wake-up per queue, so a held pull wakes only when its own queue grows.
+    queue_notify: RwLock<HashMap<QueueKey, Arc<Notify>>>,
+    /// KEYS and UNIQ_KEY → CommitLog offset.
+    index: KeyIndex,
 }
 
 impl std::fmt::Debug for BrokerState {
@@ -90,6 +97,8 @@ impl BrokerState {
             meta: RwLock::new(meta),
             queues: RwLock::new(queues),
             applied_tx,
+            queue_notify: RwLock::new(HashMap::new()),
+            index: KeyIndex::new(INDEX_MAX_ENTRIES),
         })
     }
 
@@ -125,6 +134,32 @@ impl BrokerState {
             .read()
             .get(&(topic.to_string(), queue_id))
             .cloned()
+    }
+
+    /// The notifier that fires whenever a message is appended to (topic, queue).
+    pub fn queue_notify(&self, topic: &str, queue_id: u32) -> Arc<Notify> {
+        let key = (topic.to_string(), queue_id);
+        if let Some(n) = self.queue_notify.read().get(&key) {
+            return n.clone();
+        }
+        self.queue_notify.write().entry(key).or_default().clone()
+    }
+
+    /// The message index by key.
+    pub fn index(&self) -> &KeyIndex {
+        &self.index
+    }
+
+    /// Indexes the keys of a stored message found at `offset` (also used by the start-up scan).
+    pub fn index_message(&self, view: &StoredMessageView<'_>, offset: u64) {
+        if let Some(keys) = view.keys() {
+            for k in keys.split(' ').filter(|k| !k.is_empty()) {
+                self.index.put(k, offset);
+            }
+        }
+        if let Some(u) = view.uniq_key() {
+            self.index.put(u, offset);
+        }
     }
 
     /// Watch the applied-entry counter; it changes after every applied batch.
@@ -221,13 +256,13 @@ impl BrokerState {
                 tags_code: view.tags_code(),
             },
         )?;
-        if let Some(r) = self
-            .meta
-            .write()
-            .queues
-            .get_mut(&(view.topic().to_string(), queue_id))
-        {
+        let key = (view.topic().to_string(), queue_id);
+        if let Some(r) = self.meta.write().queues.get_mut(&key) {
             r.next = queue_offset + 1;
+        }
+        self.index_message(view, offset);
+        if let Some(n) = self.queue_notify.read().get(&key) {
+            n.notify_waiters();
         }
         Ok(PutPosition {
             queue_offset,

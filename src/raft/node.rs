@@ -455,6 +455,19 @@ impl RaftNode {
             tokio::spawn(watch_role(core.clone(), shutdown_rx.clone())),
         ];
         let mut tasks = tasks;
+        {
+            let sm = core.sm.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Ok(n) = tokio::task::spawn_blocking(move || sm.rebuild_index()).await {
+                    if n > 0 {
+                        tracing::info!(
+                            messages = n,
+                            "message key index rebuilt from the retained log"
+                        );
+                    }
+                }
+            }));
+        }
         if let Some((delay, members)) = form_later {
             let raft = raft.clone();
             let mut shutdown = shutdown_rx;

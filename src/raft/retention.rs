@@ -150,6 +150,7 @@ pub async fn run_once(core: &NodeCore, p: &RetentionPolicy) -> Option<u64> {
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    core.state.index().purge_below(core.log.min_offset());
     if let Err(e) = core.state.purge_queues_below(core.log.min_offset()) {
         tracing::warn!(error = %e, "retention: trimming consume queues failed");
     }

@@ -89,6 +89,61 @@ impl StateMachine {
         })
     }
 
+    /// Re-indexes the keys of messages the last snapshot covers (replay indexes the rest).
+    /// Runs once at start-up, in the background; returns how many messages it indexed.
+    pub fn rebuild_index(&self) -> usize {
+        let Some(upto) = self
+            .applied
+            .lock()
+            .current
+            .as_ref()
+            .and_then(|f| f.meta.last_log_id)
+        else {
+            return 0;
+        };
+        let Some(mut at) = self.log.first_index() else {
+            return 0;
+        };
+        let mut indexed = 0;
+        while at <= upto.index {
+            let Ok(records) = self.log.read_range(at, upto.index + 1, 4 << 20) else {
+                break;
+            };
+            let Some(last) = records.last().map(|r| r.meta.index) else {
+                break;
+            };
+            for rec in records {
+                let base = rec.payload_offset();
+                let Ok(items) = codec::items(rec.meta.index, rec.meta.kind, &rec.payload) else {
+                    continue;
+                };
+                let group = rec.meta.kind == codec::KIND_GROUP;
+                let mut rel = 0u64;
+                for (kind, payload) in items {
+                    if group {
+                        rel += codec::GROUP_ITEM_HEADER as u64;
+                    }
+                    if kind == codec::KIND_MESSAGE || kind == codec::KIND_BATCH {
+                        let mut pos = 0usize;
+                        while pos < payload.len() {
+                            let Ok(view) =
+                                crate::message::StoredMessageView::parse(&payload[pos..])
+                            else {
+                                break;
+                            };
+                            self.state.index_message(&view, base + rel + pos as u64);
+                            indexed += 1;
+                            pos += view.total_size().max(1);
+                        }
+                    }
+                    rel += payload.len() as u64;
+                }
+            }
+            at = last + 1;
+        }
+        indexed
+    }
+
     pub fn broker_state(&self) -> &Arc<BrokerState> {
         &self.state
     }

@@ -10,6 +10,7 @@ mod checkpoint;
 mod commit_log;
 mod consume_queue;
 mod flush;
+mod index;
 mod record;
 mod recovery;
 mod segment;
@@ -18,6 +19,7 @@ pub use checkpoint::Checkpoint;
 pub use commit_log::{CommitLog, CommitLogConfig, LogDigest, StoredRecord};
 pub use consume_queue::{ConsumeQueue, CqEntry, CQ_ENTRY_SIZE};
 pub use flush::{FlushCallback, FlushMode};
+pub use index::KeyIndex;
 pub use record::{RecordMeta, BLANK_MAGIC, RECORD_HEADER_LEN, RECORD_MAGIC};
 
 use std::path::PathBuf;
