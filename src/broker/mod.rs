@@ -2,3 +2,4 @@
 //! (SEND_OK only after quorum commit); reads come from committed data on any node.
 
 pub mod message_store;
+pub mod offsets;

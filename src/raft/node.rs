@@ -169,6 +169,17 @@ impl NodeCore {
             .collect()
     }
 
+    /// True if this node is the leader and has heard from a quorum within the lease: the
+    /// condition for accepting writes and for registering as master.
+    pub fn is_leader(&self) -> bool {
+        let rx = self.raft.metrics();
+        let m = rx.borrow();
+        m.state == ServerState::Leader
+            && m.running_state.is_ok()
+            && (m.membership_config.membership().voter_ids().count() <= 1
+                || m.millis_since_quorum_ack.is_some_and(|ms| ms <= self.timing.lease.as_millis() as u64))
+    }
+
     pub fn voter_count(&self) -> usize {
         self.raft
             .metrics()
