@@ -11,4 +11,5 @@ pub mod config;
 pub mod message;
 pub mod protocol;
 pub mod raft;
+pub mod remoting;
 pub mod store;
