@@ -13,4 +13,5 @@ pub mod message;
 pub mod namesrv;
 pub mod protocol;
 pub mod raft;
+pub mod remoting;
 pub mod store;

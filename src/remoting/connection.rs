@@ -1,0 +1,374 @@
+//! What the server and the client share about one TCP connection: reading frames
+//! ([`FrameReader`]), the single writer task ([`write_loop`]), and the [`Channel`] that queues
+//! outgoing commands and matches responses to requests by opaque.
+//!
+//! Both directions use the same machinery because RocketMQ is symmetric on a connection: the
+//! client sends requests and the broker answers, but the broker also sends requests
+//! (NOTIFY_CONSUMER_IDS_CHANGED, CHECK_TRANSACTION_STATE, ...) on the connection the client
+//! opened, and the client answers those.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::codec::{self, CodecError};
+use super::codes::response_code;
+use super::command::{next_opaque, RemotingCommand, FLAG_ONEWAY, FLAG_RESPONSE};
+use super::error::RemotingError;
+
+/// Commands waiting for the writer, per connection. A full queue means the peer stopped reading:
+/// responses wait for room (backpressure on that connection's handlers), server pushes fail.
+pub(crate) const WRITE_QUEUE: usize = 1024;
+
+const READ_CHUNK: usize = 64 * 1024;
+const MIN_SPARE: usize = 4 * 1024;
+const RESERVE_STEP: usize = 1024 * 1024;
+const WRITE_BUFFER: usize = 64 * 1024;
+
+type Reply = oneshot::Sender<Result<RemotingCommand, RemotingError>>;
+
+/// `now + timeout`, without overflowing on a "forever" timeout such as `Duration::MAX`.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// The sending side of one connection, shared by everyone who writes to it.
+pub(crate) struct Channel {
+    /// The peer's address, for errors and logs.
+    addr: String,
+    tx: mpsc::Sender<RemotingCommand>,
+    pending: Mutex<HashMap<i32, Reply>>,
+    closed: watch::Sender<bool>,
+    close_reason: Mutex<String>,
+}
+
+impl Channel {
+    /// A channel and the receiver its writer task drains.
+    pub(crate) fn new(addr: String) -> (Channel, mpsc::Receiver<RemotingCommand>) {
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let channel = Channel {
+            addr,
+            tx,
+            pending: Mutex::new(HashMap::new()),
+            closed: watch::Sender::new(false),
+            close_reason: Mutex::new(String::new()),
+        };
+        (channel, rx)
+    }
+
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    /// Resolves once the connection is closed.
+    pub(crate) async fn closed(&self) {
+        let mut rx = self.closed.subscribe();
+        let _ = rx.wait_for(|closed| *closed).await;
+    }
+
+    /// Marks the connection closed and fails every waiting request. Idempotent; the first
+    /// reason is kept.
+    pub(crate) fn close(&self, reason: &str) {
+        {
+            let mut r = self.close_reason.lock();
+            if r.is_empty() {
+                *r = reason.to_string();
+            }
+        }
+        // The flag goes up before the table is drained, so a request registered after the
+        // drain sees it (see `request`).
+        self.closed.send_replace(true);
+        let waiting: Vec<Reply> = self.pending.lock().drain().map(|(_, r)| r).collect();
+        for reply in waiting {
+            let _ = reply.send(Err(self.closed_error()));
+        }
+    }
+
+    fn closed_error(&self) -> RemotingError {
+        let reason = self.close_reason.lock().clone();
+        RemotingError::ConnectionClosed {
+            addr: self.addr.clone(),
+            reason: if reason.is_empty() {
+                "closed".into()
+            } else {
+                reason
+            },
+        }
+    }
+
+    /// Queues a response (or anything else) for the writer, waiting for room.
+    pub(crate) async fn send(&self, cmd: RemotingCommand) -> Result<(), RemotingError> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        self.tx.send(cmd).await.map_err(|_| self.closed_error())
+    }
+
+    /// Queues a command without waiting: fails at once if the peer is not keeping up.
+    pub(crate) fn try_send(&self, cmd: RemotingCommand) -> Result<(), RemotingError> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        self.tx.try_send(cmd).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => RemotingError::SendQueueFull {
+                addr: self.addr.clone(),
+            },
+            mpsc::error::TrySendError::Closed(_) => self.closed_error(),
+        })
+    }
+
+    /// Sends a oneway request, waiting at most until `deadline` for room in the queue.
+    pub(crate) async fn send_oneway(
+        &self,
+        mut cmd: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<(), RemotingError> {
+        cmd.flag = (cmd.flag & !FLAG_RESPONSE) | FLAG_ONEWAY;
+        match tokio::time::timeout_at(deadline, self.send(cmd)).await {
+            Ok(r) => r,
+            Err(_) => Err(RemotingError::SendQueueFull {
+                addr: self.addr.clone(),
+            }),
+        }
+    }
+
+    /// Sends a request and waits until `deadline` for the response with the same opaque;
+    /// `timeout` is only what a timeout error reports (the caller's whole budget).
+    ///
+    /// If another request with this opaque is already waiting on the connection (a caller
+    /// reused a command), the request gets a fresh opaque rather than steal the other's answer.
+    pub(crate) async fn request(
+        &self,
+        mut cmd: RemotingCommand,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, RemotingError> {
+        cmd.flag &= !(FLAG_RESPONSE | FLAG_ONEWAY);
+        let code = cmd.code;
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut pending = self.pending.lock();
+            while pending.contains_key(&cmd.opaque) {
+                cmd.opaque = next_opaque();
+            }
+            pending.insert(cmd.opaque, reply);
+        }
+        let opaque = cmd.opaque;
+        // Closed after our insert but `close` drained before it: our entry would never fail.
+        if self.is_closed() {
+            self.pending.lock().remove(&opaque);
+            return Err(self.closed_error());
+        }
+        let timed_out = || RemotingError::Timeout {
+            addr: self.addr.clone(),
+            code,
+            millis: timeout.as_millis() as u64,
+        };
+        match tokio::time::timeout_at(deadline, self.tx.send(cmd)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                self.pending.lock().remove(&opaque);
+                return Err(self.closed_error());
+            }
+            Err(_) => {
+                self.pending.lock().remove(&opaque);
+                return Err(timed_out());
+            }
+        }
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.closed_error()),
+            Err(_) => {
+                self.pending.lock().remove(&opaque);
+                Err(timed_out())
+            }
+        }
+    }
+
+    /// Hands a response to the request waiting for its opaque; a late or unknown one is dropped.
+    pub(crate) fn complete(&self, resp: RemotingCommand) {
+        let waiting = self.pending.lock().remove(&resp.opaque);
+        match waiting {
+            Some(reply) => {
+                let _ = reply.send(Ok(resp));
+            }
+            None => tracing::debug!(
+                peer = %self.addr,
+                opaque = resp.opaque,
+                code = resp.code,
+                "response matches no waiting request (timed out already?); dropped"
+            ),
+        }
+    }
+
+    /// Fails one waiting request, e.g. because it could not be encoded.
+    fn fail(&self, opaque: i32, err: RemotingError) {
+        if let Some(reply) = self.pending.lock().remove(&opaque) {
+            let _ = reply.send(Err(err));
+        }
+    }
+}
+
+/// Why reading from a connection stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadError {
+    #[error("malformed frame: {0}")]
+    Codec(#[from] CodecError),
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("connection closed in the middle of a frame ({0} bytes buffered)")]
+    TruncatedFrame(usize),
+}
+
+/// Buffered frame reading over the read half (mini-redis `Connection::read_frame`).
+pub(crate) struct FrameReader {
+    rd: OwnedReadHalf,
+    buf: BytesMut,
+    max_frame: usize,
+}
+
+impl FrameReader {
+    pub(crate) fn new(rd: OwnedReadHalf, max_frame: usize) -> FrameReader {
+        FrameReader {
+            rd,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            max_frame,
+        }
+    }
+
+    /// The next command, or `None` on a clean end of stream. Cancel-safe: a partial frame stays
+    /// buffered, so this can sit in a `select!`.
+    pub(crate) async fn next(&mut self) -> Result<Option<RemotingCommand>, ReadError> {
+        loop {
+            if let Some(cmd) = codec::decode(&mut self.buf, self.max_frame)? {
+                return Ok(Some(cmd));
+            }
+            // Room for the frame in progress (its length already passed the max_frame check in
+            // `decode`), growing by at most RESERVE_STEP at a time so a peer that announces a
+            // large frame and then trickles bytes does not get it all allocated up front; and
+            // always some spare room to read into.
+            let frame_len = self
+                .buf
+                .first_chunk::<4>()
+                .map_or(0, |p| i32::from_be_bytes(*p).max(0) as usize + 4);
+            let want = frame_len
+                .min(self.buf.len() + RESERVE_STEP)
+                .max(self.buf.len() + MIN_SPARE);
+            if self.buf.capacity() < want {
+                self.buf.reserve(want.max(READ_CHUNK) - self.buf.len());
+            }
+            if self.rd.read_buf(&mut self.buf).await? == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ReadError::TruncatedFrame(self.buf.len()))
+                };
+            }
+        }
+    }
+}
+
+/// The one task that writes to a connection: drains the channel's queue, coalescing whatever is
+/// waiting into one flush. When the channel closes it writes what is already queued and ends.
+///
+/// A response that cannot be sent as it is (too large for the peer's frame limit, or not
+/// encodable) is replaced by a SYSTEM_ERROR response, so the peer is answered rather than left
+/// to time out; a request that cannot be sent fails its waiter.
+pub(crate) async fn write_loop(
+    channel: std::sync::Arc<Channel>,
+    mut rx: mpsc::Receiver<RemotingCommand>,
+    wr: OwnedWriteHalf,
+    max_frame: usize,
+) {
+    let mut w = BufWriter::with_capacity(WRITE_BUFFER, wr);
+    let mut head = BytesMut::with_capacity(4096);
+    let mut closed = channel.closed.subscribe();
+    loop {
+        let first = tokio::select! {
+            biased;
+            cmd = rx.recv() => cmd,
+            _ = closed.wait_for(|c| *c) => None,
+        };
+        let Some(first) = first else { break };
+        let mut next = Some(first);
+        while let Some(cmd) = next {
+            if let Err(e) = write_one(&channel, &mut w, &mut head, cmd, max_frame).await {
+                channel.close(&format!("write failed: {e}"));
+                return;
+            }
+            next = rx.try_recv().ok();
+        }
+        if let Err(e) = w.flush().await {
+            channel.close(&format!("write failed: {e}"));
+            return;
+        }
+    }
+    // Closed: send what was queued before the close (e.g. answers during a graceful shutdown).
+    while let Ok(cmd) = rx.try_recv() {
+        if write_one(&channel, &mut w, &mut head, cmd, max_frame)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let _ = w.flush().await;
+    let _ = w.shutdown().await;
+}
+
+async fn write_one(
+    channel: &Channel,
+    w: &mut BufWriter<OwnedWriteHalf>,
+    head: &mut BytesMut,
+    cmd: RemotingCommand,
+    max_frame: usize,
+) -> std::io::Result<()> {
+    head.clear();
+    let problem = match codec::encode_head(&cmd, head) {
+        Ok(len) if len <= max_frame => None,
+        Ok(len) => Some(CodecError::FrameTooLarge {
+            length: len,
+            max: max_frame,
+        }),
+        Err(e) => Some(e),
+    };
+    let cmd = match problem {
+        None => cmd,
+        Some(e) if cmd.is_response() => {
+            tracing::error!(peer = %channel.addr, code = cmd.code, opaque = cmd.opaque, error = %e,
+                "response cannot be sent; answering SYSTEM_ERROR instead");
+            let mut err = RemotingCommand::response_to(&cmd, response_code::SYSTEM_ERROR)
+                .with_remark(format!("response could not be sent: {e}"));
+            err.flag = cmd.flag;
+            head.clear();
+            if codec::encode_head(&err, head).is_err() {
+                return Ok(());
+            }
+            err
+        }
+        Some(e) => {
+            tracing::warn!(peer = %channel.addr, code = cmd.code, opaque = cmd.opaque, error = %e,
+                "request cannot be sent");
+            channel.fail(cmd.opaque, RemotingError::Codec(e));
+            return Ok(());
+        }
+    };
+    w.write_all(head).await?;
+    if !cmd.body.is_empty() {
+        // A body at least as large as the buffer goes straight to the socket, uncopied.
+        w.write_all(&cmd.body).await?;
+    }
+    Ok(())
+}
