@@ -81,7 +81,11 @@ impl ConsumerOffsetManager {
             .metadata()
             .consumer_offsets
             .keys()
-            .filter_map(|k| k.split_once('@').filter(|(t, _)| *t == topic).map(|(_, g)| g.to_string()))
+            .filter_map(|k| {
+                k.split_once('@')
+                    .filter(|(t, _)| *t == topic)
+                    .map(|(_, g)| g.to_string())
+            })
             .collect();
         for (g, t, _) in self.local.lock().keys() {
             if t == topic && !groups.contains(g) {
@@ -134,7 +138,10 @@ impl ConsumerOffsetManager {
             }
         }
         if failed > 0 {
-            tracing::warn!(failed, "could not replicate some consumer offsets; will retry");
+            tracing::warn!(
+                failed,
+                "could not replicate some consumer offsets; will retry"
+            );
         }
     }
 

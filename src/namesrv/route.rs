@@ -57,20 +57,27 @@ impl RouteInfoManager {
             .entry(r.cluster.clone())
             .or_default()
             .insert(r.broker_name.clone());
-        let data = self.brokers.entry(r.broker_name.clone()).or_insert_with(|| BrokerData {
-            broker_addrs: BTreeMap::new(),
-            broker_name: r.broker_name.clone(),
-            cluster: r.cluster.clone(),
-        });
+        let data = self
+            .brokers
+            .entry(r.broker_name.clone())
+            .or_insert_with(|| BrokerData {
+                broker_addrs: BTreeMap::new(),
+                broker_name: r.broker_name.clone(),
+                cluster: r.cluster.clone(),
+            });
         // The same address under another id: a role change. Keep only the new id.
         data.broker_addrs
             .retain(|id, addr| *addr != r.broker_addr || *id == r.broker_id);
         let previous = data.broker_addrs.insert(r.broker_id, r.broker_addr.clone());
-        if let Some(prev) = previous.filter(|p| *p != r.broker_addr) {
+        if let Some(prev) = previous.as_ref().filter(|p| **p != r.broker_addr) {
             tracing::info!(broker = %r.broker_name, id = r.broker_id, old = %prev, new = %r.broker_addr, "broker id now served by another address");
         }
         let first_time = previous.is_none();
-        let version = r.topics.as_ref().map(|t| t.data_version.clone()).unwrap_or_default();
+        let version = r
+            .topics
+            .as_ref()
+            .map(|t| t.data_version.clone())
+            .unwrap_or_default();
         let changed = self
             .live
             .get(&r.broker_addr)
@@ -106,7 +113,11 @@ impl RouteInfoManager {
         );
         let mut result = RegisterResult::default();
         if r.broker_id != 0 {
-            if let Some(master) = self.brokers.get(&r.broker_name).and_then(|d| d.master_addr()) {
+            if let Some(master) = self
+                .brokers
+                .get(&r.broker_name)
+                .and_then(|d| d.master_addr())
+            {
                 if let Some(l) = self.live.get(master) {
                     result.master_addr = Some(master.to_string());
                     result.ha_server_addr = Some(l.ha_server_addr.clone());
@@ -216,7 +227,9 @@ impl RouteInfoManager {
 
     /// True if `addr`'s last registration carried `version`.
     pub fn data_version_matches(&self, addr: &str, version: &DataVersion) -> bool {
-        self.live.get(addr).is_some_and(|l| l.data_version == *version)
+        self.live
+            .get(addr)
+            .is_some_and(|l| l.data_version == *version)
     }
 
     /// Refreshes a broker's liveness without a full registration (QUERY_DATA_VERSION).
@@ -244,7 +257,10 @@ mod tests {
                     counter: version,
                     timestamp: 1,
                 },
-                topic_config_table: topics.iter().map(|t| (t.to_string(), TopicConfig::new(*t, 4))).collect(),
+                topic_config_table: topics
+                    .iter()
+                    .map(|t| (t.to_string(), TopicConfig::new(*t, 4)))
+                    .collect(),
             }),
             channel: Some(id as u64 + 100),
         }
@@ -277,11 +293,17 @@ mod tests {
         let t1 = t0 + Duration::from_secs(60);
         r.register(reg("b:1", 0, &["T"], 2), t1);
         let route = r.route("T").expect("route");
-        assert_eq!(route.broker_datas[0].broker_addrs, BTreeMap::from([(0, "b:1".to_string())]));
+        assert_eq!(
+            route.broker_datas[0].broker_addrs,
+            BTreeMap::from([(0, "b:1".to_string())])
+        );
         // a never registers again and expires; b stays the master.
         let gone = r.scan_not_active(t0 + Duration::from_secs(125), Duration::from_secs(120));
         assert_eq!(gone, vec!["a:1".to_string()]);
-        assert_eq!(r.route("T").expect("route").broker_datas[0].master_addr(), Some("b:1"));
+        assert_eq!(
+            r.route("T").expect("route").broker_datas[0].master_addr(),
+            Some("b:1")
+        );
         // b's connection closes: the whole group is gone, and so are its topics.
         r.on_channel_closed(100);
         assert!(r.route("T").is_none());

@@ -177,7 +177,8 @@ impl NodeCore {
         m.state == ServerState::Leader
             && m.running_state.is_ok()
             && (m.membership_config.membership().voter_ids().count() <= 1
-                || m.millis_since_quorum_ack.is_some_and(|ms| ms <= self.timing.lease.as_millis() as u64))
+                || m.millis_since_quorum_ack
+                    .is_some_and(|ms| ms <= self.timing.lease.as_millis() as u64))
     }
 
     pub fn voter_count(&self) -> usize {
