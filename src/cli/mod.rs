@@ -3,6 +3,7 @@
 
 mod bench;
 mod broker;
+mod namesrv;
 mod raft;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Start a name server (RocketMQ's `mqnamesrv`).
+    #[command(alias = "mqnamesrv")]
+    Namesrv(namesrv::NamesrvArgs),
     /// Start a broker node from a RocketMQ broker.conf (RocketMQ's `mqbroker -c FILE`).
     #[command(alias = "mqbroker")]
     Broker(broker::BrokerArgs),
@@ -66,6 +70,10 @@ pub fn main() -> std::process::ExitCode {
     };
     let result = rt.block_on(async move {
         match cli.command {
+            Command::Namesrv(a) => {
+                init_tracing("info");
+                namesrv::run(a).await
+            }
             Command::Broker(a) => {
                 init_tracing("info,openraft=error");
                 broker::run(a).await

@@ -1,4 +1,38 @@
 //! The name server: route tables and the request processors that serve them. It never talks to
 //! other name servers; every broker registers with each of them.
 
+pub mod processor;
 pub mod route;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use processor::{NamesrvHandler, NamesrvState};
+
+/// A broker that has not registered for this long is dropped (RocketMQ: 120 s).
+pub const BROKER_EXPIRY: Duration = Duration::from_secs(120);
+
+/// Serves the name server on `listener` until `shutdown` turns true; expires silent brokers
+/// every 10 s.
+pub async fn run(listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    let state = Arc::new(NamesrvState::default());
+    let scanner = {
+        let state = state.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                    _ = shutdown.changed() => return,
+                }
+                state.routes.lock().scan_not_active(Instant::now(), BROKER_EXPIRY);
+            }
+        })
+    };
+    let handler = Arc::new(NamesrvHandler { state });
+    crate::remoting::serve(listener, handler, crate::remoting::ServerConfig::default(), shutdown).await;
+    scanner.abort();
+}

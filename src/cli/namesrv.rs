@@ -1,0 +1,36 @@
+//! `ledgermq namesrv [-c namesrv.conf]` (RocketMQ's `mqnamesrv`): serve routes on `listenPort`
+//! (default 9876) until SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::config::NamesrvConfig;
+
+#[derive(Args, Debug)]
+pub struct NamesrvArgs {
+    /// A namesrv.conf (RocketMQ properties: listenPort, ...).
+    #[arg(short = 'c', long = "configFile")]
+    config: Option<PathBuf>,
+}
+
+pub async fn run(args: NamesrvArgs) -> anyhow::Result<()> {
+    let mut cfg = match &args.config {
+        Some(p) => NamesrvConfig::from_file(p)?,
+        None => NamesrvConfig::default(),
+    };
+    cfg.apply_env_defaults();
+    let addr = format!("0.0.0.0:{}", cfg.listen_port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (listenPort); is another name server running?"))?;
+    tracing::info!(%addr, "The Name Server boot success. serializeType=JSON");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(crate::namesrv::run(listener, rx));
+    super::broker::wait_for_signal().await;
+    tracing::info!("name server shutting down");
+    let _ = tx.send(true);
+    let _ = server.await;
+    Ok(())
+}
