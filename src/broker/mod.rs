@@ -1,5 +1,140 @@
 //! The broker: RocketMQ request processors on top of the Raft node. Writes go through Raft
-//! (SEND_OK only after quorum commit); reads come from committed data on any node.
+//! (SEND_OK only after quorum commit); reads come from committed data on any node; the Raft
+//! leader registers as master with the name servers, the other nodes as slaves.
 
+pub mod clients;
+pub mod context;
 pub mod message_store;
 pub mod offsets;
+pub mod processor;
+pub mod register;
+pub mod stats;
+pub mod topics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::BrokerConfig;
+use crate::raft::retention::disk_used_pct;
+use crate::raft::{NodeError, RaftNode, RaftNodeConfig};
+use crate::remoting::{ClientConfig, RemotingClient, ServerConfig};
+use context::BrokerContext;
+use processor::BrokerHandler;
+
+/// RocketMQ clients commit offsets every 5 s; the broker replicates them as often.
+const OFFSET_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("brokerIP1={ip} with listenPort={port} is not an IP address and port: {reason}")]
+    BadAddress { ip: String, port: u16, reason: String },
+    #[error("cannot listen on {addr} (listenPort): {source}; is another broker using it?")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Raft(#[from] NodeError),
+}
+
+pub struct Broker {
+    bc: Arc<BrokerContext>,
+    node: RaftNode,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Broker {
+    /// Starts the Raft node, the client port, registration and housekeeping.
+    pub async fn start(cfg: BrokerConfig) -> Result<Broker, BrokerError> {
+        let store_host: SocketAddr =
+            format!("{}:{}", cfg.broker_ip1, cfg.listen_port)
+                .parse()
+                .map_err(|e: std::net::AddrParseError| BrokerError::BadAddress {
+                    ip: cfg.broker_ip1.clone(),
+                    port: cfg.listen_port,
+                    reason: e.to_string(),
+                })?;
+        // Listen on the address the broker registers (brokerIP1), which is the one clients
+        // are given; several brokers can then share a host on distinct loopback addresses.
+        let bind = store_host.to_string();
+        let listener = TcpListener::bind(&bind)
+            .await
+            .map_err(|source| BrokerError::Bind { addr: bind.clone(), source })?;
+        let node = RaftNode::start(RaftNodeConfig::from_broker_config(&cfg)).await?;
+        let bc = Arc::new(BrokerContext::new(cfg, node.core().clone(), store_host));
+        let (client, _inbound) = RemotingClient::new(ClientConfig::default());
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let handler = Arc::new(BrokerHandler { bc: bc.clone() });
+        let tasks = vec![
+            tokio::spawn(crate::remoting::serve(listener, handler, ServerConfig::default(), shutdown_rx.clone())),
+            tokio::spawn(register::run(bc.clone(), client, shutdown_rx.clone())),
+            tokio::spawn(bc.offsets.clone().run(OFFSET_FLUSH_INTERVAL, shutdown_rx.clone())),
+            tokio::spawn(housekeeping(bc.clone(), shutdown_rx)),
+        ];
+        tracing::info!(
+            broker = %bc.cfg.broker_name,
+            cluster = %bc.cfg.broker_cluster_name,
+            addr = %bc.broker_addr,
+            raft = %bc.core.addr,
+            "The broker boot success"
+        );
+        Ok(Broker {
+            bc,
+            node,
+            shutdown_tx,
+            tasks,
+        })
+    }
+
+    pub fn context(&self) -> &Arc<BrokerContext> {
+        &self.bc
+    }
+
+    /// Stops serving clients, unregisters from the name servers, replicates the last consumer
+    /// offsets, then stops the Raft node.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown_tx.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.node.shutdown().await;
+    }
+}
+
+/// Once a second: TPS samples; every 10 s: expire silent clients; every 5 s: check the disk.
+async fn housekeeping(bc: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool>) {
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+        ticks += 1;
+        let now = Instant::now();
+        bc.stats.sample(now);
+        if ticks % 10 == 0 {
+            for group in bc.clients.scan_expired(now) {
+                bc.clients.notify_ids_changed(&group);
+            }
+        }
+        if ticks % 5 == 1 {
+            let used = disk_used_pct(&bc.cfg.store_path_commit_log).unwrap_or(0);
+            let full = used >= bc.cfg.disk_max_used_space_ratio;
+            if full != bc.disk_full() {
+                if full {
+                    tracing::error!(used_pct = used, limit = bc.cfg.disk_max_used_space_ratio, "disk almost full: refusing sends until space is freed");
+                } else {
+                    tracing::info!(used_pct = used, "disk space back under the limit: accepting sends again");
+                }
+            }
+            bc.set_disk_full(full);
+        }
+    }
+}

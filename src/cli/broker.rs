@@ -7,7 +7,6 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::config::{self, BrokerConfig};
-use crate::raft::{RaftNode, RaftNodeConfig};
 
 #[derive(Args, Debug)]
 pub struct BrokerArgs {
@@ -26,25 +25,11 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
             args.config.display()
         );
     }
-    let node_cfg = RaftNodeConfig::from_broker_config(&cfg);
-    let node = RaftNode::start(node_cfg).await.with_context(|| {
-        format!(
-            "starting broker {} from {}",
-            cfg.broker_name,
-            args.config.display()
-        )
-    })?;
-    tracing::info!(
-        cluster = %cfg.broker_cluster_name,
-        broker = %cfg.broker_name,
-        group = %cfg.d_leger_group,
-        node = node.core().id,
-        raft = %node.core().addr,
-        "broker started"
-    );
+    let what = format!("starting broker {} from {}", cfg.broker_name, args.config.display());
+    let broker = crate::broker::Broker::start(cfg).await.context(what)?;
     wait_for_signal().await;
     tracing::info!("shutting down");
-    node.shutdown().await;
+    broker.shutdown().await;
     Ok(())
 }
 

@@ -1,0 +1,124 @@
+//! What every broker processor shares: the config, the Raft node, and the managers built on it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use super::clients::ClientManager;
+use super::offsets::ConsumerOffsetManager;
+use super::stats::BrokerStats;
+use super::topics::TopicManager;
+use crate::config::BrokerConfig;
+use crate::protocol::body::{DataVersion, MessageQueue, TopicConfigSerializeWrapper};
+use crate::protocol::topic::TopicConfig;
+use crate::raft::NodeCore;
+
+/// (group, queue) → (client id, last lock time), for orderly consumers' LOCK_BATCH_MQ.
+pub type QueueLocks = Mutex<HashMap<(String, MessageQueue), (String, Instant)>>;
+
+pub struct BrokerContext {
+    pub cfg: BrokerConfig,
+    pub core: Arc<NodeCore>,
+    pub offsets: Arc<ConsumerOffsetManager>,
+    pub clients: ClientManager,
+    pub topics: TopicManager,
+    pub stats: BrokerStats,
+    /// `brokerIP1:listenPort`: the address clients use, and the store host in msgIds.
+    pub store_host: SocketAddr,
+    pub broker_addr: String,
+    /// Poked to make the broker register with the name servers now.
+    pub register_now: Arc<Notify>,
+    pub boot_ms: i64,
+    pub locks: QueueLocks,
+    disk_full: AtomicBool,
+    /// The topic table's version: bumped whenever the table's content changes, so the name
+    /// servers know when to re-read the queues.
+    topic_version: Mutex<(u64, DataVersion)>,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl BrokerContext {
+    pub fn new(cfg: BrokerConfig, core: Arc<NodeCore>, store_host: SocketAddr) -> BrokerContext {
+        let register_now = Arc::new(Notify::new());
+        BrokerContext {
+            offsets: Arc::new(ConsumerOffsetManager::new(core.clone())),
+            clients: ClientManager::default(),
+            topics: TopicManager::new(core.clone(), &cfg, register_now.clone()),
+            stats: BrokerStats::default(),
+            broker_addr: store_host.to_string(),
+            store_host,
+            register_now,
+            boot_ms: now_ms(),
+            locks: Mutex::new(HashMap::new()),
+            disk_full: AtomicBool::new(false),
+            topic_version: Mutex::new((0, DataVersion::new(now_ms()))),
+            cfg,
+            core,
+        }
+    }
+
+    /// The id this node registers with: 0 while it leads the Raft group; otherwise, under
+    /// DLedger, its node number + 1 (n0 → 1), as RocketMQ-DLedger does.
+    pub fn broker_id(&self) -> i64 {
+        if self.core.is_leader() {
+            0
+        } else if self.cfg.enable_d_leger_commit_log {
+            self.cfg.self_node_id() as i64 + 1
+        } else {
+            self.cfg.broker_id.max(1)
+        }
+    }
+
+    pub fn is_master(&self) -> bool {
+        self.core.is_leader()
+    }
+
+    /// `host:port` of the current leader's client port, if known (for error messages).
+    pub fn leader_hint(&self) -> String {
+        match self.core.raft.metrics().borrow().current_leader {
+            Some(id) => format!("n{id}"),
+            None => "unknown".into(),
+        }
+    }
+
+    /// Every topic with the table's data version (GET_ALL_TOPIC_CONFIG, REGISTER_BROKER).
+    pub fn topic_wrapper(&self) -> TopicConfigSerializeWrapper {
+        let table: BTreeMap<String, TopicConfig> = self
+            .topics
+            .all()
+            .into_iter()
+            .map(|t| (t.topic_name.clone(), t))
+            .collect();
+        let fingerprint = serde_json::to_vec(&table)
+            .map(|b| crc32fast::hash(&b) as u64 | ((b.len() as u64) << 32))
+            .unwrap_or(0);
+        let mut v = self.topic_version.lock();
+        if v.0 != fingerprint {
+            v.0 = fingerprint;
+            v.1.next_version(now_ms());
+        }
+        TopicConfigSerializeWrapper {
+            data_version: v.1.clone(),
+            topic_config_table: table,
+        }
+    }
+
+    pub fn set_disk_full(&self, full: bool) {
+        self.disk_full.store(full, Ordering::Relaxed);
+    }
+
+    pub fn disk_full(&self) -> bool {
+        self.disk_full.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,101 @@
+//! The broker's request processors, one file per area, each `decode header → handle → encode
+//! response`; `BrokerHandler` dispatches by request code.
+
+mod admin;
+mod client;
+mod offset;
+mod pull;
+mod query;
+mod send;
+
+use std::sync::Arc;
+
+use super::context::BrokerContext;
+use crate::protocol::header::CommandHeader;
+use crate::raft::WriteError;
+use crate::remoting::codes::{request_code as rc, response_code as code};
+use crate::remoting::{not_supported, ChannelContext, RemotingCommand, RequestHandler};
+
+pub struct BrokerHandler {
+    pub bc: Arc<BrokerContext>,
+}
+
+pub(crate) fn error(req: &RemotingCommand, c: i32, remark: impl Into<String>) -> RemotingCommand {
+    RemotingCommand::response_to(req, c).with_remark(remark)
+}
+
+pub(crate) fn ok(req: &RemotingCommand) -> RemotingCommand {
+    RemotingCommand::response_to(req, code::SUCCESS)
+}
+
+pub(crate) fn with_header(mut resp: RemotingCommand, h: &impl CommandHeader) -> RemotingCommand {
+    resp.ext_fields.extend(h.to_ext());
+    resp
+}
+
+pub(crate) fn json_body(req: &RemotingCommand, value: &impl serde::Serialize) -> RemotingCommand {
+    match serde_json::to_vec(value) {
+        Ok(b) => ok(req).with_body(b),
+        Err(e) => error(req, code::SYSTEM_ERROR, format!("cannot encode response: {e}")),
+    }
+}
+
+/// A failed Raft write as a RocketMQ answer. Every retryable failure is SERVICE_NOT_AVAILABLE,
+/// which makes clients retry on another broker and refresh routes; never a code the Java
+/// client would count as a completed send.
+pub(crate) fn write_error(req: &RemotingCommand, bc: &BrokerContext, e: &WriteError) -> RemotingCommand {
+    match e {
+        WriteError::Rejected(why) => error(req, code::MESSAGE_ILLEGAL, why.clone()),
+        other => error(
+            req,
+            code::SERVICE_NOT_AVAILABLE,
+            format!(
+                "service not available now: {other}; broker {} is not able to commit (leader {})",
+                bc.broker_addr,
+                bc.leader_hint()
+            ),
+        ),
+    }
+}
+
+impl RequestHandler for BrokerHandler {
+    async fn handle(&self, ctx: Arc<ChannelContext>, req: RemotingCommand) -> Option<RemotingCommand> {
+        let bc = &self.bc;
+        let resp = match req.code {
+            rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE => send::send(bc, &ctx, &req).await,
+            rc::PULL_MESSAGE => pull::pull(bc, &ctx, &req).await,
+            rc::QUERY_CONSUMER_OFFSET => offset::query_consumer_offset(bc, &req),
+            rc::UPDATE_CONSUMER_OFFSET => offset::update_consumer_offset(bc, &req),
+            rc::SEARCH_OFFSET_BY_TIMESTAMP => offset::search_offset(bc, &req),
+            rc::GET_MAX_OFFSET => offset::max_offset(bc, &req),
+            rc::GET_MIN_OFFSET => offset::min_offset(bc, &req),
+            rc::GET_EARLIEST_MSG_STORETIME => offset::earliest_store_time(bc, &req),
+            rc::HEART_BEAT => client::heartbeat(bc, &ctx, &req).await,
+            rc::UNREGISTER_CLIENT => client::unregister(bc, &req),
+            rc::GET_CONSUMER_LIST_BY_GROUP => client::consumer_list(bc, &req),
+            rc::LOCK_BATCH_MQ => client::lock_batch(bc, &req),
+            rc::UNLOCK_BATCH_MQ => client::unlock_batch(bc, &req),
+            rc::CONSUMER_SEND_MSG_BACK => send::send_back(bc, &ctx, &req).await,
+            rc::VIEW_MESSAGE_BY_ID => query::view_message(bc, &req),
+            rc::QUERY_MESSAGE => query::query_message(bc, &req),
+            rc::UPDATE_AND_CREATE_TOPIC => admin::update_topic(bc, &req).await,
+            rc::DELETE_TOPIC_IN_BROKER => admin::delete_topic(bc, &req).await,
+            rc::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(bc, &req),
+            rc::GET_BROKER_RUNTIME_INFO => admin::runtime_info(bc, &req),
+            rc::GET_BROKER_CONFIG => admin::broker_config(bc, &req),
+            rc::GET_TOPIC_STATS_INFO => admin::topic_stats(bc, &req),
+            rc::GET_CONSUMER_CONNECTION_LIST => admin::consumer_connections(bc, &req),
+            rc::GET_CONSUME_STATS => admin::consume_stats(bc, &req),
+            rc::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(bc, &req),
+            rc::QUERY_TOPIC_CONSUME_BY_WHO => admin::consumed_by(bc, &req),
+            _ => not_supported(&req),
+        };
+        Some(resp)
+    }
+
+    fn on_close(&self, ctx: &ChannelContext) {
+        for group in self.bc.clients.on_close(ctx.id) {
+            self.bc.clients.notify_ids_changed(&group);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Registration with the name servers: every 30 s, at once when the Raft role changes or the
+//! topic table changes, and UNREGISTER_BROKER at shutdown.
+//!
+//! The node that leads the Raft group (and has heard from a quorum within the lease) registers
+//! as master, brokerId 0; every other node registers as a slave with its own id. So clients
+//! send to the leader, and a new leader is routable within a registration round trip of winning.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::context::BrokerContext;
+use crate::protocol::body::RegisterBrokerBody;
+use crate::protocol::header::CommandHeader;
+use crate::protocol::headers::{RegisterBrokerRequestHeader, UnRegisterBrokerRequestHeader};
+use crate::remoting::codes::{request_code, response_code};
+use crate::remoting::{RemotingClient, RemotingCommand};
+
+/// RocketMQ's `registerNameServerPeriod`.
+const PERIOD: Duration = Duration::from_secs(30);
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+fn namesrv_addrs(bc: &BrokerContext) -> Vec<String> {
+    bc.cfg.namesrv_addr.clone().unwrap_or_default()
+}
+
+/// Registers with every name server once; returns how many accepted.
+pub async fn register_once(bc: &BrokerContext, client: &RemotingClient) -> usize {
+    let addrs = namesrv_addrs(bc);
+    if addrs.is_empty() {
+        return 0;
+    }
+    let broker_id = bc.broker_id();
+    let body = RegisterBrokerBody {
+        filter_server_list: Vec::new(),
+        topic_config_serialize_wrapper: bc.topic_wrapper(),
+    };
+    let body = match serde_json::to_vec(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode the registration body");
+            return 0;
+        }
+    };
+    let ha_port = bc.store_host.port().saturating_add(1);
+    let header = RegisterBrokerRequestHeader {
+        broker_name: bc.cfg.broker_name.clone(),
+        broker_addr: bc.broker_addr.clone(),
+        cluster_name: bc.cfg.broker_cluster_name.clone(),
+        ha_server_addr: format!("{}:{ha_port}", bc.store_host.ip()),
+        broker_id,
+        compressed: false,
+        body_crc32: (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32,
+    };
+    let calls = addrs.iter().map(|addr| {
+        let mut req = RemotingCommand::request(request_code::REGISTER_BROKER).with_body(body.clone());
+        req.ext_fields = header.to_ext();
+        let client = client.clone();
+        async move { (addr.clone(), client.invoke(addr, req, TIMEOUT).await) }
+    });
+    let mut accepted = 0;
+    for (addr, r) in futures::future::join_all(calls).await {
+        match r {
+            Ok(resp) if resp.code == response_code::SUCCESS => accepted += 1,
+            Ok(resp) => tracing::warn!(namesrv = %addr, code = resp.code, remark = ?resp.remark, "name server refused the registration"),
+            Err(e) => tracing::warn!(namesrv = %addr, error = %e, "cannot register with the name server; will retry"),
+        }
+    }
+    tracing::debug!(broker_id, accepted, "registered with name servers");
+    accepted
+}
+
+/// Tells every name server this broker is gone (clean shutdown).
+pub async fn unregister(bc: &BrokerContext, client: &RemotingClient) {
+    let header = UnRegisterBrokerRequestHeader {
+        broker_name: bc.cfg.broker_name.clone(),
+        broker_addr: bc.broker_addr.clone(),
+        cluster_name: bc.cfg.broker_cluster_name.clone(),
+        broker_id: bc.broker_id(),
+    };
+    for addr in namesrv_addrs(bc) {
+        let mut req = RemotingCommand::request(request_code::UNREGISTER_BROKER);
+        req.ext_fields = header.to_ext();
+        let _ = client.invoke(&addr, req, Duration::from_secs(1)).await;
+    }
+}
+
+/// Registers periodically and on every role change until shutdown. A node that becomes leader
+/// first makes sure the system topics exist, then registers as master.
+pub async fn run(bc: Arc<BrokerContext>, client: RemotingClient, mut shutdown: watch::Receiver<bool>) {
+    let mut metrics = bc.core.raft.metrics();
+    let mut last_id = None;
+    loop {
+        let id = bc.broker_id();
+        if id == 0 && last_id != Some(0) {
+            if let Err(e) = bc.topics.ensure_system_topics().await {
+                tracing::warn!(error = %e, "could not create the system topics yet");
+            }
+        }
+        if last_id != Some(id) {
+            tracing::info!(broker_id = id, broker = %bc.cfg.broker_name, addr = %bc.broker_addr, "registering with the name servers");
+        }
+        register_once(&bc, &client).await;
+        last_id = Some(id);
+        // Wake up on the period, a topic change, or any Raft role change.
+        let deadline = tokio::time::Instant::now() + PERIOD;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = bc.register_now.notified() => break,
+                r = metrics.changed() => {
+                    if r.is_err() { return; }
+                    if bc.broker_id() != id { break; }
+                }
+                _ = shutdown.changed() => {
+                    unregister(&bc, &client).await;
+                    return;
+                }
+            }
+        }
+    }
+}
