@@ -42,7 +42,11 @@ pub struct ConsumerGroupInfo {
 
 impl ConsumerGroupInfo {
     fn client_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.channels.values().map(|c| c.client_id.clone()).collect();
+        let mut ids: Vec<String> = self
+            .channels
+            .values()
+            .map(|c| c.client_id.clone())
+            .collect();
         ids.sort();
         ids.dedup();
         ids
@@ -57,7 +61,14 @@ pub struct ClientManager {
 
 impl ClientManager {
     /// Records a consumer's heartbeat; returns true if the group's client ids changed.
-    pub fn register_consumer(&self, ctx: &Arc<ChannelContext>, client_id: &str, language: &str, version: i32, data: &ConsumerData) -> bool {
+    pub fn register_consumer(
+        &self,
+        ctx: &Arc<ChannelContext>,
+        client_id: &str,
+        language: &str,
+        version: i32,
+        data: &ConsumerData,
+    ) -> bool {
         let mut consumers = self.consumers.lock();
         let info = consumers.entry(data.group_name.clone()).or_default();
         let before = info.client_ids();
@@ -91,17 +102,28 @@ impl ClientManager {
         before != info.client_ids()
     }
 
-    pub fn register_producer(&self, ctx: &Arc<ChannelContext>, group: &str, client_id: &str, language: &str, version: i32) {
-        self.producers.lock().entry(group.to_string()).or_default().insert(
-            ctx.id,
-            ClientChannel {
-                ctx: ctx.clone(),
-                client_id: client_id.to_string(),
-                language: language.to_string(),
-                version,
-                last_update: Instant::now(),
-            },
-        );
+    pub fn register_producer(
+        &self,
+        ctx: &Arc<ChannelContext>,
+        group: &str,
+        client_id: &str,
+        language: &str,
+        version: i32,
+    ) {
+        self.producers
+            .lock()
+            .entry(group.to_string())
+            .or_default()
+            .insert(
+                ctx.id,
+                ClientChannel {
+                    ctx: ctx.clone(),
+                    client_id: client_id.to_string(),
+                    language: language.to_string(),
+                    version,
+                    last_update: Instant::now(),
+                },
+            );
     }
 
     /// Removes a client from a consumer group; returns true if the group's ids changed.
@@ -165,11 +187,20 @@ impl ClientManager {
     }
 
     pub fn consumer_ids(&self, group: &str) -> Vec<String> {
-        self.consumers.lock().get(group).map(|i| i.client_ids()).unwrap_or_default()
+        self.consumers
+            .lock()
+            .get(group)
+            .map(|i| i.client_ids())
+            .unwrap_or_default()
     }
 
     pub fn subscription(&self, group: &str, topic: &str) -> Option<SubscriptionData> {
-        self.consumers.lock().get(group)?.subscriptions.get(topic).cloned()
+        self.consumers
+            .lock()
+            .get(group)?
+            .subscriptions
+            .get(topic)
+            .cloned()
     }
 
     /// Consumer groups currently subscribed to `topic`.

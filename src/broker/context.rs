@@ -109,7 +109,7 @@ impl BrokerContext {
             v.1.next_version(now_ms());
         }
         TopicConfigSerializeWrapper {
-            data_version: v.1.clone(),
+            data_version: v.1,
             topic_config_table: table,
         }
     }

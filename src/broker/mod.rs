@@ -26,13 +26,21 @@ use crate::remoting::{ClientConfig, RemotingClient, ServerConfig};
 use context::BrokerContext;
 use processor::BrokerHandler;
 
+/// Disk usage at which sends are refused (RocketMQ's `diskSpaceWarningLevelRatio`, 0.90).
+/// Below it retention frees space (`diskMaxUsedSpaceRatio`).
+pub const DISK_WARNING_LEVEL_PCT: u8 = 90;
+
 /// RocketMQ clients commit offsets every 5 s; the broker replicates them as often.
 const OFFSET_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error("brokerIP1={ip} with listenPort={port} is not an IP address and port: {reason}")]
-    BadAddress { ip: String, port: u16, reason: String },
+    BadAddress {
+        ip: String,
+        port: u16,
+        reason: String,
+    },
     #[error("cannot listen on {addr} (listenPort): {source}; is another broker using it?")]
     Bind {
         addr: String,
@@ -53,29 +61,40 @@ pub struct Broker {
 impl Broker {
     /// Starts the Raft node, the client port, registration and housekeeping.
     pub async fn start(cfg: BrokerConfig) -> Result<Broker, BrokerError> {
-        let store_host: SocketAddr =
-            format!("{}:{}", cfg.broker_ip1, cfg.listen_port)
-                .parse()
-                .map_err(|e: std::net::AddrParseError| BrokerError::BadAddress {
-                    ip: cfg.broker_ip1.clone(),
-                    port: cfg.listen_port,
-                    reason: e.to_string(),
-                })?;
+        let store_host: SocketAddr = format!("{}:{}", cfg.broker_ip1, cfg.listen_port)
+            .parse()
+            .map_err(|e: std::net::AddrParseError| BrokerError::BadAddress {
+                ip: cfg.broker_ip1.clone(),
+                port: cfg.listen_port,
+                reason: e.to_string(),
+            })?;
         // Listen on the address the broker registers (brokerIP1), which is the one clients
         // are given; several brokers can then share a host on distinct loopback addresses.
         let bind = store_host.to_string();
         let listener = TcpListener::bind(&bind)
             .await
-            .map_err(|source| BrokerError::Bind { addr: bind.clone(), source })?;
+            .map_err(|source| BrokerError::Bind {
+                addr: bind.clone(),
+                source,
+            })?;
         let node = RaftNode::start(RaftNodeConfig::from_broker_config(&cfg)).await?;
         let bc = Arc::new(BrokerContext::new(cfg, node.core().clone(), store_host));
         let (client, _inbound) = RemotingClient::new(ClientConfig::default());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let handler = Arc::new(BrokerHandler { bc: bc.clone() });
         let tasks = vec![
-            tokio::spawn(crate::remoting::serve(listener, handler, ServerConfig::default(), shutdown_rx.clone())),
+            tokio::spawn(crate::remoting::serve(
+                listener,
+                handler,
+                ServerConfig::default(),
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(register::run(bc.clone(), client, shutdown_rx.clone())),
-            tokio::spawn(bc.offsets.clone().run(OFFSET_FLUSH_INTERVAL, shutdown_rx.clone())),
+            tokio::spawn(
+                bc.offsets
+                    .clone()
+                    .run(OFFSET_FLUSH_INTERVAL, shutdown_rx.clone()),
+            ),
             tokio::spawn(housekeeping(bc.clone(), shutdown_rx)),
         ];
         tracing::info!(
@@ -119,19 +138,26 @@ async fn housekeeping(bc: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool
         ticks += 1;
         let now = Instant::now();
         bc.stats.sample(now);
-        if ticks % 10 == 0 {
+        if ticks.is_multiple_of(10) {
             for group in bc.clients.scan_expired(now) {
                 bc.clients.notify_ids_changed(&group);
             }
         }
         if ticks % 5 == 1 {
             let used = disk_used_pct(&bc.cfg.store_path_commit_log).unwrap_or(0);
-            let full = used >= bc.cfg.disk_max_used_space_ratio;
+            let full = used >= DISK_WARNING_LEVEL_PCT;
             if full != bc.disk_full() {
                 if full {
-                    tracing::error!(used_pct = used, limit = bc.cfg.disk_max_used_space_ratio, "disk almost full: refusing sends until space is freed");
+                    tracing::error!(
+                        used_pct = used,
+                        limit = DISK_WARNING_LEVEL_PCT,
+                        "disk almost full: refusing sends until space is freed"
+                    );
                 } else {
-                    tracing::info!(used_pct = used, "disk space back under the limit: accepting sends again");
+                    tracing::info!(
+                        used_pct = used,
+                        "disk space back under the limit: accepting sends again"
+                    );
                 }
             }
             bc.set_disk_full(full);

@@ -54,7 +54,8 @@ pub async fn register_once(bc: &BrokerContext, client: &RemotingClient) -> usize
         body_crc32: (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32,
     };
     let calls = addrs.iter().map(|addr| {
-        let mut req = RemotingCommand::request(request_code::REGISTER_BROKER).with_body(body.clone());
+        let mut req =
+            RemotingCommand::request(request_code::REGISTER_BROKER).with_body(body.clone());
         req.ext_fields = header.to_ext();
         let client = client.clone();
         async move { (addr.clone(), client.invoke(addr, req, TIMEOUT).await) }
@@ -63,8 +64,12 @@ pub async fn register_once(bc: &BrokerContext, client: &RemotingClient) -> usize
     for (addr, r) in futures::future::join_all(calls).await {
         match r {
             Ok(resp) if resp.code == response_code::SUCCESS => accepted += 1,
-            Ok(resp) => tracing::warn!(namesrv = %addr, code = resp.code, remark = ?resp.remark, "name server refused the registration"),
-            Err(e) => tracing::warn!(namesrv = %addr, error = %e, "cannot register with the name server; will retry"),
+            Ok(resp) => {
+                tracing::warn!(namesrv = %addr, code = resp.code, remark = ?resp.remark, "name server refused the registration")
+            }
+            Err(e) => {
+                tracing::warn!(namesrv = %addr, error = %e, "cannot register with the name server; will retry")
+            }
         }
     }
     tracing::debug!(broker_id, accepted, "registered with name servers");
@@ -88,7 +93,11 @@ pub async fn unregister(bc: &BrokerContext, client: &RemotingClient) {
 
 /// Registers periodically and on every role change until shutdown. A node that becomes leader
 /// first makes sure the system topics exist, then registers as master.
-pub async fn run(bc: Arc<BrokerContext>, client: RemotingClient, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    bc: Arc<BrokerContext>,
+    client: RemotingClient,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut metrics = bc.core.raft.metrics();
     let mut last_id = None;
     loop {

@@ -22,7 +22,11 @@ impl BrokerStats {
     pub fn on_put(&self, topic: &str, msgs: u64, bytes: u64) {
         self.put_msgs.fetch_add(msgs, Ordering::Relaxed);
         self.put_bytes.fetch_add(bytes, Ordering::Relaxed);
-        *self.per_topic_put.lock().entry(topic.to_string()).or_default() += msgs;
+        *self
+            .per_topic_put
+            .lock()
+            .entry(topic.to_string())
+            .or_default() += msgs;
     }
 
     pub fn on_get(&self, msgs: u64, bytes: u64) {
@@ -37,7 +41,11 @@ impl BrokerStats {
     /// Records a sample; call once a second.
     pub fn sample(&self, now: Instant) {
         let mut s = self.samples.lock();
-        s.push_back((now, self.put_msgs.load(Ordering::Relaxed), self.get_msgs.load(Ordering::Relaxed)));
+        s.push_back((
+            now,
+            self.put_msgs.load(Ordering::Relaxed),
+            self.get_msgs.load(Ordering::Relaxed),
+        ));
         while s.len() > 601 {
             s.pop_front();
         }

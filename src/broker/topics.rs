@@ -61,7 +61,10 @@ impl TopicManager {
 
     /// Creates or updates a topic through Raft (leader only).
     pub async fn put(&self, tc: TopicConfig) -> Result<(), WriteError> {
-        let ok = self.core.write(LogCommand::Meta(MetaCommand::UpdateTopic(tc.clone()))).await?;
+        let ok = self
+            .core
+            .write(LogCommand::Meta(MetaCommand::UpdateTopic(tc.clone())))
+            .await?;
         if let crate::raft::ApplyResult::Rejected(why) = ok.result {
             return Err(WriteError::Rejected(why));
         }
@@ -71,14 +74,23 @@ impl TopicManager {
     }
 
     pub async fn delete(&self, topic: &str) -> Result<(), WriteError> {
-        self.core.write(LogCommand::Meta(MetaCommand::DeleteTopic(topic.to_string()))).await?;
+        self.core
+            .write(LogCommand::Meta(MetaCommand::DeleteTopic(
+                topic.to_string(),
+            )))
+            .await?;
         tracing::info!(topic, "topic deleted");
         self.changed.notify_one();
         Ok(())
     }
 
     /// Creates `topic` for a send whose header names `default_topic`, if RocketMQ's rules allow.
-    pub async fn auto_create(&self, topic: &str, default_topic: &str, requested_queues: i32) -> Result<Option<TopicConfig>, WriteError> {
+    pub async fn auto_create(
+        &self,
+        topic: &str,
+        default_topic: &str,
+        requested_queues: i32,
+    ) -> Result<Option<TopicConfig>, WriteError> {
         if !self.auto_create {
             return Ok(None);
         }

@@ -25,7 +25,11 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
             args.config.display()
         );
     }
-    let what = format!("starting broker {} from {}", cfg.broker_name, args.config.display());
+    let what = format!(
+        "starting broker {} from {}",
+        cfg.broker_name,
+        args.config.display()
+    );
     let broker = crate::broker::Broker::start(cfg).await.context(what)?;
     wait_for_signal().await;
     tracing::info!("shutting down");

@@ -24,7 +24,9 @@ pub async fn run(args: NamesrvArgs) -> anyhow::Result<()> {
     let addr = format!("0.0.0.0:{}", cfg.listen_port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
-        .with_context(|| format!("cannot listen on {addr} (listenPort); is another name server running?"))?;
+        .with_context(|| {
+            format!("cannot listen on {addr} (listenPort); is another name server running?")
+        })?;
     tracing::info!(%addr, "The Name Server boot success. serializeType=JSON");
     let (tx, rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(crate::namesrv::run(listener, rx));

@@ -66,7 +66,9 @@ pub struct BrokerConfig {
     pub auto_create_topic_enable: bool,
     /// Queues of an auto-created topic, ≥ 1.
     pub default_topic_queue_nums: u32,
-    /// Disk usage percentage (10–95) above which the store refuses writes.
+    /// Disk usage percentage (10–95) above which retention deletes segments at any hour and the
+    /// oldest even before `fileReservedTime` (RocketMQ's meaning). Sends are refused only above
+    /// the warning level, 90 %.
     pub disk_max_used_space_ratio: u8,
     /// `cleanResourceInterval`: how often retention checks for expired segments, ms, ≥ 1.
     pub clean_resource_interval: u64,

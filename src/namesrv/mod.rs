@@ -28,11 +28,20 @@ pub async fn run(listener: TcpListener, shutdown: watch::Receiver<bool>) {
                     _ = tokio::time::sleep(Duration::from_secs(10)) => {}
                     _ = shutdown.changed() => return,
                 }
-                state.routes.lock().scan_not_active(Instant::now(), BROKER_EXPIRY);
+                state
+                    .routes
+                    .lock()
+                    .scan_not_active(Instant::now(), BROKER_EXPIRY);
             }
         })
     };
     let handler = Arc::new(NamesrvHandler { state });
-    crate::remoting::serve(listener, handler, crate::remoting::ServerConfig::default(), shutdown).await;
+    crate::remoting::serve(
+        listener,
+        handler,
+        crate::remoting::ServerConfig::default(),
+        shutdown,
+    )
+    .await;
     scanner.abort();
 }

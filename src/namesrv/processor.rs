@@ -10,10 +10,10 @@ use super::route::{Registration, RouteInfoManager};
 use crate::protocol::body::{parse_fastjson, KVTable, RegisterBrokerBody, TopicList};
 use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::{
-    DeleteKVConfigRequestHeader, DeleteTopicRequestHeader, GetKVConfigRequestHeader, GetKVConfigResponseHeader,
-    GetRouteInfoRequestHeader, GetTopicsByClusterRequestHeader, PutKVConfigRequestHeader,
-    QueryDataVersionRequestHeader, QueryDataVersionResponseHeader, RegisterBrokerRequestHeader,
-    RegisterBrokerResponseHeader, UnRegisterBrokerRequestHeader,
+    DeleteKVConfigRequestHeader, DeleteTopicRequestHeader, GetKVConfigRequestHeader,
+    GetKVConfigResponseHeader, GetRouteInfoRequestHeader, GetTopicsByClusterRequestHeader,
+    PutKVConfigRequestHeader, QueryDataVersionRequestHeader, QueryDataVersionResponseHeader,
+    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnRegisterBrokerRequestHeader,
 };
 use crate::remoting::codes::{request_code as rc, response_code as code};
 use crate::remoting::{not_supported, ChannelContext, RemotingCommand, RequestHandler};
@@ -45,7 +45,11 @@ fn with_headers(mut resp: RemotingCommand, h: &impl CommandHeader) -> RemotingCo
 fn json_body(req: &RemotingCommand, value: &impl serde::Serialize) -> RemotingCommand {
     match serde_json::to_vec(value) {
         Ok(b) => ok(req).with_body(b),
-        Err(e) => error(req, code::SYSTEM_ERROR, format!("cannot encode response: {e}")),
+        Err(e) => error(
+            req,
+            code::SYSTEM_ERROR,
+            format!("cannot encode response: {e}"),
+        ),
     }
 }
 
@@ -61,7 +65,11 @@ impl NamesrvHandler {
             Err(e) => return error(req, code::SYSTEM_ERROR, e.to_string()),
         };
         if h.compressed {
-            return error(req, code::SYSTEM_ERROR, "compressed registration bodies are not supported; set compressedRegister=false");
+            return error(
+                req,
+                code::SYSTEM_ERROR,
+                "compressed registration bodies are not supported; set compressedRegister=false",
+            );
         }
         if h.body_crc32 != 0 && java_crc32(&req.body) != h.body_crc32 {
             return error(req, code::SYSTEM_ERROR, "crc32 not match");
@@ -71,7 +79,13 @@ impl NamesrvHandler {
         } else {
             match parse_fastjson::<RegisterBrokerBody>(&req.body) {
                 Ok(b) => Some(b.topic_config_serialize_wrapper),
-                Err(e) => return error(req, code::SYSTEM_ERROR, format!("bad RegisterBrokerBody: {e}")),
+                Err(e) => {
+                    return error(
+                        req,
+                        code::SYSTEM_ERROR,
+                        format!("bad RegisterBrokerBody: {e}"),
+                    )
+                }
             }
         };
         let result = self.state.routes.lock().register(
@@ -119,7 +133,10 @@ impl NamesrvHandler {
             None => error(
                 req,
                 code::TOPIC_NOT_EXIST,
-                format!("No topic route info in name server for the topic: {}", h.topic),
+                format!(
+                    "No topic route info in name server for the topic: {}",
+                    h.topic
+                ),
             ),
         }
     }
@@ -148,7 +165,12 @@ impl NamesrvHandler {
             },
             rc::GET_KV_CONFIG => match GetKVConfigRequestHeader::from_ext(&req.ext_fields) {
                 Ok(h) => match kv.get(&h.namespace).and_then(|m| m.get(&h.key)) {
-                    Some(v) => with_headers(ok(req), &GetKVConfigResponseHeader { value: Some(v.clone()) }),
+                    Some(v) => with_headers(
+                        ok(req),
+                        &GetKVConfigResponseHeader {
+                            value: Some(v.clone()),
+                        },
+                    ),
                     None => error(
                         req,
                         code::QUERY_NOT_FOUND,
@@ -169,21 +191,35 @@ impl NamesrvHandler {
             _ => match req.ext("namespace") {
                 Some(ns) => match kv.get(ns) {
                     Some(m) => json_body(req, &KVTable { table: m.clone() }),
-                    None => error(req, code::QUERY_NOT_FOUND, format!("No config item, Namespace: {ns}")),
+                    None => error(
+                        req,
+                        code::QUERY_NOT_FOUND,
+                        format!("No config item, Namespace: {ns}"),
+                    ),
                 },
-                None => error(req, code::SYSTEM_ERROR, "missing required field `namespace`"),
+                None => error(
+                    req,
+                    code::SYSTEM_ERROR,
+                    "missing required field `namespace`",
+                ),
             },
         }
     }
 }
 
 impl RequestHandler for NamesrvHandler {
-    async fn handle(&self, ctx: Arc<ChannelContext>, req: RemotingCommand) -> Option<RemotingCommand> {
+    async fn handle(
+        &self,
+        ctx: Arc<ChannelContext>,
+        req: RemotingCommand,
+    ) -> Option<RemotingCommand> {
         let resp = match req.code {
             rc::REGISTER_BROKER => self.register(&ctx, &req),
             rc::UNREGISTER_BROKER => self.unregister(&req),
             rc::GET_ROUTEINFO_BY_TOPIC => self.route(&req),
-            rc::GET_BROKER_CLUSTER_INFO => json_body(&req, &self.state.routes.lock().cluster_info()),
+            rc::GET_BROKER_CLUSTER_INFO => {
+                json_body(&req, &self.state.routes.lock().cluster_info())
+            }
             rc::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => json_body(
                 &req,
                 &TopicList {
@@ -191,31 +227,45 @@ impl RequestHandler for NamesrvHandler {
                     broker_addr: None,
                 },
             ),
-            rc::GET_TOPICS_BY_CLUSTER => match GetTopicsByClusterRequestHeader::from_ext(&req.ext_fields) {
-                Ok(h) => json_body(
-                    &req,
-                    &TopicList {
-                        topic_list: self.state.routes.lock().topics_of_cluster(&h.cluster),
-                        broker_addr: None,
-                    },
-                ),
-                Err(e) => error(&req, code::SYSTEM_ERROR, e.to_string()),
-            },
+            rc::GET_TOPICS_BY_CLUSTER => {
+                match GetTopicsByClusterRequestHeader::from_ext(&req.ext_fields) {
+                    Ok(h) => json_body(
+                        &req,
+                        &TopicList {
+                            topic_list: self.state.routes.lock().topics_of_cluster(&h.cluster),
+                            broker_addr: None,
+                        },
+                    ),
+                    Err(e) => error(&req, code::SYSTEM_ERROR, e.to_string()),
+                }
+            }
             rc::GET_SYSTEM_TOPIC_LIST_FROM_NS => {
                 let info = self.state.routes.lock().cluster_info();
-                let mut topics: std::collections::BTreeSet<String> = info.cluster_addr_table.keys().cloned().collect();
+                let mut topics: std::collections::BTreeSet<String> =
+                    info.cluster_addr_table.keys().cloned().collect();
                 topics.extend(info.broker_addr_table.keys().cloned());
-                json_body(&req, &TopicList { topic_list: topics, broker_addr: None })
+                json_body(
+                    &req,
+                    &TopicList {
+                        topic_list: topics,
+                        broker_addr: None,
+                    },
+                )
             }
-            rc::DELETE_TOPIC_IN_NAMESRV => match DeleteTopicRequestHeader::from_ext(&req.ext_fields) {
-                Ok(h) => {
-                    self.state.routes.lock().delete_topic(&h.topic);
-                    ok(&req)
+            rc::DELETE_TOPIC_IN_NAMESRV => {
+                match DeleteTopicRequestHeader::from_ext(&req.ext_fields) {
+                    Ok(h) => {
+                        self.state.routes.lock().delete_topic(&h.topic);
+                        ok(&req)
+                    }
+                    Err(e) => error(&req, code::SYSTEM_ERROR, e.to_string()),
                 }
-                Err(e) => error(&req, code::SYSTEM_ERROR, e.to_string()),
-            },
+            }
             rc::QUERY_DATA_VERSION => self.query_data_version(&req),
-            rc::PUT_KV_CONFIG | rc::GET_KV_CONFIG | rc::DELETE_KV_CONFIG | rc::GET_KVLIST_BY_NAMESPACE => self.kv(&req),
+            rc::PUT_KV_CONFIG
+            | rc::GET_KV_CONFIG
+            | rc::DELETE_KV_CONFIG
+            | rc::GET_KVLIST_BY_NAMESPACE => self.kv(&req),
             _ => not_supported(&req),
         };
         Some(resp)

@@ -76,7 +76,7 @@ impl RouteInfoManager {
         let version = r
             .topics
             .as_ref()
-            .map(|t| t.data_version.clone())
+            .map(|t| t.data_version)
             .unwrap_or_default();
         let changed = self
             .live

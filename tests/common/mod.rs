@@ -29,6 +29,9 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     pub client: RaftAdminClient,
     rules: Vec<Vec<String>>,
+    /// The name server's address, when the cluster was started with one.
+    pub namesrv: Option<String>,
+    namesrv_child: Option<Child>,
 }
 
 pub fn bin() -> &'static str {
@@ -38,7 +41,56 @@ pub fn bin() -> &'static str {
 impl Cluster {
     /// Writes one broker.conf per node (with `extra` lines appended) and starts them all.
     pub fn start(block: u8, n: u64, extra: &str) -> Cluster {
+        Self::start_inner(block, n, extra, false)
+    }
+
+    /// Like `start`, with a name server on `127.0.0.1:<19000 + block>` that the brokers register
+    /// with; each broker's client port is `127.0.<block>.<I+1>:30911`.
+    pub fn start_with_namesrv(block: u8, n: u64, extra: &str) -> Cluster {
+        Self::start_inner(block, n, extra, true)
+    }
+
+    pub fn broker_addr(&self, id: u64) -> String {
+        format!("{}:30911", self.nodes[id as usize].ip)
+    }
+
+    fn start_inner(block: u8, n: u64, extra: &str, with_namesrv: bool) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
+        if with_namesrv {
+            // The name server binds 0.0.0.0:<port>, so give each test its own port.
+            let port = 19000 + block as u16;
+            let addr_port = format!("127.0.0.1:{port}");
+            let conf = dir.path().join("namesrv.conf");
+            std::fs::write(&conf, format!("listenPort={port}\n")).expect("namesrv.conf");
+            let log = std::fs::File::create(dir.path().join("namesrv.log")).expect("namesrv log");
+            let namesrv_child = Some(
+                Command::new(bin())
+                    .args(["namesrv", "-c"])
+                    .arg(&conf)
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone().expect("dup"))
+                    .stderr(log)
+                    .spawn()
+                    .expect("spawn namesrv"),
+            );
+            return Self::finish(dir, block, n, extra, Some(addr_port), namesrv_child);
+        }
+        Self::finish(dir, block, n, extra, None, None)
+    }
+
+    fn finish(
+        dir: tempfile::TempDir,
+        block: u8,
+        n: u64,
+        extra: &str,
+        namesrv: Option<String>,
+        namesrv_child: Option<Child>,
+    ) -> Cluster {
+        let extra = match &namesrv {
+            Some(a) => format!("namesrvAddr={a}\n{extra}"),
+            None => extra.to_string(),
+        };
+        let extra = extra.as_str();
         let peers: Vec<(u64, String, String)> = (0..n)
             .map(|i| {
                 let ip = format!("127.0.{block}.{}", i + 1);
@@ -81,6 +133,8 @@ impl Cluster {
             nodes,
             client,
             rules: Vec::new(),
+            namesrv,
+            namesrv_child,
         };
         for i in 0..n {
             c.start_node(i);
@@ -247,6 +301,10 @@ impl Drop for Cluster {
                 let _ = c.kill();
                 let _ = c.wait();
             }
+        }
+        if let Some(mut c) = self.namesrv_child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
         if std::thread::panicking() {
             self.dump_logs();

@@ -8,12 +8,14 @@ use crate::broker::context::{now_ms, BrokerContext};
 use crate::broker::processor::send::check_writable;
 use crate::config::properties::to_text;
 use crate::protocol::body::{
-    Connection, ConsumeStats, ConsumerConnection, KVTable, MessageQueue, OffsetWrapper, TopicOffset, TopicStatsTable,
+    Connection, ConsumeStats, ConsumerConnection, KVTable, MessageQueue, OffsetWrapper,
+    TopicOffset, TopicStatsTable,
 };
 use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::{
     CreateTopicRequestHeader, DeleteTopicRequestHeader, GetBrokerConfigResponseHeader,
-    GetConsumeStatsRequestHeader, GetConsumerConnectionListRequestHeader, GetTopicStatsInfoRequestHeader,
+    GetConsumeStatsRequestHeader, GetConsumerConnectionListRequestHeader,
+    GetTopicStatsInfoRequestHeader,
 };
 use crate::raft::broker_state::valid_topic_name;
 use crate::raft::retention::disk_used_pct;
@@ -29,14 +31,32 @@ pub async fn update_topic(bc: &BrokerContext, req: &RemotingCommand) -> Remoting
         Err(e) => return error(req, code::SYSTEM_ERROR, e.to_string()),
     };
     if !valid_topic_name(&h.topic) {
-        return error(req, code::SYSTEM_ERROR, format!("The specified topic[{}] contains illegal characters or is too long", h.topic));
+        return error(
+            req,
+            code::SYSTEM_ERROR,
+            format!(
+                "The specified topic[{}] contains illegal characters or is too long",
+                h.topic
+            ),
+        );
     }
     let tc = match h.to_topic_config() {
         Ok(tc) => tc,
         Err(e) => return error(req, code::SYSTEM_ERROR, e.to_string()),
     };
-    if tc.read_queue_nums == 0 || tc.write_queue_nums == 0 || tc.read_queue_nums > MAX_QUEUES || tc.write_queue_nums > MAX_QUEUES {
-        return error(req, code::SYSTEM_ERROR, format!("queue numbers must be 1..={MAX_QUEUES}, got read {} write {}", tc.read_queue_nums, tc.write_queue_nums));
+    if tc.read_queue_nums == 0
+        || tc.write_queue_nums == 0
+        || tc.read_queue_nums > MAX_QUEUES
+        || tc.write_queue_nums > MAX_QUEUES
+    {
+        return error(
+            req,
+            code::SYSTEM_ERROR,
+            format!(
+                "queue numbers must be 1..={MAX_QUEUES}, got read {} write {}",
+                tc.read_queue_nums, tc.write_queue_nums
+            ),
+        );
     }
     if let Some(resp) = check_writable(bc, req) {
         return resp;
@@ -82,13 +102,28 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
         t.insert(k.to_string(), v);
     };
     put("brokerVersionDesc", "V4_9_7".into());
-    put("brokerVersion", crate::remoting::command::LEDGERMQ_VERSION.to_string());
+    put(
+        "brokerVersion",
+        crate::remoting::command::LEDGERMQ_VERSION.to_string(),
+    );
     put("ledgermqVersion", env!("CARGO_PKG_VERSION").into());
     put("putTps", put_tps);
     put("getTransferedTps", get_tps.clone());
     put("getTotalTps", get_tps);
-    put("msgPutTotalTodayNow", bc.stats.put_msgs.load(std::sync::atomic::Ordering::Relaxed).to_string());
-    put("msgGetTotalTodayNow", bc.stats.get_msgs.load(std::sync::atomic::Ordering::Relaxed).to_string());
+    put(
+        "msgPutTotalTodayNow",
+        bc.stats
+            .put_msgs
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .to_string(),
+    );
+    put(
+        "msgGetTotalTodayNow",
+        bc.stats
+            .get_msgs
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .to_string(),
+    );
     put("msgPutTotalTodayMorning", "0".into());
     put("msgGetTotalTodayMorning", "0".into());
     put("msgPutTotalYesterdayMorning", "0".into());
@@ -96,30 +131,64 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
     put("pageCacheLockTimeMills", "0".into());
     put("earliestMessageTimeStamp", earliest.to_string());
     put("commitLogDiskRatio", format!("{:.4}", disk as f64 / 100.0));
-    put("commitLogDirCapacity", format!("{} reserved in {segments} segments", human_bytes(reserved)));
+    put(
+        "commitLogDirCapacity",
+        format!("{} reserved in {segments} segments", human_bytes(reserved)),
+    );
     put("commitLogMinOffset", log.min_offset().to_string());
     put("commitLogMaxOffset", log.max_offset().to_string());
     put("bootTimestamp", bc.boot_ms.to_string());
     put(
         "runtime",
-        format!("[ {} days, {} hours, {} minutes, {} seconds ]", up / 86400, up / 3600 % 24, up / 60 % 60, up % 60),
+        format!(
+            "[ {} days, {} hours, {} minutes, {} seconds ]",
+            up / 86400,
+            up / 3600 % 24,
+            up / 60 % 60,
+            up % 60
+        ),
     );
-    put("brokerRole", if bc.is_master() { "MASTER".into() } else { "SLAVE".into() });
+    put(
+        "brokerRole",
+        if bc.is_master() {
+            "MASTER".into()
+        } else {
+            "SLAVE".into()
+        },
+    );
     put("raftState", s.state.clone());
     put("raftTerm", s.term.to_string());
-    put("raftLeader", s.leader.map(|l| format!("n{l}")).unwrap_or_default());
-    put("raftLastIndex", s.last_index.map(|i| i.to_string()).unwrap_or_default());
-    put("raftCommitIndex", s.committed.map(|i| i.to_string()).unwrap_or_default());
-    put("raftAppliedIndex", s.applied.map(|i| i.to_string()).unwrap_or_default());
+    put(
+        "raftLeader",
+        s.leader.map(|l| format!("n{l}")).unwrap_or_default(),
+    );
+    put(
+        "raftLastIndex",
+        s.last_index.map(|i| i.to_string()).unwrap_or_default(),
+    );
+    put(
+        "raftCommitIndex",
+        s.committed.map(|i| i.to_string()).unwrap_or_default(),
+    );
+    put(
+        "raftAppliedIndex",
+        s.applied.map(|i| i.to_string()).unwrap_or_default(),
+    );
     put("dLegerGroup", bc.cfg.d_leger_group.clone());
-    put("dLegerSelfId", bc.cfg.d_leger_self_id.clone().unwrap_or_default());
+    put(
+        "dLegerSelfId",
+        bc.cfg.d_leger_self_id.clone().unwrap_or_default(),
+    );
     json_body(req, &KVTable { table: t })
 }
 
 pub fn broker_config(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
     let text = to_text(&bc.cfg.to_properties());
     let version = serde_json::to_string(&bc.topic_wrapper().data_version).unwrap_or_default();
-    with_header(ok(req).with_body(text.into_bytes()), &GetBrokerConfigResponseHeader { version })
+    with_header(
+        ok(req).with_body(text.into_bytes()),
+        &GetBrokerConfigResponseHeader { version },
+    )
 }
 
 fn mq(bc: &BrokerContext, topic: &str, q: u32) -> MessageQueue {
@@ -135,15 +204,28 @@ fn last_store_time(bc: &BrokerContext, topic: &str, q: u32) -> i64 {
         return 0;
     }
     cq.get(max - 1)
-        .and_then(|e| bc.core.log.read_at(e.commit_log_offset as u64, e.size as usize).ok())
-        .and_then(|b| crate::message::StoredMessageView::parse(&b).ok().map(|v| v.store_timestamp()))
+        .and_then(|e| {
+            bc.core
+                .log
+                .read_at(e.commit_log_offset as u64, e.size as usize)
+                .ok()
+        })
+        .and_then(|b| {
+            crate::message::StoredMessageView::parse(&b)
+                .ok()
+                .map(|v| v.store_timestamp())
+        })
         .unwrap_or(0)
 }
 
 fn body_text(req: &RemotingCommand, text: Result<String, serde_json::Error>) -> RemotingCommand {
     match text {
         Ok(t) => ok(req).with_body(t.into_bytes()),
-        Err(e) => error(req, code::SYSTEM_ERROR, format!("cannot encode response: {e}")),
+        Err(e) => error(
+            req,
+            code::SYSTEM_ERROR,
+            format!("cannot encode response: {e}"),
+        ),
     }
 }
 
@@ -153,7 +235,11 @@ pub fn topic_stats(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand
         Err(e) => return error(req, code::SYSTEM_ERROR, e.to_string()),
     };
     let Some(tc) = bc.topics.get(&h.topic) else {
-        return error(req, code::TOPIC_NOT_EXIST, format!("topic[{}] not exist", h.topic));
+        return error(
+            req,
+            code::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist", h.topic),
+        );
     };
     let mut table = TopicStatsTable::default();
     for q in 0..tc.write_queue_nums {
@@ -181,7 +267,11 @@ pub fn consumer_connections(bc: &BrokerContext, req: &RemotingCommand) -> Remoti
         Err(e) => return error(req, code::SYSTEM_ERROR, e.to_string()),
     };
     let Some(info) = bc.clients.consumer_group(&h.consumer_group) else {
-        return error(req, code::CONSUMER_NOT_ONLINE, format!("the consumer group[{}] not online", h.consumer_group));
+        return error(
+            req,
+            code::CONSUMER_NOT_ONLINE,
+            format!("the consumer group[{}] not online", h.consumer_group),
+        );
     };
     let body = ConsumerConnection {
         connection_set: info
@@ -221,9 +311,18 @@ pub fn consume_stats(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
             continue;
         };
         for q in 0..tc.read_queue_nums {
-            let broker_offset = bc.core.state.consume_queue(&topic, q).map(|cq| cq.max_offset()).unwrap_or(0);
+            let broker_offset = bc
+                .core
+                .state
+                .consume_queue(&topic, q)
+                .map(|cq| cq.max_offset())
+                .unwrap_or(0);
             let consumer_offset = offsets.get(&(topic.clone(), q)).copied().unwrap_or(0);
-            let last_timestamp = if consumer_offset > 0 { last_store_time(bc, &topic, q) } else { 0 };
+            let last_timestamp = if consumer_offset > 0 {
+                last_store_time(bc, &topic, q)
+            } else {
+                0
+            };
             stats.offset_table.insert(
                 mq(bc, &topic, q),
                 OffsetWrapper {
@@ -239,7 +338,10 @@ pub fn consume_stats(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
 
 pub fn all_consumer_offsets(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
     let meta = bc.core.state.metadata();
-    json_body(req, &serde_json::json!({ "offsetTable": meta.consumer_offsets }))
+    json_body(
+        req,
+        &serde_json::json!({ "offsetTable": meta.consumer_offsets }),
+    )
 }
 
 pub fn consumed_by(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {

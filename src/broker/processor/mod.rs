@@ -1,6 +1,10 @@
 //! The broker's request processors, one file per area, each `decode header → handle → encode
 //! response`; `BrokerHandler` dispatches by request code.
 
+// Helpers return `Err(response)` to answer early; a response is built once per request, so
+// its size does not matter.
+#![allow(clippy::result_large_err)]
+
 mod admin;
 mod client;
 mod offset;
@@ -36,14 +40,22 @@ pub(crate) fn with_header(mut resp: RemotingCommand, h: &impl CommandHeader) -> 
 pub(crate) fn json_body(req: &RemotingCommand, value: &impl serde::Serialize) -> RemotingCommand {
     match serde_json::to_vec(value) {
         Ok(b) => ok(req).with_body(b),
-        Err(e) => error(req, code::SYSTEM_ERROR, format!("cannot encode response: {e}")),
+        Err(e) => error(
+            req,
+            code::SYSTEM_ERROR,
+            format!("cannot encode response: {e}"),
+        ),
     }
 }
 
 /// A failed Raft write as a RocketMQ answer. Every retryable failure is SERVICE_NOT_AVAILABLE,
 /// which makes clients retry on another broker and refresh routes; never a code the Java
 /// client would count as a completed send.
-pub(crate) fn write_error(req: &RemotingCommand, bc: &BrokerContext, e: &WriteError) -> RemotingCommand {
+pub(crate) fn write_error(
+    req: &RemotingCommand,
+    bc: &BrokerContext,
+    e: &WriteError,
+) -> RemotingCommand {
     match e {
         WriteError::Rejected(why) => error(req, code::MESSAGE_ILLEGAL, why.clone()),
         other => error(
@@ -59,10 +71,16 @@ pub(crate) fn write_error(req: &RemotingCommand, bc: &BrokerContext, e: &WriteEr
 }
 
 impl RequestHandler for BrokerHandler {
-    async fn handle(&self, ctx: Arc<ChannelContext>, req: RemotingCommand) -> Option<RemotingCommand> {
+    async fn handle(
+        &self,
+        ctx: Arc<ChannelContext>,
+        req: RemotingCommand,
+    ) -> Option<RemotingCommand> {
         let bc = &self.bc;
         let resp = match req.code {
-            rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE => send::send(bc, &ctx, &req).await,
+            rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE => {
+                send::send(bc, &ctx, &req).await
+            }
             rc::PULL_MESSAGE => pull::pull(bc, &ctx, &req).await,
             rc::QUERY_CONSUMER_OFFSET => offset::query_consumer_offset(bc, &req),
             rc::UPDATE_CONSUMER_OFFSET => offset::update_consumer_offset(bc, &req),

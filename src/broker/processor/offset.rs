@@ -8,14 +8,19 @@ use crate::broker::message_store;
 use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::{
     GetEarliestMsgStoretimeRequestHeader, GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader,
-    OffsetResponseHeader, QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader, TimestampResponseHeader,
-    UpdateConsumerOffsetRequestHeader,
+    OffsetResponseHeader, QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader,
+    TimestampResponseHeader, UpdateConsumerOffsetRequestHeader,
 };
 use crate::remoting::codes::response_code as code;
 use crate::remoting::RemotingCommand;
 
 fn offset_response(req: &RemotingCommand, offset: u64) -> RemotingCommand {
-    with_header(ok(req), &OffsetResponseHeader { offset: offset as i64 })
+    with_header(
+        ok(req),
+        &OffsetResponseHeader {
+            offset: offset as i64,
+        },
+    )
 }
 
 fn queue_id(req: &RemotingCommand, q: i32) -> Result<u32, RemotingCommand> {
@@ -35,7 +40,12 @@ pub fn query_consumer_offset(bc: &BrokerContext, req: &RemotingCommand) -> Remot
         return offset_response(req, o);
     }
     // A new group on a queue that still starts at 0 reads from 0, as the Java broker answers.
-    let min = bc.core.state.consume_queue(&h.topic, q).map(|cq| cq.min_offset()).unwrap_or(0);
+    let min = bc
+        .core
+        .state
+        .consume_queue(&h.topic, q)
+        .map(|cq| cq.min_offset())
+        .unwrap_or(0);
     if min == 0 {
         offset_response(req, 0)
     } else {
@@ -57,7 +67,8 @@ pub fn update_consumer_offset(bc: &BrokerContext, req: &RemotingCommand) -> Remo
         Err(r) => return r,
     };
     if h.commit_offset >= 0 {
-        bc.offsets.commit(&h.consumer_group, &h.topic, q, h.commit_offset as u64);
+        bc.offsets
+            .commit(&h.consumer_group, &h.topic, q, h.commit_offset as u64);
     }
     ok(req)
 }
@@ -67,7 +78,13 @@ pub fn search_offset(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
         Ok(h) => match queue_id(req, h.queue_id) {
             Ok(q) => offset_response(
                 req,
-                message_store::search_offset_by_time(&bc.core.state, &bc.core.log, &h.topic, q, h.timestamp),
+                message_store::search_offset_by_time(
+                    &bc.core.state,
+                    &bc.core.log,
+                    &h.topic,
+                    q,
+                    h.timestamp,
+                ),
             ),
             Err(r) => r,
         },
@@ -80,7 +97,11 @@ pub fn max_offset(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand 
         Ok(h) => match queue_id(req, h.queue_id) {
             Ok(q) => offset_response(
                 req,
-                bc.core.state.consume_queue(&h.topic, q).map(|cq| cq.max_offset()).unwrap_or(0),
+                bc.core
+                    .state
+                    .consume_queue(&h.topic, q)
+                    .map(|cq| cq.max_offset())
+                    .unwrap_or(0),
             ),
             Err(r) => r,
         },
@@ -93,7 +114,11 @@ pub fn min_offset(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand 
         Ok(h) => match queue_id(req, h.queue_id) {
             Ok(q) => offset_response(
                 req,
-                bc.core.state.consume_queue(&h.topic, q).map(|cq| cq.min_offset()).unwrap_or(0),
+                bc.core
+                    .state
+                    .consume_queue(&h.topic, q)
+                    .map(|cq| cq.min_offset())
+                    .unwrap_or(0),
             ),
             Err(r) => r,
         },
@@ -107,8 +132,13 @@ pub fn earliest_store_time(bc: &BrokerContext, req: &RemotingCommand) -> Remotin
             Ok(q) => with_header(
                 ok(req),
                 &TimestampResponseHeader {
-                    timestamp: message_store::earliest_store_time(&bc.core.state, &bc.core.log, &h.topic, q)
-                        .unwrap_or(0),
+                    timestamp: message_store::earliest_store_time(
+                        &bc.core.state,
+                        &bc.core.log,
+                        &h.topic,
+                        q,
+                    )
+                    .unwrap_or(0),
                 },
             ),
             Err(r) => r,

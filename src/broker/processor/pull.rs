@@ -24,17 +24,29 @@ const MAX_SUSPEND: Duration = Duration::from_secs(20);
 /// Bytes of messages in one pull response (RocketMQ: 256 KiB from memory).
 const MAX_PULL_BYTES: usize = 256 * 1024;
 
-pub async fn pull(bc: &BrokerContext, ctx: &Arc<ChannelContext>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn pull(
+    bc: &BrokerContext,
+    ctx: &Arc<ChannelContext>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h = match PullMessageRequestHeader::from_ext(&req.ext_fields) {
         Ok(h) => h,
         Err(e) => return error(req, code::SYSTEM_ERROR, e.to_string()),
     };
     tracing::Span::current().record("topic", h.topic.as_str());
     let Some(tc) = bc.topics.get(&h.topic) else {
-        return error(req, code::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic));
+        return error(
+            req,
+            code::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist, apply first please!", h.topic),
+        );
     };
     if tc.perm & perm::READ == 0 {
-        return error(req, code::NO_PERMISSION, format!("the topic[{}] pulling message is forbidden", h.topic));
+        return error(
+            req,
+            code::NO_PERMISSION,
+            format!("the topic[{}] pulling message is forbidden", h.topic),
+        );
     }
     if h.queue_id < 0 || h.queue_id as u32 >= tc.read_queue_nums {
         return error(
@@ -49,26 +61,44 @@ pub async fn pull(bc: &BrokerContext, ctx: &Arc<ChannelContext>, req: &RemotingC
     let subscription = if h.has_subscription() {
         match TagSubscription::parse(h.subscription.as_deref().unwrap_or("*")) {
             Ok(s) => s,
-            Err(e) => return error(req, code::SUBSCRIPTION_PARSE_FAILED, format!("parse the consumer's subscription failed: {e}")),
+            Err(e) => {
+                return error(
+                    req,
+                    code::SUBSCRIPTION_PARSE_FAILED,
+                    format!("parse the consumer's subscription failed: {e}"),
+                )
+            }
         }
     } else {
         let Some(sub) = bc.clients.subscription(&h.consumer_group, &h.topic) else {
             return error(
                 req,
                 code::SUBSCRIPTION_NOT_EXIST,
-                format!("the consumer's subscription not exist, group: {} topic: {}", h.consumer_group, h.topic),
+                format!(
+                    "the consumer's subscription not exist, group: {} topic: {}",
+                    h.consumer_group, h.topic
+                ),
             );
         };
         if sub.sub_version < h.sub_version {
             return error(
                 req,
                 code::SUBSCRIPTION_NOT_LATEST,
-                format!("the consumer's subscription not latest, group: {}", h.consumer_group),
+                format!(
+                    "the consumer's subscription not latest, group: {}",
+                    h.consumer_group
+                ),
             );
         }
         match TagSubscription::parse(&sub.sub_string) {
             Ok(s) => s,
-            Err(e) => return error(req, code::SUBSCRIPTION_PARSE_FAILED, format!("parse the consumer's subscription failed: {e}")),
+            Err(e) => {
+                return error(
+                    req,
+                    code::SUBSCRIPTION_PARSE_FAILED,
+                    format!("parse the consumer's subscription failed: {e}"),
+                )
+            }
         }
     };
     let queue_id = h.queue_id as u32;
@@ -111,23 +141,39 @@ pub async fn pull(bc: &BrokerContext, ctx: &Arc<ChannelContext>, req: &RemotingC
         }
     };
     if h.has_commit_offset() && h.commit_offset >= 0 && bc.is_master() {
-        bc.offsets.commit(&h.consumer_group, &h.topic, queue_id, h.commit_offset as u64);
+        bc.offsets.commit(
+            &h.consumer_group,
+            &h.topic,
+            queue_id,
+            h.commit_offset as u64,
+        );
     }
     respond(bc, req, offset, result)
 }
 
-fn respond(bc: &BrokerContext, req: &RemotingCommand, offset: u64, r: GetMessageResult) -> RemotingCommand {
+fn respond(
+    bc: &BrokerContext,
+    req: &RemotingCommand,
+    offset: u64,
+    r: GetMessageResult,
+) -> RemotingCommand {
     let c = match r.status {
         GetStatus::Found => code::SUCCESS,
         GetStatus::NoMatchedMessage => code::PULL_RETRY_IMMEDIATELY,
         GetStatus::NoMatchedLogicQueue | GetStatus::OffsetOverflowOne => code::PULL_NOT_FOUND,
         GetStatus::NoMessageInQueue if offset == 0 => code::PULL_NOT_FOUND,
-        GetStatus::NoMessageInQueue | GetStatus::OffsetTooSmall | GetStatus::OffsetOverflowBadly => {
-            code::PULL_OFFSET_MOVED
-        }
+        GetStatus::NoMessageInQueue
+        | GetStatus::OffsetTooSmall
+        | GetStatus::OffsetOverflowBadly => code::PULL_OFFSET_MOVED,
     };
     if c == code::PULL_OFFSET_MOVED {
-        tracing::info!(requested = offset, next = r.next_begin_offset, min = r.min_offset, max = r.max_offset, "pull offset moved");
+        tracing::info!(
+            requested = offset,
+            next = r.next_begin_offset,
+            min = r.min_offset,
+            max = r.max_offset,
+            "pull offset moved"
+        );
     }
     let header = PullMessageResponseHeader {
         suggest_which_broker_id: 0,

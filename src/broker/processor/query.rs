@@ -7,7 +7,9 @@ use crate::broker::context::{now_ms, BrokerContext};
 use crate::broker::message_store::message_at;
 use crate::message::StoredMessageView;
 use crate::protocol::header::CommandHeader;
-use crate::protocol::headers::{QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader};
+use crate::protocol::headers::{
+    QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader,
+};
 use crate::remoting::codes::response_code as code;
 use crate::remoting::RemotingCommand;
 
@@ -19,7 +21,10 @@ pub fn view_message(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
         Ok(h) => h,
         Err(e) => return error(req, code::SYSTEM_ERROR, e.to_string()),
     };
-    match u64::try_from(h.offset).ok().and_then(|o| message_at(&bc.core.state, &bc.core.log, o)) {
+    match u64::try_from(h.offset)
+        .ok()
+        .and_then(|o| message_at(&bc.core.state, &bc.core.log, o))
+    {
         Some(bytes) => ok(req).with_body(bytes.freeze()),
         None => error(
             req,
@@ -39,7 +44,11 @@ pub fn query_message(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
     } else {
         (h.max_num.max(1) as usize).min(QUERY_MAX)
     };
-    let end = if h.end_timestamp <= 0 { i64::MAX } else { h.end_timestamp };
+    let end = if h.end_timestamp <= 0 {
+        i64::MAX
+    } else {
+        h.end_timestamp
+    };
     let mut body = BytesMut::new();
     let mut found = 0;
     for offset in bc.core.state.index().get(&h.key, max * 4) {
@@ -63,7 +72,10 @@ pub fn query_message(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
         return error(
             req,
             code::QUERY_NOT_FOUND,
-            format!("can not find message, maybe time range not correct (topic {}, key {})", h.topic, h.key),
+            format!(
+                "can not find message, maybe time range not correct (topic {}, key {})",
+                h.topic, h.key
+            ),
         );
     }
     with_header(

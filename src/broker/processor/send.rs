@@ -17,10 +17,13 @@ use crate::broker::message_store::message_at;
 use crate::broker::topics::{dlq_topic, AUTO_CREATE_TOPIC_KEY, RETRY_PREFIX};
 use crate::message::properties as keys;
 use crate::message::{
-    create_offset_msg_id, decode_batch, decode_stored, encode_stored_into, MessageExt, MessageProperties,
+    create_offset_msg_id, decode_batch, decode_stored, encode_stored_into, MessageExt,
+    MessageProperties,
 };
 use crate::protocol::header::CommandHeader;
-use crate::protocol::headers::{ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader, SendMessageResponseHeader};
+use crate::protocol::headers::{
+    ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader, SendMessageResponseHeader,
+};
 use crate::protocol::topic::{perm, TopicConfig};
 use crate::raft::broker_state::valid_topic_name;
 use crate::raft::{ApplyResult, LogCommand};
@@ -48,8 +51,8 @@ pub(super) fn check_writable(bc: &BrokerContext, req: &RemotingCommand) -> Optio
             req,
             code::SERVICE_NOT_AVAILABLE,
             format!(
-                "service not available now: the broker's disk is fuller than diskMaxUsedSpaceRatio={}%",
-                bc.cfg.disk_max_used_space_ratio
+                "service not available now: the broker's disk is more than {}% full",
+                crate::broker::DISK_WARNING_LEVEL_PCT
             ),
         ));
     }
@@ -57,7 +60,11 @@ pub(super) fn check_writable(bc: &BrokerContext, req: &RemotingCommand) -> Optio
 }
 
 /// Finds (or auto-creates) the topic and checks it may be written.
-async fn writable_topic(bc: &BrokerContext, req: &RemotingCommand, h: &SendMessageRequestHeader) -> Result<TopicConfig, RemotingCommand> {
+async fn writable_topic(
+    bc: &BrokerContext,
+    req: &RemotingCommand,
+    h: &SendMessageRequestHeader,
+) -> Result<TopicConfig, RemotingCommand> {
     if !valid_topic_name(&h.topic) {
         return Err(error(
             req,
@@ -66,15 +73,24 @@ async fn writable_topic(bc: &BrokerContext, req: &RemotingCommand, h: &SendMessa
         ));
     }
     if h.topic == AUTO_CREATE_TOPIC_KEY {
-        return Err(error(req, code::NO_PERMISSION, format!("Sending message to topic[{}] is forbidden.", h.topic)));
+        return Err(error(
+            req,
+            code::NO_PERMISSION,
+            format!("Sending message to topic[{}] is forbidden.", h.topic),
+        ));
     }
     let tc = match bc.topics.get(&h.topic) {
         Some(tc) => tc,
         None => {
             let created = if h.topic.starts_with(RETRY_PREFIX) {
-                bc.topics.ensure_retry_topic(&h.topic[RETRY_PREFIX.len()..]).await.map(Some)
+                bc.topics
+                    .ensure_retry_topic(&h.topic[RETRY_PREFIX.len()..])
+                    .await
+                    .map(Some)
             } else {
-                bc.topics.auto_create(&h.topic, &h.default_topic, h.default_topic_queue_nums).await
+                bc.topics
+                    .auto_create(&h.topic, &h.default_topic, h.default_topic_queue_nums)
+                    .await
             };
             match created {
                 Ok(Some(tc)) => tc,
@@ -90,12 +106,20 @@ async fn writable_topic(bc: &BrokerContext, req: &RemotingCommand, h: &SendMessa
         }
     };
     if tc.perm & perm::WRITE == 0 {
-        return Err(error(req, code::NO_PERMISSION, format!("the topic[{}] sending message is forbidden", h.topic)));
+        return Err(error(
+            req,
+            code::NO_PERMISSION,
+            format!("the topic[{}] sending message is forbidden", h.topic),
+        ));
     }
     Ok(tc)
 }
 
-fn pick_queue(req: &RemotingCommand, tc: &TopicConfig, queue_id: i32) -> Result<u32, RemotingCommand> {
+fn pick_queue(
+    req: &RemotingCommand,
+    tc: &TopicConfig,
+    queue_id: i32,
+) -> Result<u32, RemotingCommand> {
     let max = tc.read_queue_nums.max(tc.write_queue_nums) as i32;
     if queue_id < 0 {
         return Ok(rand::thread_rng().gen_range(0..tc.write_queue_nums.max(1)));
@@ -114,7 +138,11 @@ fn message_illegal(req: &RemotingCommand, why: impl Into<String>) -> RemotingCom
     error(req, code::MESSAGE_ILLEGAL, why)
 }
 
-pub async fn send(bc: &BrokerContext, ctx: &Arc<ChannelContext>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn send(
+    bc: &BrokerContext,
+    ctx: &Arc<ChannelContext>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h = match SendMessageRequestHeader::decode_for_code(req.code, &req.ext_fields) {
         Ok(h) => h,
         Err(e) => return error(req, code::SYSTEM_ERROR, e.to_string()),
@@ -174,7 +202,10 @@ pub async fn send(bc: &BrokerContext, ctx: &Arc<ChannelContext>, req: &RemotingC
     let mut bytes = BytesMut::new();
     for (flag, body, properties) in &messages {
         if body.len() > max_size {
-            return message_illegal(req, format!("the message body size over max value, MAX: {max_size}"));
+            return message_illegal(
+                req,
+                format!("the message body size over max value, MAX: {max_size}"),
+            );
         }
         let msg = MessageExt {
             topic: topic.clone(),
@@ -205,7 +236,13 @@ pub async fn send(bc: &BrokerContext, ctx: &Arc<ChannelContext>, req: &RemotingC
             ApplyResult::Put(p) => vec![p],
             ApplyResult::Batch(v) if !v.is_empty() => v,
             ApplyResult::Rejected(why) => return message_illegal(req, why),
-            other => return error(req, code::SYSTEM_ERROR, format!("unexpected apply result {other:?}")),
+            other => {
+                return error(
+                    req,
+                    code::SYSTEM_ERROR,
+                    format!("unexpected apply result {other:?}"),
+                )
+            }
         },
         Err(e) => return write_error(req, bc, &e),
     };
@@ -229,7 +266,10 @@ pub async fn send(bc: &BrokerContext, ctx: &Arc<ChannelContext>, req: &RemotingC
     )
 }
 
-async fn ensure_dlq(bc: &BrokerContext, group: &str) -> Result<TopicConfig, crate::raft::WriteError> {
+async fn ensure_dlq(
+    bc: &BrokerContext,
+    group: &str,
+) -> Result<TopicConfig, crate::raft::WriteError> {
     let name = dlq_topic(group);
     if let Some(tc) = bc.topics.get(&name) {
         return Ok(tc);
@@ -242,7 +282,11 @@ async fn ensure_dlq(bc: &BrokerContext, group: &str) -> Result<TopicConfig, crat
 /// A consumer could not process a message: store it again in the group's retry topic (or, past
 /// `maxReconsumeTimes`, its dead-letter topic). Delay levels are not scheduled yet: the retry
 /// is delivered at once.
-pub async fn send_back(bc: &BrokerContext, _ctx: &Arc<ChannelContext>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn send_back(
+    bc: &BrokerContext,
+    _ctx: &Arc<ChannelContext>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h = match ConsumerSendMsgBackRequestHeader::from_ext(&req.ext_fields) {
         Ok(h) => h,
         Err(e) => return error(req, code::SYSTEM_ERROR, e.to_string()),
@@ -250,12 +294,25 @@ pub async fn send_back(bc: &BrokerContext, _ctx: &Arc<ChannelContext>, req: &Rem
     if let Some(resp) = check_writable(bc, req) {
         return resp;
     }
-    let Some(stored) = u64::try_from(h.offset).ok().and_then(|o| message_at(&bc.core.state, &bc.core.log, o)) else {
-        return error(req, code::SYSTEM_ERROR, format!("look message by offset failed, {}", h.offset));
+    let Some(stored) = u64::try_from(h.offset)
+        .ok()
+        .and_then(|o| message_at(&bc.core.state, &bc.core.log, o))
+    else {
+        return error(
+            req,
+            code::SYSTEM_ERROR,
+            format!("look message by offset failed, {}", h.offset),
+        );
     };
     let (orig, _) = match decode_stored(&stored, false) {
         Ok(m) => m,
-        Err(e) => return error(req, code::SYSTEM_ERROR, format!("stored message unreadable: {e}")),
+        Err(e) => {
+            return error(
+                req,
+                code::SYSTEM_ERROR,
+                format!("stored message unreadable: {e}"),
+            )
+        }
     };
     let reconsume = orig.reconsume_times;
     let max = h.max_reconsume_times.unwrap_or(DEFAULT_MAX_RECONSUME_TIMES);

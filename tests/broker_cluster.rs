@@ -1,0 +1,203 @@
+//! A name server and a three-node broker group as real processes, driven with raw RocketMQ
+//! remoting requests: the Raft leader is the routable master, followers refuse sends with a
+//! retryable code and serve pulls of committed data, and a new leader takes over the route.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Cluster;
+use ledgermq::message::{decode_all, properties::MessageProperties};
+use ledgermq::protocol::body::{parse_fastjson, ClusterInfo, TopicRouteData};
+use ledgermq::protocol::header::CommandHeader;
+use ledgermq::protocol::headers::{
+    PullMessageRequestHeader, PullMessageResponseHeader, PullSysFlag, SendMessageRequestHeader,
+    SendMessageResponseHeader,
+};
+use ledgermq::remoting::{
+    request_code as rc, response_code as code, ClientConfig, RemotingClient, RemotingCommand,
+};
+
+const T: Duration = Duration::from_secs(5);
+
+async fn route(client: &RemotingClient, namesrv: &str, topic: &str) -> Option<TopicRouteData> {
+    let req = RemotingCommand::request(rc::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", topic);
+    let resp = client.invoke(namesrv, req, T).await.ok()?;
+    (resp.code == code::SUCCESS)
+        .then(|| parse_fastjson(&resp.body).ok())
+        .flatten()
+}
+
+/// Waits until the name server routes TBW102 to a master; returns the master's address.
+async fn wait_master(client: &RemotingClient, namesrv: &str, not: Option<&str>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(r) = route(client, namesrv, "TBW102").await {
+            if let Some(m) = r.broker_datas.first().and_then(|b| b.master_addr()) {
+                if Some(m) != not {
+                    return m.to_string();
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no master registered with the name server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn send_request(topic: &str, queue_id: i32, body: &str) -> RemotingCommand {
+    let mut props = MessageProperties::new();
+    props.insert("TAGS", "TagA").expect("tags");
+    props.insert("KEYS", format!("k-{body}")).expect("keys");
+    let h = SendMessageRequestHeader {
+        producer_group: "P".into(),
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id,
+        sys_flag: 0,
+        born_timestamp: 1,
+        flag: 0,
+        properties: Some(props.encode()),
+        reconsume_times: None,
+        unit_mode: false,
+        max_reconsume_times: None,
+        batch: false,
+        broker_name: None,
+    };
+    let mut req = RemotingCommand::request(rc::SEND_MESSAGE_V2).with_body(body.as_bytes().to_vec());
+    req.ext_fields = h.to_v2();
+    req
+}
+
+fn pull_request(topic: &str, queue_id: i32, offset: i64) -> RemotingCommand {
+    let h = PullMessageRequestHeader {
+        consumer_group: "G".into(),
+        topic: topic.into(),
+        queue_id,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag: PullSysFlag::SUBSCRIPTION,
+        commit_offset: 0,
+        suspend_timeout_millis: 0,
+        subscription: Some("*".into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+    };
+    let mut req = RemotingCommand::request(rc::PULL_MESSAGE);
+    req.ext_fields = h.to_ext();
+    req
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_is_master_followers_refuse_sends_and_serve_pulls_and_failover_reroutes() {
+    let mut c = Cluster::start_with_namesrv(21, 3, "");
+    let namesrv = c.namesrv.clone().expect("namesrv");
+    let (client, _inbound) = RemotingClient::new(ClientConfig::default());
+    let master = wait_master(&client, &namesrv, None).await;
+
+    // The cluster info lists all three nodes under one broker name, exactly one with id 0.
+    let resp = client
+        .invoke(
+            &namesrv,
+            RemotingCommand::request(rc::GET_BROKER_CLUSTER_INFO),
+            T,
+        )
+        .await
+        .expect("cluster info");
+    let info: ClusterInfo = parse_fastjson(&resp.body).expect("ClusterInfo");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut addrs = info.broker_addr_table["RaftNode00"].broker_addrs.clone();
+    while addrs.len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let resp = client
+            .invoke(
+                &namesrv,
+                RemotingCommand::request(rc::GET_BROKER_CLUSTER_INFO),
+                T,
+            )
+            .await
+            .expect("cluster info");
+        addrs = parse_fastjson::<ClusterInfo>(&resp.body)
+            .expect("ClusterInfo")
+            .broker_addr_table["RaftNode00"]
+            .broker_addrs
+            .clone();
+    }
+    assert_eq!(addrs.len(), 3, "three nodes registered: {addrs:?}");
+    assert_eq!(addrs.get(&0), Some(&master));
+
+    // Sends to the master are acknowledged with an offset and msgId; the topic is auto-created.
+    let mut last = None;
+    for i in 0..10 {
+        let resp = client
+            .invoke(&master, send_request("Orders", 1, &format!("m{i}")), T)
+            .await
+            .expect("send");
+        assert_eq!(resp.code, code::SUCCESS, "{:?}", resp.remark);
+        let h =
+            SendMessageResponseHeader::from_ext(&resp.ext_fields).expect("send response header");
+        assert_eq!((h.queue_id, h.queue_offset), (1, i));
+        last = Some(h);
+    }
+    assert_eq!(last.expect("sent").msg_id.len(), 32);
+    // A follower refuses sends with SERVICE_NOT_AVAILABLE (the Java client retries it).
+    let follower = (0..3)
+        .map(|i| c.broker_addr(i))
+        .find(|a| *a != master)
+        .expect("a follower");
+    let resp = client
+        .invoke(&follower, send_request("Orders", 1, "x"), T)
+        .await
+        .expect("send to follower");
+    assert_eq!(resp.code, code::SERVICE_NOT_AVAILABLE);
+    // ...and serves pulls of committed data, with queue offsets filled in.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let msgs = loop {
+        let resp = client
+            .invoke(&follower, pull_request("Orders", 1, 0), T)
+            .await
+            .expect("pull");
+        if resp.code == code::SUCCESS {
+            let h = PullMessageResponseHeader::from_ext(&resp.ext_fields).expect("pull header");
+            assert_eq!(h.next_begin_offset, 10);
+            break decode_all(&resp.body, true).expect("decode pull body");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "follower never served the messages ({})",
+            resp.code
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let offsets: Vec<i64> = msgs.iter().map(|m| m.queue_offset).collect();
+    assert_eq!(offsets, (0..10).collect::<Vec<_>>());
+    assert_eq!(&msgs[3].body[..], b"m3");
+    // Unknown request codes are answered, not dropped.
+    let resp = client
+        .invoke(&master, RemotingCommand::request(9999), T)
+        .await
+        .expect("unknown code");
+    assert_eq!(resp.code, code::REQUEST_CODE_NOT_SUPPORTED);
+
+    // Kill the master: the name server routes to the new leader within a few seconds.
+    let master_id = (0..3)
+        .find(|i| c.broker_addr(*i) == master)
+        .expect("master id");
+    let killed = Instant::now();
+    c.kill(master_id);
+    let new_master = wait_master(&client, &namesrv, Some(&master)).await;
+    eprintln!(
+        "new master {new_master} routable {:?} after the kill",
+        killed.elapsed()
+    );
+    let resp = client
+        .invoke(&new_master, send_request("Orders", 1, "after"), T)
+        .await
+        .expect("send");
+    assert_eq!(resp.code, code::SUCCESS, "{:?}", resp.remark);
+    let h = SendMessageResponseHeader::from_ext(&resp.ext_fields).expect("header");
+    assert_eq!(h.queue_offset, 10, "queue offsets continue after failover");
+}
