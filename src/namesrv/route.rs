@@ -64,6 +64,7 @@ impl RouteInfoManager {
                 broker_addrs: BTreeMap::new(),
                 broker_name: r.broker_name.clone(),
                 cluster: r.cluster.clone(),
+                enable_acting_master: false,
             });
         // The same address under another id: a role change. Keep only the new id.
         data.broker_addrs

@@ -38,6 +38,10 @@ pub struct BrokerData {
     pub broker_name: String,
     #[serde(default)]
     pub cluster: String,
+    /// RocketMQ 5's field, always `false` here. Java 4.9 and the C++ client ignore it, but
+    /// rocketmq-client-rust 1.0.0 cannot read a route without it.
+    #[serde(default)]
+    pub enable_acting_master: bool,
 }
 
 impl BrokerData {
@@ -90,6 +94,7 @@ mod tests {
                 ]),
                 broker_name: "broker-a".into(),
                 cluster: "DefaultCluster".into(),
+                enable_acting_master: false,
             }],
             filter_server_table: BTreeMap::new(),
             order_topic_conf: None,
@@ -103,7 +108,7 @@ mod tests {
         }
     }
 
-    const STANDARD: &str = r#"{"brokerDatas":[{"brokerAddrs":{"0":"127.0.0.1:10911","1":"127.0.0.1:10921"},"brokerName":"broker-a","cluster":"DefaultCluster"}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}"#;
+    const STANDARD: &str = r#"{"brokerDatas":[{"brokerAddrs":{"0":"127.0.0.1:10911","1":"127.0.0.1:10921"},"brokerName":"broker-a","cluster":"DefaultCluster","enableActingMaster":false}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}"#;
 
     #[test]
     fn route_serialises_with_quoted_broker_ids() {
@@ -157,6 +162,7 @@ mod tests {
                     broker_addrs: BTreeMap::from([(0, "127.0.0.1:10911".into())]),
                     broker_name: "broker-a".into(),
                     cluster: "DefaultCluster".into(),
+                    enable_acting_master: false,
                 },
             )]),
             cluster_addr_table: BTreeMap::from([(
@@ -164,18 +170,15 @@ mod tests {
                 BTreeSet::from(["broker-a".to_string()]),
             )]),
         };
-        let standard = r#"{"brokerAddrTable":{"broker-a":{"brokerAddrs":{"0":"127.0.0.1:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}},"clusterAddrTable":{"DefaultCluster":["broker-a"]}}"#;
+        let standard = r#"{"brokerAddrTable":{"broker-a":{"brokerAddrs":{"0":"127.0.0.1:10911"},"brokerName":"broker-a","cluster":"DefaultCluster","enableActingMaster":false}},"clusterAddrTable":{"DefaultCluster":["broker-a"]}}"#;
         assert_eq!(serde_json::to_string(&info).unwrap(), standard);
         let java = standard.replace(r#""0":"#, "0:");
         assert_eq!(
             parse_fastjson::<ClusterInfo>(java.as_bytes()).unwrap(),
             info
         );
-        // 5.x adds enableActingMaster; unknown keys are ignored.
-        let v5 = java.replace(
-            r#""brokerName":"broker-a","cluster""#,
-            r#""brokerName":"broker-a","enableActingMaster":false,"cluster""#,
-        );
-        assert_eq!(parse_fastjson::<ClusterInfo>(v5.as_bytes()).unwrap(), info);
+        // Java 4.9 omits enableActingMaster (5.x adds it); both read the same.
+        let v49 = java.replace(r#","enableActingMaster":false"#, "");
+        assert_eq!(parse_fastjson::<ClusterInfo>(v49.as_bytes()).unwrap(), info);
     }
 }
