@@ -132,6 +132,17 @@ class VerifyTest(unittest.TestCase):
         rc, out = self.consume(prod, cons)
         self.assertEqual(rc, 1)
 
+    def test_consume_accepts_a_redelivery_through_the_retry_topic(self):
+        prod = self.rust_rows(3)
+        cons = [got(p) for p in prod]
+        cons[1].update(queue_id=0, queue_offset=0, reconsume_times=1)  # %RETRY%<group> queue 0
+        rc, out = self.consume(prod, cons)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("1 came through the retry topic", out)
+        cons[1]["body"] = "Hello RocketMQ 7"
+        rc, out = self.consume(prod, cons)
+        self.assertEqual(rc, 1)
+
     def test_nothing_sent_is_a_failure_and_garbage_lines_are_reported(self):
         rc, out = self.consume([{"i": 0, "status": "ERROR"}], [])
         self.assertEqual(rc, 1)

@@ -114,7 +114,7 @@ stop_all() {
   DAEMON_NAMES=()
   if [ "${#PORTS[@]}" -gt 0 ] && [ -x "$VENV/bin/python" ]; then
     local busy
-    busy=$(ports_in_use "${PORTS[@]}")
+    busy=$(ports_in_use "${PORTS[@]}") || busy=""
     [ -z "$busy" ] || echo "compat-test: warning: still listening after shutdown: $busy" >&2
   fi
 }
@@ -122,6 +122,7 @@ stop_all() {
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  set +e # clean up as much as possible, whatever fails
   stop_all
   if [ -n "$TMP" ] && [ -d "$TMP" ]; then
     if [ "${COMPAT_KEEP_TMP:-0}" = 1 ]; then
@@ -155,11 +156,16 @@ run_bounded() {
 install_clients() {
   step "install: apt packages, Python venv with $PY_CLIENT, Rust client"
   local need_apt=()
-  command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
-  # Debian splits venv/ensurepip out of python3; the venv needs both.
-  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
-  # librocketmq.so links libstdc++ (the wheel bundles only its own zlib).
-  if ! ldconfig -p 2>/dev/null | grep -q 'libstdc++\.so\.6 '; then need_apt+=(libstdc++6); fi
+  if ! command -v python3 >/dev/null 2>&1; then
+    need_apt+=(python3 python3-venv libstdc++6)
+  else
+    # Debian splits venv/ensurepip out of python3; the venv needs both.
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
+    # librocketmq.so links libstdc++ (the wheel bundles only its own zlib).
+    if ! python3 -c 'import ctypes; ctypes.CDLL("libstdc++.so.6")' >/dev/null 2>&1; then
+      need_apt+=(libstdc++6)
+    fi
+  fi
   if [ "${#need_apt[@]}" -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || die "needs root to install: ${need_apt[*]} (apt-get install -y ${need_apt[*]})"
     echo "    apt-get install ${need_apt[*]}"
@@ -188,6 +194,7 @@ install_clients() {
   fi
 
   echo "    cargo build compat/rust-client (target dir $COMPAT_TARGET)"
+  [ -x "$RUST_COMPAT" ] || echo "    (first build: ~360 crates, about 4 minutes on 2 cores)"
   if ! CARGO_TARGET_DIR="$COMPAT_TARGET" cargo build --locked --quiet \
     --manifest-path "$REPO/compat/rust-client/Cargo.toml"; then
     die "building compat/rust-client (rocketmq-client-rust 1.0.0) failed"
@@ -319,6 +326,14 @@ autoCreateTopicEnable=true
 EOF
   done
   start_daemon namesrv "$BIN" namesrv -c "$TMP/namesrv.conf"
+  # Brokers register at start and then only every 30 s: start them once the name server
+  # listens, or a lost first registration costs 30 s of waiting.
+  local ns_deadline=$((SECONDS + 10))
+  until [ -n "$(ports_in_use "$NS_PORT")" ]; do
+    check_daemons
+    [ "$SECONDS" -lt "$ns_deadline" ] || { tail_logs 20; die "the name server did not listen on $NS within 10 s"; }
+    sleep 0.1
+  done
   for i in 0 1 2; do
     start_daemon "broker-n$i" "$BIN" broker -c "$TMP/broker-n$i.conf"
   done
