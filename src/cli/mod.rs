@@ -3,8 +3,11 @@
 
 mod bench;
 mod broker;
+mod mqadmin;
 mod namesrv;
 mod raft;
+mod shutdown;
+mod tools;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +34,14 @@ enum Command {
     Raft(raft::RaftArgs),
     /// Benchmarks that start what they measure and print one parseable summary line.
     Bench(bench::BenchArgs),
+    /// RocketMQ's mqadmin: clusterList, topicList, topicRoute, updateTopic, topicStatus, ...
+    Mqadmin(mqadmin::MqadminArgs),
+    /// The quickstart producer (tools.sh org.apache.rocketmq.example.quickstart.Producer).
+    Producer(tools::ProducerArgs),
+    /// The quickstart consumer (tools.sh org.apache.rocketmq.example.quickstart.Consumer).
+    Consumer(tools::ConsumerArgs),
+    /// Stop the running name servers or brokers of this host (RocketMQ's mqshutdown).
+    Mqshutdown(shutdown::ShutdownArgs),
 }
 
 /// Prints one line to stdout. A closed pipe (`... | head`) ends the process quietly, as for
@@ -85,6 +96,22 @@ pub fn main() -> std::process::ExitCode {
             Command::Bench(a) => {
                 init_tracing("error");
                 bench::run(a).await
+            }
+            Command::Mqadmin(a) => {
+                init_tracing("error");
+                mqadmin::run(a).await
+            }
+            Command::Producer(a) => {
+                init_tracing("warn");
+                tools::producer(a).await
+            }
+            Command::Consumer(a) => {
+                init_tracing("warn");
+                tools::consumer(a).await
+            }
+            Command::Mqshutdown(a) => {
+                init_tracing("error");
+                shutdown::run(a).await
             }
         }
     });

@@ -1,0 +1,212 @@
+//! `ledgermq mqshutdown namesrv|broker`: RocketMQ's `mqshutdown` script. Finds the running
+//! `ledgermq namesrv` / `ledgermq broker` processes by reading `/proc/<pid>/cmdline` and sends
+//! each a SIGTERM, which they answer with a graceful shutdown (a broker unregisters from the
+//! name servers and stops its Raft node). Like the script, it stops every such process of the
+//! host unless `-c` narrows it to the ones started with one config file.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+
+use super::say;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Which {
+    Namesrv,
+    Broker,
+}
+
+impl Which {
+    /// The name RocketMQ's script prints.
+    fn script_name(self) -> &'static str {
+        match self {
+            Which::Namesrv => "mqnamesrv",
+            Which::Broker => "mqbroker",
+        }
+    }
+
+    /// The `ledgermq` subcommand names (and aliases) that start this kind of process.
+    fn subcommands(self) -> [&'static str; 2] {
+        match self {
+            Which::Namesrv => ["namesrv", "mqnamesrv"],
+            Which::Broker => ["broker", "mqbroker"],
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ShutdownArgs {
+    /// What to stop.
+    #[arg(value_enum)]
+    which: Which,
+    /// Only the processes started with this config file (`-c FILE`); default: all of them.
+    #[arg(short = 'c', long = "configFile")]
+    config: Option<PathBuf>,
+}
+
+/// A `ledgermq` process found in /proc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Found {
+    pid: i32,
+    argv: Vec<String>,
+    cwd: Option<PathBuf>,
+}
+
+/// Splits a /proc cmdline (NUL-separated, NUL-terminated) into arguments.
+fn split_cmdline(raw: &[u8]) -> Vec<String> {
+    raw.split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+/// True if `argv` is `ledgermq <sub> ...` for one of `subs`.
+fn is_ledgermq(argv: &[String], subs: [&str; 2]) -> bool {
+    let Some(prog) = argv.first() else {
+        return false;
+    };
+    let name = Path::new(prog)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    name == "ledgermq" && argv.get(1).is_some_and(|a| subs.contains(&a.as_str()))
+}
+
+/// The config file a process was started with (`-c F`, `--configFile F`, `--configFile=F`),
+/// resolved against its working directory.
+fn config_of(f: &Found) -> Option<PathBuf> {
+    let mut it = f.argv.iter().skip(2);
+    let mut path = None;
+    while let Some(a) = it.next() {
+        if a == "-c" || a == "--configFile" {
+            path = it.next().cloned();
+        } else if let Some(p) = a.strip_prefix("--configFile=") {
+            path = Some(p.to_string());
+        } else if let Some(p) = a.strip_prefix("-c").filter(|p| !p.is_empty()) {
+            path = Some(p.to_string());
+        }
+    }
+    let path = PathBuf::from(path?);
+    Some(match (&f.cwd, path.is_relative()) {
+        (Some(cwd), true) => cwd.join(path),
+        _ => path,
+    })
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Every `ledgermq` process of this kind on the host, except ourselves.
+fn scan(which: Which) -> std::io::Result<Vec<Found>> {
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        // A process may exit while we look; skip what we cannot read.
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let argv = split_cmdline(&raw);
+        if is_ledgermq(&argv, which.subcommands()) {
+            let cwd = std::fs::read_link(entry.path().join("cwd")).ok();
+            out.push(Found { pid, argv, cwd });
+        }
+    }
+    out.sort_by_key(|f| f.pid);
+    Ok(out)
+}
+
+pub async fn run(args: ShutdownArgs) -> anyhow::Result<()> {
+    let name = args.which.script_name();
+    let mut found = scan(args.which)?;
+    if let Some(conf) = &args.config {
+        found.retain(|f| config_of(f).is_some_and(|c| same_file(&c, conf)));
+    }
+    if found.is_empty() {
+        say(format!("No {name} running."));
+        std::process::exit(1);
+    }
+    let mut failed = Vec::new();
+    for f in &found {
+        say(format!("The {name}({}) is running...", f.pid));
+        // SAFETY: kill(2) only sends a signal; the pid was read from /proc just now.
+        if unsafe { libc::kill(f.pid, libc::SIGTERM) } == 0 {
+            say(format!("Send shutdown request to {name}({}) OK", f.pid));
+        } else {
+            let e = std::io::Error::last_os_error();
+            eprintln!("cannot signal {name}({}): {e}", f.pid);
+            failed.push(f.pid);
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("could not stop {name} process(es) {failed:?}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &[&str]) -> Vec<String> {
+        s.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn finds_our_processes_only() {
+        let raw = b"/opt/x/ledgermq\0namesrv\0-c\0ns.conf\0";
+        let a = split_cmdline(raw);
+        assert_eq!(a, argv(&["/opt/x/ledgermq", "namesrv", "-c", "ns.conf"]));
+        assert!(is_ledgermq(&a, Which::Namesrv.subcommands()));
+        assert!(!is_ledgermq(&a, Which::Broker.subcommands()));
+        assert!(is_ledgermq(
+            &argv(&["ledgermq", "mqbroker"]),
+            Which::Broker.subcommands()
+        ));
+        assert!(!is_ledgermq(
+            &argv(&["ledgermq", "mqshutdown", "broker"]),
+            Which::Broker.subcommands()
+        ));
+        assert!(!is_ledgermq(
+            &argv(&["java", "broker"]),
+            Which::Broker.subcommands()
+        ));
+        assert!(!is_ledgermq(&[], Which::Broker.subcommands()));
+    }
+
+    #[test]
+    fn reads_the_config_argument() {
+        let f = |a: &[&str]| Found {
+            pid: 1,
+            argv: argv(a),
+            cwd: Some(PathBuf::from("/srv")),
+        };
+        assert_eq!(
+            config_of(&f(&["ledgermq", "broker", "-c", "b.conf"])),
+            Some(PathBuf::from("/srv/b.conf"))
+        );
+        assert_eq!(
+            config_of(&f(&["ledgermq", "broker", "--configFile=/etc/b.conf"])),
+            Some(PathBuf::from("/etc/b.conf"))
+        );
+        assert_eq!(
+            config_of(&f(&["ledgermq", "broker", "-c/etc/b.conf"])),
+            Some(PathBuf::from("/etc/b.conf"))
+        );
+        assert_eq!(config_of(&f(&["ledgermq", "namesrv"])), None);
+    }
+}
