@@ -9,6 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ledgermq::client::{
+    ClientOptions, Consumer, ConsumerConfig, Message, MessageStream, Producer, ProducerConfig,
+    SendStatus,
+};
+use ledgermq::protocol::body::ConsumeFromWhere;
+
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ledgermq")
 }
@@ -514,4 +520,113 @@ fn tools_against_a_single_node_broker() {
     ]);
     assert_eq!(out.code, Some(1));
     assert_eq!(out.stdout.trim(), "No mqnamesrv running.");
+}
+
+/// The next `n` messages of `stream`, or a panic after `within`.
+async fn take(
+    stream: &mut MessageStream,
+    n: usize,
+    within: Duration,
+) -> Vec<ledgermq::client::ReceivedMessage> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while got.len() < n {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(m)) => got.push(m),
+            Ok(None) => panic!("the stream ended after {} messages", got.len()),
+            Err(_) => panic!("only {} of {n} messages arrived", got.len()),
+        }
+    }
+    got
+}
+
+/// Waits until `check` holds, polling every 100 ms.
+async fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The library under the tools: a batch send lands in one queue with consecutive offsets, a
+/// tag subscription filters, and two consumers of one group split the queues and take them
+/// back when one leaves (NOTIFY_CONSUMER_IDS_CHANGED).
+#[test]
+fn library_batch_send_tag_filter_and_group_rebalance() {
+    let mut env = Env::start();
+    env.wait_master();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let opts = ClientOptions::new(env.ns.clone());
+        let producer =
+            Producer::new(opts.clone(), ProducerConfig::new("lib_producer")).expect("producer");
+        let topic = "LibTopic";
+        let first = producer
+            .send(
+                Message::new(topic, &b"not for B"[..])
+                    .with_tags("A")
+                    .expect("tags"),
+            )
+            .await
+            .expect("first send");
+        assert_eq!(first.status, SendStatus::SendOk);
+        let batch: Vec<Message> = (0..10)
+            .map(|i| {
+                Message::new(topic, format!("b-{i}").into_bytes())
+                    .with_tags("B")
+                    .expect("tags")
+            })
+            .collect();
+        let r = producer.send_batch(batch).await.expect("batch send");
+        assert_eq!(r.status, SendStatus::SendOk);
+        assert_eq!(r.msg_id.split(',').count(), 10, "{r}");
+        assert_eq!(r.offset_msg_id.split(',').count(), 10, "{r}");
+
+        let mut cfg = ConsumerConfig::new("lib_group").subscribe(topic, "B");
+        cfg.consume_from_where = ConsumeFromWhere::ConsumeFromFirstOffset;
+        let (c1, mut s1) = Consumer::start(opts.clone(), cfg.clone())
+            .await
+            .expect("consumer 1");
+        let got = take(&mut s1, 10, Duration::from_secs(20)).await;
+        let bodies: Vec<String> = got
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.message.body).into_owned())
+            .collect();
+        let expected: Vec<String> = (0..10).map(|i| format!("b-{i}")).collect();
+        assert_eq!(bodies, expected, "a batch keeps its order in one queue");
+        for (i, m) in got.iter().enumerate() {
+            assert_eq!(m.queue, r.queue);
+            assert_eq!(m.message.queue_offset, r.queue_offset + i as i64);
+            assert_eq!(m.message.tags(), Some("B"));
+        }
+
+        let (c2, _s2) = Consumer::start(opts.clone(), cfg)
+            .await
+            .expect("consumer 2");
+        let topic_queues = |c: &Consumer| -> BTreeSet<i32> {
+            c.assigned_queues()
+                .into_iter()
+                .filter(|q| q.topic == topic)
+                .map(|q| q.queue_id)
+                .collect()
+        };
+        eventually(
+            "the two consumers to split the queues",
+            Duration::from_secs(15),
+            || {
+                let (a, b) = (topic_queues(&c1), topic_queues(&c2));
+                !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) && a.len() + b.len() == 4
+            },
+        )
+        .await;
+        c2.shutdown().await;
+        eventually(
+            "consumer 1 to take every queue back",
+            Duration::from_secs(15),
+            || topic_queues(&c1).len() == 4,
+        )
+        .await;
+        c1.shutdown().await;
+    });
 }

@@ -71,16 +71,28 @@ pub struct ConsumerArgs {
     from_first: bool,
 }
 
+/// After this many sends in a row fail (each after its own retries), the producer stops:
+/// the cluster is down, and trying the rest would take count × the retry timeout.
+const MAX_CONSECUTIVE_FAILURES: u64 = 3;
+
 /// Sends "Hello RocketMQ i" for i in 0..count and prints one SendResult line each, as the
-/// quickstart does. A failed send is printed and the run continues; the exit status is
-/// non-zero if any failed.
+/// quickstart does. A failed send is printed and the run continues (up to
+/// [`MAX_CONSECUTIVE_FAILURES`] in a row); the exit status is non-zero if any failed.
 pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
     let producer = Producer::new(
         ClientOptions::new(args.namesrv),
         ProducerConfig::new(args.group),
     )?;
     let mut failed = 0u64;
+    let mut in_a_row = 0u64;
     for i in 0..args.count {
+        if in_a_row >= MAX_CONSECUTIVE_FAILURES {
+            producer.client().close_all();
+            bail!(
+                "giving up after {in_a_row} failed sends in a row ({} sent, {failed} failed)",
+                i - failed
+            );
+        }
         let mut msg = Message::new(
             args.topic.clone(),
             format!("Hello RocketMQ {i}").into_bytes(),
@@ -90,9 +102,13 @@ pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
             msg = msg.with_keys([format!("{prefix}{i}").as_str()])?;
         }
         match producer.send(msg).await {
-            Ok(r) => say(r),
+            Ok(r) => {
+                in_a_row = 0;
+                say(r);
+            }
             Err(e) => {
                 failed += 1;
+                in_a_row += 1;
                 eprintln!("send of message {i} failed: {e}");
             }
         }
