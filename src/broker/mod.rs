@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::BrokerConfig;
-use crate::raft::retention::disk_used_pct;
+use crate::raft::retention::disk_space;
 use crate::raft::{NodeError, RaftNode, RaftNodeConfig};
 use crate::remoting::{ClientConfig, RemotingClient, ServerConfig};
 use context::BrokerContext;
@@ -144,8 +144,12 @@ async fn housekeeping(bc: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool
             }
         }
         if ticks % 5 == 1 {
-            let used = disk_used_pct(&bc.cfg.store_path_commit_log).unwrap_or(0);
-            let full = used >= DISK_WARNING_LEVEL_PCT;
+            // Full by RocketMQ's measure, or too little room left to create the next segment
+            // (which would stop the Raft node with a storage error).
+            let space = disk_space(&bc.cfg.store_path_commit_log);
+            let used = space.map(|s| s.used_pct).unwrap_or(0);
+            let floor = (2 * bc.cfg.mapped_file_size_commit_log).max(1 << 30);
+            let full = used >= DISK_WARNING_LEVEL_PCT || space.is_some_and(|s| s.available < floor);
             if full != bc.disk_full() {
                 if full {
                     tracing::error!(

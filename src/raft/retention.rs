@@ -76,8 +76,17 @@ fn local_hour(now: SystemTime) -> u8 {
     }
 }
 
-/// Percentage of the filesystem holding `path` that is in use.
-pub fn disk_used_pct(path: &Path) -> Option<u8> {
+/// Space on the filesystem holding a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// Percent in use, as RocketMQ computes it: (total − free) / total, where free includes
+    /// blocks reserved for root.
+    pub used_pct: u8,
+    /// Bytes this process can still write.
+    pub available: u64,
+}
+
+pub fn disk_space(path: &Path) -> Option<DiskSpace> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: statvfs fills the struct we own from a NUL-terminated path.
@@ -85,8 +94,16 @@ pub fn disk_used_pct(path: &Path) -> Option<u8> {
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 || st.f_blocks == 0 {
         return None;
     }
-    let used = st.f_blocks.saturating_sub(st.f_bavail) as f64;
-    Some(((used / st.f_blocks as f64) * 100.0).round().min(100.0) as u8)
+    let used = st.f_blocks.saturating_sub(st.f_bfree) as f64;
+    Some(DiskSpace {
+        used_pct: ((used / st.f_blocks as f64) * 100.0).round().min(100.0) as u8,
+        available: (st.f_bavail as u64).saturating_mul(st.f_frsize as u64),
+    })
+}
+
+/// Percentage of the filesystem holding `path` that is in use (RocketMQ's formula).
+pub fn disk_used_pct(path: &Path) -> Option<u8> {
+    disk_space(path).map(|d| d.used_pct)
 }
 
 /// Runs one retention pass; returns the index purged up to, if anything was purged.

@@ -51,7 +51,7 @@ pub(super) fn check_writable(bc: &BrokerContext, req: &RemotingCommand) -> Optio
             req,
             code::SERVICE_NOT_AVAILABLE,
             format!(
-                "service not available now: the broker's disk is more than {}% full",
+                "service not available now: the broker's disk is full (more than {}% used, or less than two segments free)",
                 crate::broker::DISK_WARNING_LEVEL_PCT
             ),
         ));

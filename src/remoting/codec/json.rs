@@ -6,125 +6,335 @@
 //! `language` is kept, scalar `extFields` values become their string form, integer fields may be
 //! numeric strings, and trailing whitespace is accepted.
 //!
-//! Writing follows fastjson's output: keys in alphabetical order, null fields omitted.
+//! Writing follows fastjson's output for the top-level keys (alphabetical, null fields omitted);
+//! `extFields` keys come in map order, which no reader depends on.
 
 use std::collections::HashMap;
 
 use bytes::{BufMut, BytesMut};
-use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{snippet, CodecError};
 use crate::remoting::command::{LanguageCode, RemotingCommand, SerializeType};
 
 pub(super) fn read(header: &[u8]) -> Result<RemotingCommand, CodecError> {
-    let root: Value = serde_json::from_slice(header).map_err(|source| CodecError::Json {
-        snippet: snippet(header),
-        source,
-    })?;
-    let Value::Object(mut obj) = root else {
-        return Err(CodecError::JsonField {
-            field: "(root)",
-            reason: format!("expected an object, found {}", kind(&root)),
-        });
+    // One streaming pass into the command's fields: no intermediate `serde_json::Value` tree,
+    // which cost more than the rest of a request's handling.
+    FIELD_ERROR.with(|f| f.set(None));
+    let mut de = serde_json::Deserializer::from_slice(header);
+    let parsed = HeaderIn::deserialize(&mut de).and_then(|h| de.end().map(|()| h));
+    let h = match parsed {
+        Ok(h) => h,
+        Err(source) => {
+            return Err(match FIELD_ERROR.with(|f| f.take()) {
+                Some((field, reason)) => CodecError::JsonField { field, reason },
+                None => CodecError::Json {
+                    snippet: snippet(header),
+                    source,
+                },
+            })
+        }
     };
     Ok(RemotingCommand {
-        code: int_field(&mut obj, "code")?,
-        language: language(obj.remove("language")),
-        version: int_field(&mut obj, "version")?,
-        opaque: int_field(&mut obj, "opaque")?,
-        flag: int_field(&mut obj, "flag")?,
-        remark: remark(obj.remove("remark")),
-        ext_fields: ext_fields(obj.remove("extFields"))?,
+        code: h.code,
+        language: h.language,
+        version: h.version,
+        opaque: h.opaque,
+        flag: h.flag,
+        remark: h.remark,
+        ext_fields: h.ext_fields,
         body: bytes::Bytes::new(),
         serialize_type: SerializeType::Json,
     })
 }
 
-/// An `int` header field: absent or null is 0 (Java's default), a numeric string is parsed
-/// (fastjson coerces), and a value in `i32::MAX + 1 ..= u32::MAX` wraps as an unsigned opaque.
-fn int_field(obj: &mut Map<String, Value>, field: &'static str) -> Result<i32, CodecError> {
-    let bad = |reason: String| CodecError::JsonField { field, reason };
-    let wide: i64 = match obj.remove(field) {
-        None | Some(Value::Null) => return Ok(0),
-        Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => i,
-            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e12 => f as i64,
-            _ => return Err(bad(format!("{n} is not a 32-bit integer"))),
-        },
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| bad(format!("{s:?} is not an integer")))?,
-        Some(other) => return Err(bad(format!("expected an integer, found {}", kind(&other)))),
-    };
-    if let Ok(v) = i32::try_from(wide) {
-        Ok(v)
-    } else if let Ok(v) = u32::try_from(wide) {
-        Ok(v as i32)
-    } else {
-        Err(bad(format!("{wide} is out of the 32-bit range")))
+thread_local! {
+    /// The field and reason of a semantic error found while parsing, reported as
+    /// `CodecError::JsonField` rather than a bare JSON error.
+    static FIELD_ERROR: std::cell::Cell<Option<(&'static str, String)>> = const { std::cell::Cell::new(None) };
+}
+
+fn field_error<E: de::Error>(field: &'static str, reason: String) -> E {
+    let msg = format!("{field}: {reason}");
+    FIELD_ERROR.with(|f| f.set(Some((field, reason))));
+    E::custom(msg)
+}
+
+struct HeaderIn {
+    code: i32,
+    language: LanguageCode,
+    version: i32,
+    opaque: i32,
+    flag: i32,
+    remark: Option<String>,
+    ext_fields: HashMap<String, String>,
+}
+
+impl<'de> Deserialize<'de> for HeaderIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HeaderIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HeaderIn, A::Error> {
+                let mut h = HeaderIn {
+                    code: 0,
+                    language: LanguageCode::Java,
+                    version: 0,
+                    opaque: 0,
+                    flag: 0,
+                    remark: None,
+                    ext_fields: HashMap::new(),
+                };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "code" => h.code = map.next_value_seed(IntSeed("code"))?,
+                        "version" => h.version = map.next_value_seed(IntSeed("version"))?,
+                        "opaque" => h.opaque = map.next_value_seed(IntSeed("opaque"))?,
+                        "flag" => h.flag = map.next_value_seed(IntSeed("flag"))?,
+                        "language" => h.language = language(map.next_value::<Scalar>()?),
+                        "remark" => {
+                            h.remark = match map.next_value::<Scalar>()? {
+                                Scalar::Null => None,
+                                Scalar::Text(s) if s.is_empty() => None,
+                                Scalar::Text(s) | Scalar::Other(s) => Some(s),
+                            }
+                        }
+                        "extFields" => h.ext_fields = map.next_value::<ExtFieldsIn>()?.0,
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(h)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<HeaderIn, A::Error> {
+                Err(field_error(
+                    "(root)",
+                    "expected an object, found an array".into(),
+                ))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<HeaderIn, E> {
+                Err(field_error(
+                    "(root)",
+                    "expected an object, found a string".into(),
+                ))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<HeaderIn, E> {
+                Err(field_error(
+                    "(root)",
+                    "expected an object, found a boolean".into(),
+                ))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<HeaderIn, E> {
+                Err(field_error(
+                    "(root)",
+                    "expected an object, found a number".into(),
+                ))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<HeaderIn, E> {
+                Err(field_error(
+                    "(root)",
+                    "expected an object, found a number".into(),
+                ))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<HeaderIn, E> {
+                Err(field_error(
+                    "(root)",
+                    "expected an object, found a number".into(),
+                ))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<HeaderIn, E> {
+                Err(field_error(
+                    "(root)",
+                    "expected an object, found null".into(),
+                ))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
-fn language(value: Option<Value>) -> LanguageCode {
-    match value {
-        None | Some(Value::Null) => LanguageCode::Java,
-        Some(Value::String(s)) => LanguageCode::from_name(&s),
-        Some(Value::Number(n)) => match n.as_u64().and_then(|b| u8::try_from(b).ok()) {
-            Some(b) => LanguageCode::from_byte(b),
-            None => LanguageCode::UnknownName(n.to_string()),
-        },
-        Some(other) => LanguageCode::UnknownName(other.to_string()),
-    }
+/// Any JSON value as text: strings as themselves, numbers and booleans in their JSON form,
+/// objects and arrays as their JSON text.
+enum Scalar {
+    Null,
+    Text(String),
+    Other(String),
 }
 
-/// `null`, absent and `""` all mean "no remark".
-fn remark(value: Option<Value>) -> Option<String> {
-    match value {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => Some(other.to_string()),
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Other(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Other(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Other(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Other(
+                    serde_json::Number::from_f64(v)
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| v.to_string()),
+                ))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalar, A::Error> {
+                let v = Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Scalar::Other(v.to_string()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Scalar, A::Error> {
+                let v = Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Scalar::Other(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
 /// `extFields` as strings: a number or boolean becomes its text (`3` → `"3"`), an object or
 /// array its JSON text, and a null value is dropped (Java's `get` sees null either way).
-fn ext_fields(value: Option<Value>) -> Result<HashMap<String, String>, CodecError> {
-    let obj = match value {
-        None | Some(Value::Null) => return Ok(HashMap::new()),
-        Some(Value::Object(obj)) => obj,
-        Some(other) => {
-            return Err(CodecError::JsonField {
-                field: "extFields",
-                reason: format!("expected an object, found {}", kind(&other)),
-            })
+struct ExtFieldsIn(HashMap<String, String>);
+
+impl<'de> Deserialize<'de> for ExtFieldsIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ExtFieldsIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<ExtFieldsIn, E> {
+                Ok(ExtFieldsIn(HashMap::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFieldsIn, A::Error> {
+                let mut out = HashMap::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(k) = map.next_key::<String>()? {
+                    match map.next_value::<Scalar>()? {
+                        Scalar::Null => {}
+                        Scalar::Text(v) | Scalar::Other(v) => {
+                            out.insert(k, v);
+                        }
+                    }
+                }
+                Ok(ExtFieldsIn(out))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<ExtFieldsIn, E> {
+                Err(field_error(
+                    "extFields",
+                    "expected an object, found a boolean".into(),
+                ))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<ExtFieldsIn, E> {
+                Err(field_error(
+                    "extFields",
+                    "expected an object, found a number".into(),
+                ))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<ExtFieldsIn, E> {
+                Err(field_error(
+                    "extFields",
+                    "expected an object, found a number".into(),
+                ))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<ExtFieldsIn, E> {
+                Err(field_error(
+                    "extFields",
+                    "expected an object, found a number".into(),
+                ))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<ExtFieldsIn, E> {
+                Err(field_error(
+                    "extFields",
+                    "expected an object, found a string".into(),
+                ))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<ExtFieldsIn, A::Error> {
+                Err(field_error(
+                    "extFields",
+                    "expected an object, found an array".into(),
+                ))
+            }
         }
-    };
-    let mut out = HashMap::with_capacity(obj.len());
-    for (k, v) in obj {
-        let v = match v {
-            Value::Null => continue,
-            Value::String(s) => s,
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) => n.to_string(),
-            other => other.to_string(),
-        };
-        out.insert(k, v);
+        d.deserialize_any(V)
     }
-    Ok(out)
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// An `int` header field: absent or null is 0 (Java's default), a numeric string is parsed
+/// (fastjson coerces), and a value in `i32::MAX + 1 ..= u32::MAX` wraps as an unsigned opaque.
+struct IntSeed(&'static str);
+
+impl<'de> de::DeserializeSeed<'de> for IntSeed {
+    type Value = i32;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<i32, D::Error> {
+        let field = self.0;
+        let wide: i64 = match Scalar::deserialize(d)? {
+            Scalar::Null => return Ok(0),
+            Scalar::Text(s) => s
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| field_error(field, format!("{s:?} is not an integer")))?,
+            Scalar::Other(s) => match s.parse::<i64>() {
+                Ok(i) => i,
+                Err(_) => match s.parse::<f64>() {
+                    Ok(f) if f.fract() == 0.0 && f.abs() < 1e12 => f as i64,
+                    Ok(_) => {
+                        return Err(field_error(field, format!("{s} is not a 32-bit integer")))
+                    }
+                    Err(_) => {
+                        return Err(field_error(
+                            field,
+                            format!("expected an integer, found {s}"),
+                        ))
+                    }
+                },
+            },
+        };
+        if let Ok(v) = i32::try_from(wide) {
+            Ok(v)
+        } else if let Ok(v) = u32::try_from(wide) {
+            Ok(v as i32)
+        } else {
+            Err(field_error(
+                field,
+                format!("{wide} is out of the 32-bit range"),
+            ))
+        }
+    }
+}
+
+fn language(value: Scalar) -> LanguageCode {
+    match value {
+        Scalar::Null => LanguageCode::Java,
+        Scalar::Text(s) => LanguageCode::from_name(&s),
+        Scalar::Other(s) => match s.parse::<u8>() {
+            Ok(b) => LanguageCode::from_byte(b),
+            Err(_) => LanguageCode::UnknownName(s),
+        },
     }
 }
 
@@ -133,11 +343,7 @@ fn kind(v: &Value) -> &'static str {
 #[derive(Serialize)]
 struct HeaderOut<'a> {
     code: i32,
-    #[serde(
-        rename = "extFields",
-        skip_serializing_if = "HashMap::is_empty",
-        serialize_with = "sorted"
-    )]
+    #[serde(rename = "extFields", skip_serializing_if = "HashMap::is_empty")]
     ext_fields: &'a HashMap<String, String>,
     flag: i32,
     language: &'a str,
@@ -147,17 +353,6 @@ struct HeaderOut<'a> {
     #[serde(rename = "serializeTypeCurrentRPC")]
     serialize_type: &'static str,
     version: i32,
-}
-
-/// Writes a map with its keys sorted, so equal commands encode to equal bytes.
-fn sorted<S: Serializer>(map: &&HashMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
-    let mut entries: Vec<(&String, &String)> = map.iter().collect();
-    entries.sort_unstable();
-    let mut out = s.serialize_map(Some(entries.len()))?;
-    for (k, v) in entries {
-        out.serialize_entry(k, v)?;
-    }
-    out.end()
 }
 
 pub(super) fn write(cmd: &RemotingCommand, out: &mut BytesMut) -> Result<(), CodecError> {

@@ -20,6 +20,8 @@ use crate::raft::retention::RetentionPolicy;
 use crate::raft::{LogCommand, NodeCore, RaftNode, RaftNodeConfig};
 use crate::store::FlushMode;
 
+mod mq;
+
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -30,6 +32,12 @@ pub struct BenchArgs {
 enum BenchCmd {
     /// Replication throughput and commit latency of a Raft group started in-process.
     Raft(RaftBench),
+    /// Send throughput and latency through the RocketMQ protocol, against a running cluster.
+    Produce(mq::ProduceBench),
+    /// Pull throughput, reading every queue of a topic from its start.
+    Consume(mq::ConsumeBench),
+    /// A trivial endpoint that answers every send at once (to show the client is no bottleneck).
+    Endpoint(mq::EndpointBench),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -72,9 +80,22 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+impl BenchArgs {
+    /// True for the protocol benchmarks, which run best on a single-threaded runtime.
+    pub fn single_threaded(&self) -> bool {
+        matches!(
+            self.cmd,
+            BenchCmd::Produce(_) | BenchCmd::Consume(_) | BenchCmd::Endpoint(_)
+        )
+    }
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.cmd {
         BenchCmd::Raft(b) => raft_bench(b).await,
+        BenchCmd::Produce(b) => mq::produce(b).await,
+        BenchCmd::Consume(b) => mq::consume(b).await,
+        BenchCmd::Endpoint(b) => mq::endpoint(b).await,
     }
 }
 
