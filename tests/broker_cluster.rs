@@ -201,3 +201,87 @@ async fn leader_is_master_followers_refuse_sends_and_serve_pulls_and_failover_re
     let h = SendMessageResponseHeader::from_ext(&resp.ext_fields).expect("header");
     assert_eq!(h.queue_offset, 10, "queue offsets continue after failover");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_frames_and_oversize_messages_get_errors_while_others_keep_working() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let c = Cluster::start_with_namesrv(22, 1, "");
+    let namesrv = c.namesrv.clone().expect("namesrv");
+    let (client, _inbound) = RemotingClient::new(ClientConfig::default());
+    let master = wait_master(&client, &namesrv, None).await;
+
+    // A well-behaved producer keeps sending through everything below.
+    let good = {
+        let (client, master) = (client.clone(), master.clone());
+        tokio::spawn(async move {
+            let mut ok = 0;
+            for i in 0..60 {
+                let r = client
+                    .invoke(&master, send_request("Good", 0, &format!("g{i}")), T)
+                    .await;
+                match r {
+                    Ok(resp) if resp.code == code::SUCCESS => ok += 1,
+                    other => panic!("the well-behaved client was disturbed: {other:?}"),
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            ok
+        })
+    };
+
+    // Malformed frames: each closes only its own connection.
+    let frame = |total: u32, header_word: u32, header: &[u8]| {
+        let mut f = total.to_be_bytes().to_vec();
+        f.extend_from_slice(&header_word.to_be_bytes());
+        f.extend_from_slice(header);
+        f
+    };
+    let hostile: Vec<(&str, Vec<u8>)> = vec![
+        ("length beyond 16 MiB", frame(64 << 20, 2, b"{}")),
+        ("header longer than the frame", frame(6, 100, b"{}")),
+        ("unknown serialize type", frame(6, (7 << 24) | 2, b"{}")),
+        ("not JSON", frame(12, 8, b"not json")),
+        ("negative length", (-5i32).to_be_bytes().to_vec()),
+    ];
+    for (what, bytes) in hostile {
+        let mut s = tokio::net::TcpStream::connect(&master)
+            .await
+            .expect("connect");
+        s.write_all(&bytes).await.expect("write");
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{what}: the broker neither answered nor closed the connection")
+            });
+        assert!(
+            matches!(n, Ok(0) | Err(_)),
+            "{what}: expected the connection to close, got {n:?}"
+        );
+    }
+
+    // An oversize message is refused with MESSAGE_ILLEGAL, and the same connection still works.
+    let big = "x".repeat(70_000);
+    let resp = client
+        .invoke(&master, send_request("Good", 0, &big), T)
+        .await
+        .expect("oversize send answered");
+    assert_eq!(resp.code, code::MESSAGE_ILLEGAL, "{:?}", resp.remark);
+    assert!(resp.remark.unwrap_or_default().contains("65536"));
+    let resp = client
+        .invoke(&master, send_request("Good", 0, "small"), T)
+        .await
+        .expect("send after oversize");
+    assert_eq!(resp.code, code::SUCCESS);
+    // A header that misses required fields gets SYSTEM_ERROR naming the field.
+    let mut bad = RemotingCommand::request(rc::SEND_MESSAGE_V2).with_body(b"x".to_vec());
+    bad.ext_fields.insert("b".into(), "Good".into());
+    let resp = client.invoke(&master, bad, T).await.expect("answered");
+    assert_eq!(resp.code, code::SYSTEM_ERROR);
+    assert!(
+        resp.remark.unwrap_or_default().contains('`'),
+        "the remark names the missing field"
+    );
+
+    assert_eq!(good.await.expect("good client"), 60);
+}
