@@ -187,6 +187,27 @@ pub fn earliest_store_time(
     store_time(log, &e)
 }
 
+/// Store time of the oldest message still in the CommitLog (clusterList's `#Hour`).
+pub fn earliest_message_time(log: &CommitLog) -> Option<i64> {
+    let first = log.first_index()?;
+    let last = log.last_index()?;
+    // Skip the few non-message entries (membership, blank, topics) at the start.
+    for rec in log
+        .read_range(first, last.min(first + 64) + 1, 1 << 20)
+        .ok()?
+    {
+        let items = crate::raft::codec::items(rec.meta.index, rec.meta.kind, &rec.payload).ok()?;
+        for (kind, payload) in items {
+            if kind == crate::raft::codec::KIND_MESSAGE || kind == crate::raft::codec::KIND_BATCH {
+                if let Ok(v) = StoredMessageView::parse(&payload) {
+                    return Some(v.store_timestamp());
+                }
+            }
+        }
+    }
+    None
+}
+
 /// The queue offset of the message at `commit_log_offset` in `cq` (entries are sorted by
 /// CommitLog offset), if the queue holds it.
 pub fn queue_offset_of(cq: &ConsumeQueue, commit_log_offset: u64) -> Option<u64> {

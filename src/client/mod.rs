@@ -29,3 +29,49 @@ pub use error::ClientError;
 pub use mq::{ClientOptions, MqClient};
 pub use producer::{Message, Producer, ProducerConfig, SendResult, SendStatus};
 pub use raft_admin::{AdminError, RaftAdminClient};
+
+/// Java producers zlib-compress bodies over 4 KiB and flag them COMPRESSED; the broker stores
+/// them as sent, and the consumer inflates them, as Java's does. A body that does not inflate
+/// is delivered as stored, flag kept, with a warning.
+pub fn inflate_body(mut m: crate::message::MessageExt) -> crate::message::MessageExt {
+    use std::io::Read;
+    if !crate::message::sysflag::is_compressed(m.sys_flag) {
+        return m;
+    }
+    let mut out = Vec::with_capacity(m.body.len() * 4);
+    match flate2::read::ZlibDecoder::new(&m.body[..]).read_to_end(&mut out) {
+        Ok(_) => {
+            m.body = bytes::Bytes::from(out);
+            m.sys_flag = crate::message::sysflag::clear_compressed_flag(m.sys_flag);
+        }
+        Err(e) => {
+            tracing::warn!(topic = %m.topic, queue_offset = m.queue_offset, error = %e, "compressed body does not inflate; delivering it as stored")
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    #[test]
+    fn compressed_bodies_are_inflated_and_others_left_alone() {
+        let text = "Hello RocketMQ ".repeat(500);
+        let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(5));
+        enc.write_all(text.as_bytes()).unwrap();
+        let m = crate::message::MessageExt {
+            sys_flag: 0x1,
+            body: bytes::Bytes::from(enc.finish().unwrap()),
+            ..Default::default()
+        };
+        let out = super::inflate_body(m);
+        assert_eq!(out.body, text.as_bytes());
+        assert_eq!(out.sys_flag & 0x1, 0);
+        let plain = crate::message::MessageExt {
+            body: bytes::Bytes::from_static(b"x"),
+            ..Default::default()
+        };
+        assert_eq!(super::inflate_body(plain).body, &b"x"[..]);
+    }
+}

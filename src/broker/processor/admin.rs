@@ -96,7 +96,7 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
     let up = (now_ms() - bc.boot_ms).max(0) / 1000;
     let disk = disk_used_pct(&bc.cfg.store_path_commit_log).unwrap_or(0);
     let (segments, reserved) = log.disk_usage();
-    let earliest = bc.boot_ms;
+    let earliest = crate::broker::message_store::earliest_message_time(log).unwrap_or(0);
     let mut t = BTreeMap::new();
     let mut put = |k: &str, v: String| {
         t.insert(k.to_string(), v);
@@ -129,6 +129,12 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
     put("msgPutTotalYesterdayMorning", "0".into());
     put("msgGetTotalYesterdayMorning", "0".into());
     put("pageCacheLockTimeMills", "0".into());
+    // Java's clusterList prints these as the TPS columns' load; LedgerMQ has no send/pull
+    // thread-pool queues (requests are tasks), so they are always 0.
+    put("sendThreadPoolQueueSize", "0".into());
+    put("sendThreadPoolQueueHeadWaitTimeMills", "0".into());
+    put("pullThreadPoolQueueSize", "0".into());
+    put("pullThreadPoolQueueHeadWaitTimeMills", "0".into());
     put("earliestMessageTimeStamp", earliest.to_string());
     put("commitLogDiskRatio", format!("{:.4}", disk as f64 / 100.0));
     put(
@@ -195,15 +201,15 @@ fn mq(bc: &BrokerContext, topic: &str, q: u32) -> MessageQueue {
     MessageQueue::new(topic, bc.cfg.broker_name.clone(), q as i32)
 }
 
-fn last_store_time(bc: &BrokerContext, topic: &str, q: u32) -> i64 {
+/// Store time of the message just before queue offset `before` (0 if none).
+fn store_time_before(bc: &BrokerContext, topic: &str, q: u32, before: u64) -> i64 {
     let Some(cq) = bc.core.state.consume_queue(topic, q) else {
         return 0;
     };
-    let max = cq.max_offset();
-    if max == 0 {
+    if before == 0 || before <= cq.min_offset() || before > cq.max_offset() {
         return 0;
     }
-    cq.get(max - 1)
+    cq.get(before - 1)
         .and_then(|e| {
             bc.core
                 .log
@@ -254,7 +260,7 @@ pub fn topic_stats(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand
             TopicOffset {
                 min_offset: min as i64,
                 max_offset: max as i64,
-                last_update_timestamp: last_store_time(bc, &h.topic, q),
+                last_update_timestamp: store_time_before(bc, &h.topic, q, max),
             },
         );
     }
@@ -318,11 +324,8 @@ pub fn consume_stats(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
                 .map(|cq| cq.max_offset())
                 .unwrap_or(0);
             let consumer_offset = offsets.get(&(topic.clone(), q)).copied().unwrap_or(0);
-            let last_timestamp = if consumer_offset > 0 {
-                last_store_time(bc, &topic, q)
-            } else {
-                0
-            };
+            // When the group last consumed: the store time of the message before its offset.
+            let last_timestamp = store_time_before(bc, &topic, q, consumer_offset);
             stats.offset_table.insert(
                 mq(bc, &topic, q),
                 OffsetWrapper {

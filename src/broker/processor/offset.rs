@@ -66,6 +66,18 @@ pub fn update_consumer_offset(bc: &BrokerContext, req: &RemotingCommand) -> Remo
         Ok(q) => q,
         Err(r) => return r,
     };
+    // Only the leader's commits are replicated; a follower says so rather than dropping the
+    // offset silently.
+    if !bc.is_master() {
+        return error(
+            req,
+            code::SERVICE_NOT_AVAILABLE,
+            format!(
+                "broker {} is not the master; commit consumer offsets to the master",
+                bc.broker_addr
+            ),
+        );
+    }
     if h.commit_offset >= 0 {
         bc.offsets
             .commit(&h.consumer_group, &h.topic, q, h.commit_offset as u64);

@@ -160,6 +160,7 @@ pub(super) async fn run(shared: Arc<Shared>, pq: Arc<ProcessQueue>, sub: Arc<Sub
                 let kept: Vec<_> = messages
                     .into_iter()
                     .filter(|m| sub.filter.matches_tags(m.tags()))
+                    .map(crate::client::inflate_body)
                     .collect();
                 if pq.is_dropped() {
                     return;
