@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README "Test"): installs what the tests need on a fresh Debian
-# machine, then runs formatting, lints, unit, storage-suite, cluster and fault-injection tests.
+# machine, then runs formatting, lints, unit, storage-suite, cluster and fault-injection tests,
+# and the compatibility checks with two RocketMQ clients nobody here wrote.
 # The cluster tests start real processes on loopback addresses and cut links with iptables, so
 # this runs as root. Long soaks are not part of this tier.
 set -euo pipefail
@@ -33,6 +34,9 @@ cargo test --all-targets
 
 step "cargo test --features failpoints (I/O fault injection)"
 cargo test --features failpoints --test failpoints
+
+step "client compatibility: rocketmq-client-rust 1.0.0 and rocketmq-client-cpp (PyPI rocketmq 0.4.4)"
+scripts/compat-test.sh
 
 echo
 echo "All tests passed."

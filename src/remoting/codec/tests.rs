@@ -102,12 +102,32 @@ fn json_response_is_written_as_fastjson_does() {
     let header_len = (u32::from_be_bytes(out[4..8].try_into().unwrap()) & 0xFF_FFFF) as usize;
     assert_eq!(out[4], 0, "JSON");
     let text = std::str::from_utf8(&out[8..8 + header_len]).unwrap();
+    // Top-level keys in fastjson's alphabetical order; extFields in map order (no reader
+    // depends on it), so compare those as values.
+    let expected = format!(
+        r#"{{"code":19,"extFields":{{"nextBeginOffset":"12","suggestWhichBrokerId":"0"}},"flag":1,"language":"JAVA","opaque":{},"remark":"no new \"message\"","serializeTypeCurrentRPC":"JSON","version":407}}"#,
+        req.opaque
+    );
+    let parsed: serde_json::Value = serde_json::from_str(text).unwrap();
     assert_eq!(
-        text,
-        format!(
-            r#"{{"code":19,"extFields":{{"nextBeginOffset":"12","suggestWhichBrokerId":"0"}},"flag":1,"language":"JAVA","opaque":{},"remark":"no new \"message\"","serializeTypeCurrentRPC":"JSON","version":407}}"#,
-            req.opaque
-        )
+        parsed,
+        serde_json::from_str::<serde_json::Value>(&expected).unwrap()
+    );
+    let keys: Vec<&str> = [
+        "\"code\"",
+        "\"extFields\"",
+        "\"flag\"",
+        "\"language\"",
+        "\"opaque\"",
+        "\"remark\"",
+        "\"serializeTypeCurrentRPC\"",
+        "\"version\"",
+    ]
+    .to_vec();
+    let positions: Vec<usize> = keys.iter().map(|k| text.find(k).unwrap()).collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "top-level keys in alphabetical order: {text}"
     );
     let back = decode_one(out).unwrap();
     assert_eq!(back, resp);
