@@ -100,6 +100,7 @@ pub async fn run(
 ) {
     let mut metrics = bc.core.raft.metrics();
     let mut last_id = None;
+    let mut retry_wait = Duration::from_secs(1);
     loop {
         let id = bc.broker_id();
         if id == 0 && last_id != Some(0) {
@@ -110,10 +111,20 @@ pub async fn run(
         if last_id != Some(id) {
             tracing::info!(broker_id = id, broker = %bc.cfg.broker_name, addr = %bc.broker_addr, "registering with the name servers");
         }
-        register_once(&bc, &client).await;
+        let accepted = register_once(&bc, &client).await;
         last_id = Some(id);
+        // A name server that did not take the registration (not up yet, restarting) is retried
+        // after 1 s, doubling up to the period, rather than 30 s later.
+        let wait = if accepted < namesrv_addrs(&bc).len() {
+            let w = retry_wait;
+            retry_wait = (retry_wait * 2).min(PERIOD);
+            w
+        } else {
+            retry_wait = Duration::from_secs(1);
+            PERIOD
+        };
         // Wake up on the period, a topic change, or any Raft role change.
-        let deadline = tokio::time::Instant::now() + PERIOD;
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,
