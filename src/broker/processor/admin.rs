@@ -96,7 +96,7 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
     let up = (now_ms() - bc.boot_ms).max(0) / 1000;
     let disk = disk_used_pct(&bc.cfg.store_path_commit_log).unwrap_or(0);
     let (segments, reserved) = log.disk_usage();
-    let earliest = crate::broker::message_store::earliest_message_time(log).unwrap_or(0);
+    let earliest = crate::broker::message_store::earliest_message_time(log).unwrap_or_else(now_ms);
     let mut t = BTreeMap::new();
     let mut put = |k: &str, v: String| {
         t.insert(k.to_string(), v);
