@@ -15,6 +15,7 @@ use crate::protocol::headers::{
     PutKVConfigRequestHeader, QueryDataVersionRequestHeader, QueryDataVersionResponseHeader,
     RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnRegisterBrokerRequestHeader,
 };
+use crate::protocol::reply::{error, json_body, ok, with_header};
 use crate::remoting::codes::{request_code as rc, response_code as code};
 use crate::remoting::{not_supported, ChannelContext, RemotingCommand, RequestHandler};
 
@@ -27,30 +28,6 @@ pub struct NamesrvState {
 
 pub struct NamesrvHandler {
     pub state: Arc<NamesrvState>,
-}
-
-fn error(req: &RemotingCommand, c: i32, remark: impl Into<String>) -> RemotingCommand {
-    RemotingCommand::response_to(req, c).with_remark(remark)
-}
-
-fn ok(req: &RemotingCommand) -> RemotingCommand {
-    RemotingCommand::response_to(req, code::SUCCESS)
-}
-
-fn with_headers(mut resp: RemotingCommand, h: &impl CommandHeader) -> RemotingCommand {
-    resp.ext_fields.extend(h.to_ext());
-    resp
-}
-
-fn json_body(req: &RemotingCommand, value: &impl serde::Serialize) -> RemotingCommand {
-    match serde_json::to_vec(value) {
-        Ok(b) => ok(req).with_body(b),
-        Err(e) => error(
-            req,
-            code::SYSTEM_ERROR,
-            format!("cannot encode response: {e}"),
-        ),
-    }
 }
 
 /// Java's `UtilAll.crc32`: CRC-32 of the body, masked to a non-negative int.
@@ -100,7 +77,7 @@ impl NamesrvHandler {
             },
             Instant::now(),
         );
-        let resp = with_headers(
+        let resp = with_header(
             ok(req),
             &RegisterBrokerResponseHeader {
                 ha_server_addr: result.ha_server_addr,
@@ -150,7 +127,7 @@ impl NamesrvHandler {
         let mut routes = self.state.routes.lock();
         let changed = !version.is_some_and(|v| routes.data_version_matches(&h.broker_addr, &v));
         routes.touch(&h.broker_addr, Instant::now());
-        with_headers(ok(req), &QueryDataVersionResponseHeader { changed })
+        with_header(ok(req), &QueryDataVersionResponseHeader { changed })
     }
 
     fn kv(&self, req: &RemotingCommand) -> RemotingCommand {
@@ -165,7 +142,7 @@ impl NamesrvHandler {
             },
             rc::GET_KV_CONFIG => match GetKVConfigRequestHeader::from_ext(&req.ext_fields) {
                 Ok(h) => match kv.get(&h.namespace).and_then(|m| m.get(&h.key)) {
-                    Some(v) => with_headers(
+                    Some(v) => with_header(
                         ok(req),
                         &GetKVConfigResponseHeader {
                             value: Some(v.clone()),

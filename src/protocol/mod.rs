@@ -21,6 +21,7 @@
 pub mod body;
 pub mod header;
 pub mod headers;
+pub mod reply;
 pub mod topic;
 
 pub use body::parse_fastjson;

@@ -15,7 +15,6 @@ mod send;
 use std::sync::Arc;
 
 use super::context::BrokerContext;
-use crate::protocol::header::CommandHeader;
 use crate::raft::WriteError;
 use crate::remoting::codes::{request_code as rc, response_code as code};
 use crate::remoting::{not_supported, ChannelContext, RemotingCommand, RequestHandler};
@@ -24,29 +23,7 @@ pub struct BrokerHandler {
     pub bc: Arc<BrokerContext>,
 }
 
-pub(crate) fn error(req: &RemotingCommand, c: i32, remark: impl Into<String>) -> RemotingCommand {
-    RemotingCommand::response_to(req, c).with_remark(remark)
-}
-
-pub(crate) fn ok(req: &RemotingCommand) -> RemotingCommand {
-    RemotingCommand::response_to(req, code::SUCCESS)
-}
-
-pub(crate) fn with_header(mut resp: RemotingCommand, h: &impl CommandHeader) -> RemotingCommand {
-    resp.ext_fields.extend(h.to_ext());
-    resp
-}
-
-pub(crate) fn json_body(req: &RemotingCommand, value: &impl serde::Serialize) -> RemotingCommand {
-    match serde_json::to_vec(value) {
-        Ok(b) => ok(req).with_body(b),
-        Err(e) => error(
-            req,
-            code::SYSTEM_ERROR,
-            format!("cannot encode response: {e}"),
-        ),
-    }
-}
+pub(crate) use crate::protocol::reply::{error, json_body, ok, with_header};
 
 /// A failed Raft write as a RocketMQ answer. Every retryable failure is SERVICE_NOT_AVAILABLE,
 /// which makes clients retry on another broker and refresh routes; never a code the Java

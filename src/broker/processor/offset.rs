@@ -11,6 +11,7 @@ use crate::protocol::headers::{
     OffsetResponseHeader, QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader,
     TimestampResponseHeader, UpdateConsumerOffsetRequestHeader,
 };
+use crate::protocol::reply::header;
 use crate::remoting::codes::response_code as code;
 use crate::remoting::RemotingCommand;
 
@@ -85,76 +86,80 @@ pub fn update_consumer_offset(bc: &BrokerContext, req: &RemotingCommand) -> Remo
     ok(req)
 }
 
+/// Decodes a (topic, queueId) request header and answers with `f(header, topic, queue)`.
+fn per_queue<H: CommandHeader>(
+    req: &RemotingCommand,
+    topic_queue: impl Fn(&H) -> (&str, i32),
+    f: impl Fn(&H, &str, u32) -> RemotingCommand,
+) -> RemotingCommand {
+    let h: H = match header(req) {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
+    let (topic, q) = topic_queue(&h);
+    match queue_id(req, q) {
+        Ok(q) => f(&h, topic, q),
+        Err(r) => r,
+    }
+}
+
 pub fn search_offset(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
-    match SearchOffsetRequestHeader::from_ext(&req.ext_fields) {
-        Ok(h) => match queue_id(req, h.queue_id) {
-            Ok(q) => offset_response(
+    per_queue::<SearchOffsetRequestHeader>(
+        req,
+        |h| (&h.topic, h.queue_id),
+        |h, topic, q| {
+            offset_response(
                 req,
                 message_store::search_offset_by_time(
                     &bc.core.state,
                     &bc.core.log,
-                    &h.topic,
+                    topic,
                     q,
                     h.timestamp,
                 ),
-            ),
-            Err(r) => r,
+            )
         },
-        Err(e) => error(req, code::SYSTEM_ERROR, e.to_string()),
-    }
+    )
+}
+
+fn queue_bound(bc: &BrokerContext, topic: &str, q: u32, max: bool) -> u64 {
+    bc.core
+        .state
+        .consume_queue(topic, q)
+        .map(|cq| {
+            if max {
+                cq.max_offset()
+            } else {
+                cq.min_offset()
+            }
+        })
+        .unwrap_or(0)
 }
 
 pub fn max_offset(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
-    match GetMaxOffsetRequestHeader::from_ext(&req.ext_fields) {
-        Ok(h) => match queue_id(req, h.queue_id) {
-            Ok(q) => offset_response(
-                req,
-                bc.core
-                    .state
-                    .consume_queue(&h.topic, q)
-                    .map(|cq| cq.max_offset())
-                    .unwrap_or(0),
-            ),
-            Err(r) => r,
-        },
-        Err(e) => error(req, code::SYSTEM_ERROR, e.to_string()),
-    }
+    per_queue::<GetMaxOffsetRequestHeader>(
+        req,
+        |h| (&h.topic, h.queue_id),
+        |_, t, q| offset_response(req, queue_bound(bc, t, q, true)),
+    )
 }
 
 pub fn min_offset(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
-    match GetMinOffsetRequestHeader::from_ext(&req.ext_fields) {
-        Ok(h) => match queue_id(req, h.queue_id) {
-            Ok(q) => offset_response(
-                req,
-                bc.core
-                    .state
-                    .consume_queue(&h.topic, q)
-                    .map(|cq| cq.min_offset())
-                    .unwrap_or(0),
-            ),
-            Err(r) => r,
-        },
-        Err(e) => error(req, code::SYSTEM_ERROR, e.to_string()),
-    }
+    per_queue::<GetMinOffsetRequestHeader>(
+        req,
+        |h| (&h.topic, h.queue_id),
+        |_, t, q| offset_response(req, queue_bound(bc, t, q, false)),
+    )
 }
 
 pub fn earliest_store_time(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
-    match GetEarliestMsgStoretimeRequestHeader::from_ext(&req.ext_fields) {
-        Ok(h) => match queue_id(req, h.queue_id) {
-            Ok(q) => with_header(
-                ok(req),
-                &TimestampResponseHeader {
-                    timestamp: message_store::earliest_store_time(
-                        &bc.core.state,
-                        &bc.core.log,
-                        &h.topic,
-                        q,
-                    )
-                    .unwrap_or(0),
-                },
-            ),
-            Err(r) => r,
+    per_queue::<GetEarliestMsgStoretimeRequestHeader>(
+        req,
+        |h| (&h.topic, h.queue_id),
+        |_, t, q| {
+            let timestamp =
+                message_store::earliest_store_time(&bc.core.state, &bc.core.log, t, q).unwrap_or(0);
+            with_header(ok(req), &TimestampResponseHeader { timestamp })
         },
-        Err(e) => error(req, code::SYSTEM_ERROR, e.to_string()),
-    }
+    )
 }

@@ -206,6 +206,29 @@ async fn measure(b: &RaftBench, nodes: &[RaftNode]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints `label: done/total, rate, elapsed` every second until aborted, so a long run shows
+/// whether throughput is steady or collapsing.
+fn spawn_progress(
+    label: &'static str,
+    done: Arc<AtomicU64>,
+    total: u64,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let start = Instant::now();
+        let mut last = 0;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let d = done.load(Ordering::Relaxed);
+            eprintln!(
+                "{label}: {d}/{total}, {} msgs/s, {:.0}s",
+                d - last,
+                start.elapsed().as_secs_f64()
+            );
+            last = d;
+        }
+    })
+}
+
 /// Writes `count` entries with `inflight` writers; returns latencies in microseconds.
 async fn run_writes(
     leader: &Arc<NodeCore>,
@@ -216,23 +239,7 @@ async fn run_writes(
 ) -> anyhow::Result<Histogram<u64>> {
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
-    let reporter = progress.then(|| {
-        let done = done.clone();
-        tokio::spawn(async move {
-            let start = Instant::now();
-            let mut last = 0;
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let d = done.load(Ordering::Relaxed);
-                eprintln!(
-                    "progress: {d}/{count} written, {} msgs/s, {:.0}s",
-                    d - last,
-                    start.elapsed().as_secs_f64()
-                );
-                last = d;
-            }
-        })
-    });
+    let reporter = progress.then(|| spawn_progress("written", done.clone(), count));
     let mut tasks = Vec::new();
     for _ in 0..inflight {
         let leader = leader.clone();

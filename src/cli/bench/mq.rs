@@ -18,6 +18,7 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
+use super::spawn_progress;
 use crate::message::decode_all;
 use crate::protocol::body::{parse_fastjson, BrokerData, QueueData, TopicRouteData};
 use crate::protocol::header::CommandHeader;
@@ -189,27 +190,6 @@ fn send_request(topic: &str, queue_id: u32, body: &Bytes) -> RemotingCommand {
     let mut req = RemotingCommand::request(rc::SEND_MESSAGE_V2).with_body(body.clone());
     req.ext_fields = h.to_v2();
     req
-}
-
-fn spawn_progress(
-    label: &'static str,
-    done: Arc<AtomicU64>,
-    total: u64,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let start = Instant::now();
-        let mut last = 0;
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let d = done.load(Ordering::Relaxed);
-            eprintln!(
-                "{label}: {d}/{total}, {} msgs/s, {:.0}s",
-                d - last,
-                start.elapsed().as_secs_f64()
-            );
-            last = d;
-        }
-    })
 }
 
 async fn produce_phase(
