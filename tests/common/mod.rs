@@ -38,6 +38,19 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ledgermq")
 }
 
+/// `LEDGERMQ_TEST_BLOCK_BASE` shifts every test's loopback block (and name-server port), so two
+/// checkouts can run their cluster tests on one machine at once without sharing addresses or
+/// iptables rules.
+fn shifted_block(block: u8) -> u8 {
+    let base: u8 = std::env::var("LEDGERMQ_TEST_BLOCK_BASE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    block
+        .checked_add(base)
+        .expect("LEDGERMQ_TEST_BLOCK_BASE + block must stay below 256")
+}
+
 impl Cluster {
     /// Writes one broker.conf per node (with `extra` lines appended) and starts them all.
     pub fn start(block: u8, n: u64, extra: &str) -> Cluster {
@@ -55,6 +68,7 @@ impl Cluster {
     }
 
     fn start_inner(block: u8, n: u64, extra: &str, with_namesrv: bool) -> Cluster {
+        let block = shifted_block(block);
         let dir = tempfile::tempdir().expect("tempdir");
         if with_namesrv {
             // The name server binds 0.0.0.0:<port>, so give each test its own port.
