@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 
 use crate::config::{self, BrokerConfig};
@@ -20,8 +20,10 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     cfg.apply_env_defaults()?;
     cfg.prepare_store_dirs()?;
     if cfg.unsafe_ack_before_commit {
-        bail!(
-            "{}: unsafeAckBeforeCommit is not available in this build",
+        // Validation already refused it unless LEDGERMQ_UNSAFE=1; say it loudly on stderr too.
+        eprintln!(
+            "{}: unsafeAckBeforeCommit=true (LEDGERMQ_UNSAFE=1): this broker acknowledges sends \
+             before a quorum commits them and WILL LOSE acknowledged messages; test use only",
             args.config.display()
         );
     }

@@ -231,6 +231,9 @@ pub async fn send(
     } else {
         LogCommand::PutMessage(bytes.freeze())
     };
+    if bc.cfg.unsafe_ack_before_commit {
+        return unsafe_ack_before_commit(bc, req, cmd, &topic, queue_id).await;
+    }
     let positions = match bc.core.write(cmd).await {
         Ok(w) => match w.result {
             ApplyResult::Put(p) => vec![p],
@@ -259,6 +262,40 @@ pub async fn send(
             msg_id,
             queue_id: queue_id as i32,
             queue_offset: positions[0].queue_offset as i64,
+            transaction_id: None,
+            msg_region: Some("DefaultRegion".into()),
+            trace_on: Some(true),
+        },
+    )
+}
+
+/// TEST-ONLY, reached only with `unsafeAckBeforeCommit=true`, which the config refuses unless
+/// `LEDGERMQ_UNSAFE=1`: answers SEND_OK once the leader has appended the message to its own
+/// log, before any quorum commit, so a partitioned leader acknowledges writes the new leader
+/// will truncate. The Jepsen suite runs against it to prove its checker reports lost writes.
+/// The queue offset is not known before the entry is applied, so the answer carries -1 and a
+/// msgId for CommitLog offset 0: a client must not take either as a real position.
+async fn unsafe_ack_before_commit(
+    bc: &BrokerContext,
+    req: &RemotingCommand,
+    cmd: LogCommand,
+    topic: &str,
+    queue_id: u32,
+) -> RemotingCommand {
+    if let Err(e) = bc.core.write_acked_on_append(cmd).await {
+        return write_error(req, bc, &e);
+    }
+    tracing::debug!(
+        topic,
+        queue_id,
+        "unsafeAckBeforeCommit: SEND_OK before commit"
+    );
+    with_header(
+        ok(req),
+        &SendMessageResponseHeader {
+            msg_id: create_offset_msg_id(bc.store_host, 0),
+            queue_id: queue_id as i32,
+            queue_offset: -1,
             transaction_id: None,
             msg_region: Some("DefaultRegion".into()),
             trace_on: Some(true),
