@@ -15,4 +15,11 @@
 //! ```
 
 pub mod checker;
+pub mod cluster;
 pub mod history;
+pub mod nemesis;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod topology;
+pub mod workload;

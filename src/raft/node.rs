@@ -258,26 +258,27 @@ impl NodeCore {
     }
 
     /// TEST-ONLY (`unsafeAckBeforeCommit`, refused at start-up unless `LEDGERMQ_UNSAFE=1`):
-    /// proposes `cmd` like [`NodeCore::write`] but returns as soon as this leader's own log has
-    /// grown past where it stood before the proposal, without waiting for a quorum to commit.
-    /// It exists so the Jepsen suite can prove its checker catches lost acknowledged writes: a
+    /// proposes `cmd` straight to openraft (not through the batcher, whose two-proposal window
+    /// would stall a partitioned leader) and returns as soon as this leader's own log has grown
+    /// past where it stood before the proposal, without waiting for a quorum to commit. It
+    /// exists so the Jepsen suite can prove its checker catches lost acknowledged writes: a
     /// leader cut off from its peers still appends locally, so what it answers here is later
-    /// truncated by the new leader. Only approximate about *which* entry was appended (with two
-    /// proposals in flight it may be a neighbour's); what matters is that nothing here waits for
-    /// commit. The commit outcome is only logged.
+    /// truncated by the new leader. The commit outcome is only logged.
     pub async fn write_acked_on_append(&self, cmd: LogCommand) -> Result<(), WriteError> {
         let mut metrics = self.raft.metrics();
         let before = metrics.borrow().last_log_index;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let batcher = self.batcher.clone();
-        let timeout = self.write_timeout;
+        let committed = self
+            .raft
+            .client_write_ff(cmd)
+            .await
+            .map_err(|e| WriteError::Fatal(e.to_string()))?;
         tokio::spawn(async move {
-            let _ = tx.send(());
-            if let Err(e) = batcher.submit(cmd, timeout).await {
-                tracing::warn!(error = %e, "unsafeAckBeforeCommit: an already acknowledged write did not commit");
+            if !matches!(committed.await, Ok(Ok(_))) {
+                tracing::warn!(
+                    "unsafeAckBeforeCommit: an already acknowledged write did not commit"
+                );
             }
         });
-        let _ = rx.await;
         let appended = async {
             loop {
                 if metrics.borrow_and_update().last_log_index > before {

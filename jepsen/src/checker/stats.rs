@@ -93,7 +93,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Fault windows from the nemesis's fault/heal ops (it runs one fault at a time).
+/// Fault windows from the nemesis's fault/heal ops (it runs one fault at a time): from the
+/// moment the fault took effect (its `ok`) to the end of its heal.
 pub fn windows(ops: &[Op]) -> Vec<(String, String, u64, Option<u64>)> {
     let mut out: Vec<(String, String, u64, Option<u64>)> = Vec::new();
     let mut open: Option<usize> = None;
@@ -108,9 +109,11 @@ pub fn windows(ops: &[Op]) -> Vec<(String, String, u64, Option<u64>)> {
                 ));
                 open = Some(out.len() - 1);
             }
+            // The fault is in effect from its completion: that is where the window starts.
             (Func::Fault, _) => {
                 if let Some(i) = open {
                     out[i].1 = op.error.clone().unwrap_or_default();
+                    out[i].2 = op.time_us;
                 }
             }
             (Func::Heal, OpType::Ok | OpType::Fail | OpType::Info) => {

@@ -327,7 +327,7 @@ fn fault_windows_give_availability_and_recovery() {
     assert_eq!(w.description, "isolated n0");
     assert_eq!((w.sends.ok, w.sends.fail, w.sends.info), (1, 1, 1));
     assert!((w.availability - 1.0 / 3.0).abs() < 1e-9);
-    assert_eq!(w.first_ok_after_start_ms, Some(7.0)); // fault at 2 ms, p0-4 ok at 9 ms
+    assert_eq!(w.first_ok_after_start_ms, Some(6.0)); // fault in effect at 3 ms, p0-4 ok at 9 ms
     assert_eq!(w.recovery_ms, Some(4.0)); // heal done at 11 ms, p0-6 ok at 15 ms
     assert_eq!(r.stats.max_recovery_ms, Some(4.0));
     assert_eq!(r.stats.unrecovered_heals, 0);
