@@ -219,6 +219,15 @@ impl Producer {
         &self.client
     }
 
+    /// Forgets the queues cached for `topic` (and its route), so the next send asks the name
+    /// servers again. The built-in retry loop does this itself; a caller that sends with
+    /// `max_attempts = 1` and retries on its own (the Jepsen suite) calls it after a failure,
+    /// or a route fetched while the group had no master would be reused for `route_ttl`.
+    pub fn forget_route(&self, topic: &str) {
+        self.publish.lock().remove(topic);
+        self.client.invalidate_route(topic);
+    }
+
     /// Sends one message and waits until the broker stored it (SEND_OK only after a quorum
     /// of the Raft group committed it).
     pub async fn send(&self, msg: Message) -> Result<SendResult, ClientError> {

@@ -1,8 +1,8 @@
 //! A producer process: sends `p<id>-<seq>` values synchronously, one at a time, through
 //! LedgerMQ's own [`Producer`] with its retries switched off (`max_attempts = 1`), so each
 //! history op is exactly one attempt and a duplicate can never come from the client retrying.
-//! After any failure it refreshes the route, which is what the client's retry loop would have
-//! done, so the next value goes to the new master.
+//! After any failure it forgets the cached route, which is what the client's retry loop would
+//! have done, so the next value goes to whichever master the name server knows then.
 
 use std::sync::Arc;
 
@@ -67,8 +67,8 @@ pub async fn run(w: Arc<Workload>, id: usize, limiter: Arc<Limiter>) {
                 if let Some(n) = super::outcome::error_addr(&e).and_then(|a| w.node_of(a)) {
                     op = op.node(n);
                 }
-                // What the client's own retry would do: learn the new master now.
-                let _ = producer.client().fetch_route(&w.cfg.topic).await;
+                // What the client's own retry would do: look the route up again next time.
+                producer.forget_route(&w.cfg.topic);
                 op
             }
         };
