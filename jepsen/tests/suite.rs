@@ -60,7 +60,8 @@ fn config(name: &str, seed: u64) -> RunConfig {
 #[test]
 #[ignore = "needs root and about a minute; scripts/test.sh runs it"]
 fn smoke_scenario_is_valid() {
-    let out = run(&config("smoke", 1)).unwrap_or_else(|e| panic!("the smoke run could not run: {e}"));
+    let out =
+        run(&config("smoke", 1)).unwrap_or_else(|e| panic!("the smoke run could not run: {e}"));
     println!("{}", out.summary);
     assert!(out.results.valid, "smoke must be valid:\n{}", out.summary);
     let s = &out.results.stats;
@@ -72,9 +73,14 @@ fn smoke_scenario_is_valid() {
 #[test]
 #[ignore = "needs root and about a minute; scripts/test.sh runs it"]
 fn unsafe_ack_before_commit_loses_acknowledged_writes() {
-    let out = run(&config("unsafe-ack", 2)).unwrap_or_else(|e| panic!("the unsafe run could not run: {e}"));
+    let out = run(&config("unsafe-ack", 2))
+        .unwrap_or_else(|e| panic!("the unsafe run could not run: {e}"));
     println!("{}", out.summary);
-    assert!(!out.results.valid, "the unsafe broker must be caught:\n{}", out.summary);
+    assert!(
+        !out.results.valid,
+        "the unsafe broker must be caught:\n{}",
+        out.summary
+    );
     assert!(
         out.results.anomaly_counts.lost > 0,
         "the checker must report lost writes:\n{}",

@@ -13,7 +13,10 @@
 //! - **unexpected**: a value read that no producer ever sent;
 //! - **divergent drain**: the final drains of two nodes differ (invariant 3: every node holds
 //!   the same committed log);
-//! - **no final drain**: the history has no final read, so loss cannot be judged.
+//! - **no final drain**: the history has no final read, so loss cannot be judged;
+//! - **incomplete drain** / **not converged**: a node's final drain gave up, or the nodes did
+//!   not agree on one leader and one applied index after the final heal — a node that does not
+//!   come back after kill -9 would otherwise leave its data unchecked.
 //!
 //! An `info` send (timeout, connection lost) may or may not be visible later; neither outcome
 //! is an anomaly. Statistics (counts, latency, availability per fault window, recovery times)

@@ -60,6 +60,10 @@ pub struct AnomalyCounts {
     pub unexpected: usize,
     pub divergent_drain: usize,
     pub no_final_drain: usize,
+    /// Nodes whose final drain did not complete (their data went unchecked).
+    pub incomplete_drain: usize,
+    /// The nodes did not agree on one leader and one applied index after the final heal.
+    pub not_converged: usize,
 }
 
 impl AnomalyCounts {
@@ -74,6 +78,8 @@ impl AnomalyCounts {
             + self.unexpected
             + self.divergent_drain
             + self.no_final_drain
+            + self.incomplete_drain
+            + self.not_converged
     }
 
     /// `(name, count)` of each kind with a non-zero count.
@@ -89,6 +95,8 @@ impl AnomalyCounts {
             ("unexpected", self.unexpected),
             ("divergent-drain", self.divergent_drain),
             ("no-final-drain", self.no_final_drain),
+            ("incomplete-drain", self.incomplete_drain),
+            ("not-converged", self.not_converged),
         ]
         .into_iter()
         .filter(|(_, n)| *n > 0)
@@ -364,6 +372,10 @@ pub(crate) fn check(ops: &[Op]) -> Anomalies {
         }
     }
 
+    a.counts.not_converged = done
+        .iter()
+        .filter(|c| c.invoke.f == Func::Converge && c.outcome() != OpType::Ok)
+        .count();
     check_polls(&obs, &order, &mut a);
     check_sends(&sends, &mut a);
     check_divergence(&done, &obs, &mut a);
@@ -469,6 +481,7 @@ fn check_divergence(done: &[Completed<'_>], obs: &[Obs<'_>], a: &mut Anomalies) 
         nodes.insert(node);
     }
     let complete: Vec<&String> = nodes.iter().filter(|n| !incomplete.contains(*n)).collect();
+    a.counts.incomplete_drain = incomplete.len();
     a.incomplete_drains = incomplete.into_iter().collect();
     if complete.len() < 2 {
         return;

@@ -265,7 +265,7 @@ fn non_monotonic_send_is_reported() {
 }
 
 #[test]
-fn divergent_drains_are_reported_and_incomplete_ones_left_out() {
+fn divergent_drains_are_reported_and_incomplete_ones_flagged() {
     let mut h = healthy();
     h.drain("n0", 0, ALL).drain("n1", 0, &ALL[..2]);
     let r = h.check();
@@ -275,7 +275,7 @@ fn divergent_drains_are_reported_and_incomplete_ones_left_out() {
     assert_eq!(d.nodes["n1"], None);
     assert_eq!(r.anomaly_counts.lost, 0);
 
-    // n1's drain gave up: it is not compared.
+    // n1's drain gave up: it is not compared, but the run cannot pass.
     let mut h = healthy();
     h.drain("n0", 0, ALL);
     h.push(
@@ -290,8 +290,26 @@ fn divergent_drains_are_reported_and_incomplete_ones_left_out() {
             .error("timeout"),
     );
     let r = h.check();
-    assert!(r.valid, "{:?}", r.anomalies);
+    assert!(!r.valid, "an unchecked node is not a pass");
+    assert_eq!(r.anomaly_counts.incomplete_drain, 1);
+    assert_eq!(r.anomaly_counts.divergent_drain, 0);
     assert_eq!(r.anomalies.incomplete_drains, vec!["n1".to_string()]);
+}
+
+#[test]
+fn a_cluster_that_does_not_converge_is_not_valid() {
+    let mut h = healthy();
+    h.push(Op::new(OpType::Invoke, Func::Converge, "nemesis"));
+    h.push(Op::new(OpType::Info, Func::Converge, "nemesis").error("not converged after 60 s"));
+    drain_all(&mut h, ALL);
+    let r = h.check();
+    assert_eq!(r.anomaly_counts.not_converged, 1);
+    assert!(!r.valid);
+    let mut h = healthy();
+    h.push(Op::new(OpType::Invoke, Func::Converge, "nemesis"));
+    h.push(Op::new(OpType::Ok, Func::Converge, "nemesis"));
+    drain_all(&mut h, ALL);
+    assert!(h.check().valid);
 }
 
 #[test]

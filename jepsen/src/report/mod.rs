@@ -142,13 +142,16 @@ pub fn summary(info: &RunInfo<'_>, r: &Results) -> String {
         ex(
             "lost",
             a.lost.first().map(|x| {
+                let at = match (x.queue, x.offset) {
+                    (Some(q), Some(o)) if o >= 0 => format!("queue {q} offset {o}"),
+                    (Some(q), _) => format!("queue {q}, offset unknown"),
+                    _ => "position unknown".to_string(),
+                };
                 format!(
-                    "{} acked by {} at {:.1}s (queue {:?} offset {:?})",
+                    "{} acked by {} at {:.1}s ({at})",
                     x.value,
                     x.node.as_deref().unwrap_or("?"),
                     x.acked_at_s,
-                    x.queue,
-                    x.offset
                 )
             }),
         );
