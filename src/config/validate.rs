@@ -70,6 +70,15 @@ impl BrokerConfig {
         &self,
         fail: impl Fn(&str, String) -> ConfigError,
     ) -> Result<(), ConfigError> {
+        if self.ha_listen_port == self.listen_port {
+            return Err(fail(
+                k::HA_LISTEN_PORT,
+                format!(
+                    "{} is also listenPort; the HA (replication) port must differ",
+                    self.ha_listen_port
+                ),
+            ));
+        }
         match self.broker_role {
             BrokerRole::Slave if self.broker_id <= 0 => Err(fail(
                 k::BROKER_ID,

@@ -3,7 +3,7 @@
 //!
 //! A connection task owns the socket. Requests are queued to it, written with an id, and their
 //! answers matched by id, so several can be in flight. When the connection drops every waiting
-//! request fails at once and the task reconnects with exponential backoff (50 ms → 2 s), logging
+//! request fails at once and the task reconnects with exponential backoff (50 ms → 500 ms), logging
 //! the first failure and then at most every 30 s so an unreachable peer is visible but not noisy.
 
 use std::collections::HashMap;
@@ -41,6 +41,10 @@ pub enum TransportError {
     #[error("unexpected answer from n{target}: {what}")]
     Protocol { target: NodeId, what: String },
 }
+
+/// Reconnect attempts to a peer that is down back off to at most this: a restarted node should
+/// hear its leader well within one election timeout, or it starts pre-votes it cannot win.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 type Reply = oneshot::Sender<Result<PeerResponse, TransportError>>;
 
@@ -163,7 +167,7 @@ async fn connection_task(
                 if !drain_while_down(&mut rx, target, &addr, &e.to_string(), backoff).await {
                     return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
             Err(_) => {
@@ -177,7 +181,7 @@ async fn connection_task(
                 if !drain_while_down(&mut rx, target, &addr, "connect timed out", backoff).await {
                     return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         };
@@ -287,6 +291,10 @@ async fn drain_while_down(
 #[derive(Clone, Default)]
 pub struct PeerRegistry {
     clients: Arc<Mutex<HashMap<NodeId, PeerClient>>>,
+    /// When each peer last accepted an AppendEntries (heartbeats included). openraft 0.9's
+    /// metrics keep a learner's last matched index after it died, so this is how a
+    /// SYNC_MASTER tells a live slave from a dead one.
+    acks: Arc<Mutex<HashMap<NodeId, Instant>>>,
     local_ip: Option<IpAddr>,
 }
 
@@ -294,9 +302,21 @@ impl PeerRegistry {
     /// A registry whose connections originate from `local_ip`.
     pub fn with_local_ip(local_ip: Option<IpAddr>) -> PeerRegistry {
         PeerRegistry {
-            clients: Arc::default(),
             local_ip,
+            ..PeerRegistry::default()
         }
+    }
+
+    /// True if `peer` accepted an AppendEntries within `window`.
+    pub fn acked_within(&self, peer: NodeId, window: Duration) -> bool {
+        self.acks
+            .lock()
+            .get(&peer)
+            .is_some_and(|t| t.elapsed() <= window)
+    }
+
+    fn record_ack(&self, peer: NodeId) {
+        self.acks.lock().insert(peer, Instant::now());
     }
 
     pub fn get(&self, target: NodeId, addr: &str) -> PeerClient {
@@ -324,12 +344,14 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> PeerNetwork {
         PeerNetwork {
             client: self.registry.get(target, &node.addr),
+            registry: self.registry.clone(),
         }
     }
 }
 
 pub struct PeerNetwork {
     client: PeerClient,
+    registry: PeerRegistry,
 }
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, PeerNode, RaftError<NodeId, E>>;
@@ -361,7 +383,12 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
             .call(PeerRequest::AppendEntries(rpc), option.hard_ttl())
             .await
         {
-            Ok(PeerResponse::AppendEntries(Ok(r))) => Ok(r),
+            Ok(PeerResponse::AppendEntries(Ok(r))) => {
+                if !matches!(r, AppendEntriesResponse::HigherVote(_)) {
+                    self.registry.record_ack(self.client.target);
+                }
+                Ok(r)
+            }
             Ok(PeerResponse::AppendEntries(Err(e))) => Err(RPCError::RemoteError(
                 RemoteError::new(self.client.target, e),
             )),

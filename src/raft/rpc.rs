@@ -128,6 +128,11 @@ pub enum PeerRequest {
         from: u64,
         upto: u64,
     },
+    /// Master/slave mode: a slave asks its master to replicate to it as a learner.
+    JoinLearner {
+        id: NodeId,
+        addr: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -143,6 +148,7 @@ pub enum PeerResponse {
     Status(NodeStatus),
     Read(Result<Vec<ReadEntry>, String>),
     Digest(Result<LogDigest, String>),
+    JoinLearner(Result<(), String>),
 }
 
 #[derive(Debug, thiserror::Error)]
