@@ -5,6 +5,12 @@
 //! answers matched by id, so several can be in flight. When the connection drops every waiting
 //! request fails at once and the task reconnects with exponential backoff (50 ms → 500 ms), logging
 //! the first failure and then at most every 30 s so an unreachable peer is visible but not noisy.
+//!
+//! A connection can also die without an error: packets dropped by a partition (or sent to a
+//! peer that restarted meanwhile) are retransmitted by TCP with exponential backoff, so after
+//! a long partition the socket stays silent for many seconds after the network is back — the
+//! Jepsen suite saw a group stay leaderless for 14 s that way. So a connection that has been
+//! silent for [`SILENT_LIMIT`] while holding a request whose caller already gave up is replaced.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -45,6 +51,15 @@ pub enum TransportError {
 /// Reconnect attempts to a peer that is down back off to at most this: a restarted node should
 /// hear its leader well within one election timeout, or it starts pre-votes it cannot win.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// A connection that has read nothing for this long, while a request sent on it is unanswered
+/// and its caller has already timed out, is treated as dead and replaced. Short enough that a
+/// healed partition costs about one election timeout, long enough that a peer that is merely
+/// slow (a long fsync) but still answering something keeps its connection.
+const SILENT_LIMIT: Duration = Duration::from_secs(1);
+/// How often a connection checks itself against [`SILENT_LIMIT`], also while a write is
+/// blocked on a full send buffer.
+const SILENCE_CHECK: Duration = Duration::from_millis(200);
 
 type Reply = oneshot::Sender<Result<PeerResponse, TransportError>>;
 
@@ -97,13 +112,17 @@ impl PeerClient {
             addr: self.addr.clone(),
             reason: reason.into(),
         };
-        self.tx
-            .send(Outgoing { body: req, reply })
-            .await
-            .map_err(|_| unreachable("connection task stopped"))?;
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(unreachable("connection closed")),
+        // The timeout covers the queueing too: a full queue to a stuck peer must not hold a
+        // caller (an election, a replication stream) longer than it asked for.
+        let exchange = async {
+            self.tx
+                .send(Outgoing { body: req, reply })
+                .await
+                .map_err(|_| unreachable("connection task stopped"))?;
+            rx.await.map_err(|_| unreachable("connection closed"))?
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(r) => r,
             Err(_) => Err(TransportError::Timeout {
                 target: self.target,
                 millis: timeout.as_millis() as u64,
@@ -112,10 +131,11 @@ impl PeerClient {
     }
 }
 
-type Pending = Arc<Mutex<HashMap<u64, Reply>>>;
+/// Requests written and not yet answered: their reply channel and when they were written.
+type Pending = Arc<Mutex<HashMap<u64, (Reply, Instant)>>>;
 
 fn fail_all(pending: &Pending, target: NodeId, addr: &str, reason: &str) {
-    let waiting: Vec<Reply> = pending.lock().drain().map(|(_, r)| r).collect();
+    let waiting: Vec<Reply> = pending.lock().drain().map(|(_, (r, _))| r).collect();
     for r in waiting {
         let _ = r.send(Err(TransportError::Unreachable {
             target,
@@ -194,13 +214,16 @@ async fn connection_task(
         let _ = stream.set_nodelay(true);
         let (read_half, write_half) = stream.into_split();
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let last_read = Arc::new(Mutex::new(Instant::now()));
         let reader_pending = pending.clone();
+        let reader_last_read = last_read.clone();
         let mut reader = tokio::spawn(async move {
             let mut r = tokio::io::BufReader::with_capacity(256 * 1024, read_half);
             loop {
                 match read_frame::<_, PeerResponse>(&mut r).await {
                     Ok(frame) => {
-                        if let Some(reply) = reader_pending.lock().remove(&frame.id) {
+                        *reader_last_read.lock() = Instant::now();
+                        if let Some((reply, _)) = reader_pending.lock().remove(&frame.id) {
                             let _ = reply.send(Ok(frame.body));
                         }
                     }
@@ -210,8 +233,15 @@ async fn connection_task(
         });
         let mut w = BufWriter::with_capacity(256 * 1024, write_half);
         let mut buf = Vec::new();
+        let mut check = tokio::time::interval(SILENCE_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let reason = loop {
             tokio::select! {
+                _ = check.tick() => {
+                    if let Some(why) = silent(&pending, &last_read) {
+                        break why;
+                    }
+                }
                 msg = rx.recv() => {
                     let Some(first) = msg else {
                         reader.abort();
@@ -228,14 +258,30 @@ async fn connection_task(
                         let id = next_id.fetch_add(1, Ordering::Relaxed);
                         let frame = Frame { id, body: m.body };
                         match encode_frame(&frame, &mut buf) {
-                            Ok(()) => { pending.lock().insert(id, m.reply); }
+                            Ok(()) => { pending.lock().insert(id, (m.reply, Instant::now())); }
                             Err(e) => {
                                 let _ = m.reply.send(Err(TransportError::Protocol { target, what: e.to_string() }));
                             }
                         }
                     }
-                    if let Err(e) = w.write_all(&buf).await { break e.to_string(); }
-                    if let Err(e) = w.flush().await { break e.to_string(); }
+                    // A peer that stopped reading fills the send buffer and blocks the write;
+                    // keep checking for silence meanwhile, or the task would wait on it forever.
+                    let write = async {
+                        w.write_all(&buf).await?;
+                        w.flush().await
+                    };
+                    tokio::pin!(write);
+                    let failed = loop {
+                        tokio::select! {
+                            r = &mut write => break r.err().map(|e| e.to_string()),
+                            _ = check.tick() => {
+                                if let Some(why) = silent(&pending, &last_read) {
+                                    break Some(why);
+                                }
+                            }
+                        }
+                    };
+                    if let Some(why) = failed { break why; }
                 }
                 res = &mut reader => {
                     break match res { Ok(r) => r, Err(e) => e.to_string() };
@@ -246,6 +292,24 @@ async fn connection_task(
         tracing::warn!(peer = target, %addr, %reason, "peer connection lost; reconnecting");
         fail_all(&pending, target, &addr, &reason);
     }
+}
+
+/// `Some(reason)` if the connection has read nothing for [`SILENT_LIMIT`] since a request
+/// whose caller already gave up was written on it.
+fn silent(pending: &Pending, last_read: &Mutex<Instant>) -> Option<String> {
+    let last_read = *last_read.lock();
+    let silence = pending
+        .lock()
+        .values()
+        .filter(|(reply, _)| reply.is_closed())
+        .map(|(_, written)| (*written).max(last_read).elapsed())
+        .max()?;
+    (silence >= SILENT_LIMIT).then(|| {
+        format!(
+            "no answer for {} ms to a request its caller gave up on; replacing the connection",
+            silence.as_millis()
+        )
+    })
 }
 
 fn on_connect_failure(
@@ -434,5 +498,67 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
             Ok(_) => Err(self.unexpected("answer to Vote")),
             Err(e) => Err(transport_err(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::rpc::{write_frame, NodeStatus};
+    use tokio::net::TcpListener;
+
+    /// Answers every request on `s` with a default status.
+    async fn serve(s: TcpStream) {
+        let (r, mut w) = s.into_split();
+        let mut r = tokio::io::BufReader::new(r);
+        while let Ok(f) = read_frame::<_, PeerRequest>(&mut r).await {
+            let answer = Frame {
+                id: f.id,
+                body: PeerResponse::Status(NodeStatus::default()),
+            };
+            if write_frame(&mut w, &answer).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// A peer that accepts the connection and then never answers (its packets lost behind a
+    /// healed partition, or its old incarnation gone while TCP still retransmits) must not pin
+    /// the client to that connection: once callers have given up and it stayed silent, the
+    /// client reconnects and reaches the live listener.
+    #[tokio::test]
+    async fn a_connection_that_stops_answering_is_replaced() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let Ok((_silent, _)) = listener.accept().await else {
+                return;
+            };
+            while let Ok((s, _)) = listener.accept().await {
+                tokio::spawn(serve(s));
+            }
+        });
+        let client = PeerClient::spawn(1, addr, None);
+        let short = Duration::from_millis(200);
+        assert!(matches!(
+            client.call(PeerRequest::Status, short).await,
+            Err(TransportError::Timeout { .. })
+        ));
+        let started = Instant::now();
+        loop {
+            match client.call(PeerRequest::Status, short).await {
+                Ok(PeerResponse::Status(_)) => break,
+                other => assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "still stuck on the silent connection: {other:?}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            started.elapsed() < SILENT_LIMIT * 3,
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
