@@ -227,14 +227,33 @@ impl Cluster {
         spawn(&self.bin, &mut self.nodes[i], unsafe_ack)
     }
 
-    /// SIGKILL, like a crash; waits for the process to be gone.
-    pub fn kill(&mut self, i: usize) {
+    /// SIGKILL, like a crash; waits for the process to be gone without blocking the runtime.
+    /// The whole run shares one thread with the clients, and a broker with mapped segments can
+    /// take a few hundred milliseconds to exit: a blocking wait would freeze every client op
+    /// for that long and show up as latency that is the suite's, not the broker's.
+    pub async fn kill(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        let Some(mut c) = n.child.take() else {
+            return;
+        };
+        let _ = c.kill();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while matches!(c.try_wait(), Ok(None)) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Reaps it (at once, unless it outlived the deadline above).
+        let _ = c.wait();
+        n.paused = false;
+        tracing::info!(node = %n.name, "killed (SIGKILL)");
+    }
+
+    /// SIGKILL and a blocking wait: for shutdown and drop, where nothing else runs any more.
+    fn kill_blocking(&mut self, i: usize) {
         let n = &mut self.nodes[i];
         if let Some(mut c) = n.child.take() {
             let _ = c.kill();
             let _ = c.wait();
             n.paused = false;
-            tracing::info!(node = %n.name, "killed (SIGKILL)");
         }
     }
 
@@ -321,7 +340,7 @@ impl Cluster {
             if self.nodes[i].paused {
                 self.resume(i);
             }
-            self.kill(i);
+            self.kill_blocking(i);
         }
         if let Some(mut c) = self.namesrv.child.take() {
             let _ = c.kill();

@@ -151,7 +151,7 @@ impl Nemesis {
                     }
                 };
                 for &v in &victims {
-                    c.kill(v);
+                    c.kill(v).await;
                 }
                 Ok((Active::Killed(victims), format!("kill -9 {who}")))
             }

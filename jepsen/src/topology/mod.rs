@@ -264,5 +264,26 @@ pub fn sweep() -> Result<Vec<String>, TopologyError> {
         let _ = std::fs::remove_file(&pid_file);
         removed.extend(names);
     }
+    remove_stale_pid_files();
     Ok(removed)
+}
+
+/// Deletes owner files of runs that are gone and left no namespace (a crash between writing
+/// the file and creating the first namespace, or after deleting the last one).
+fn remove_stale_pid_files() {
+    let Ok(entries) = std::fs::read_dir(STATE_DIR) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "pid") {
+            continue;
+        }
+        let owner: Option<i32> = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        if !owner.is_some_and(netns::alive) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
