@@ -37,7 +37,13 @@ enum Cmd {
     /// List the named scenarios.
     Scenarios,
     /// Check a recorded history again (a run directory or a history.jsonl).
-    Check { path: PathBuf },
+    Check {
+        path: PathBuf,
+        /// Also write the timeline page for it to this file (the run's own page is left as
+        /// it was).
+        #[arg(long)]
+        timeline: Option<PathBuf>,
+    },
     /// Remove the namespaces and processes of crashed earlier runs.
     Sweep,
 }
@@ -248,7 +254,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn check(path: &Path) -> anyhow::Result<ExitCode> {
+fn check(path: &Path, timeline: Option<&Path>) -> anyhow::Result<ExitCode> {
     let file = if path.is_dir() {
         path.join("history.jsonl")
     } else {
@@ -264,6 +270,11 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
         replay: "(recheck of a recorded history)",
     };
     print!("{}", jepsen::report::summary(&info, &results));
+    if let Some(out) = timeline {
+        let page = jepsen::report::timeline::render(&info, &results, &ops);
+        std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
+        println!("timeline  {}", out.display());
+    }
     Ok(if results.valid {
         ExitCode::SUCCESS
     } else {
@@ -289,7 +300,7 @@ fn main() -> ExitCode {
             println!("\nrun one: cargo run -p jepsen --release -- test --scenario NAME");
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Check { path } => check(&path),
+        Cmd::Check { path, timeline } => check(&path, timeline.as_deref()),
         Cmd::Sweep => jepsen::topology::sweep()
             .map_err(Into::into)
             .map(|removed| {

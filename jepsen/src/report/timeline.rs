@@ -14,7 +14,11 @@ const W: f64 = 1100.0;
 const H: f64 = 260.0;
 const LEFT: f64 = 60.0;
 const RIGHT: f64 = 20.0;
-const TOP: f64 = 24.0;
+/// Label rows above the plot, and the room they take.
+const LABEL_ROWS: usize = 3;
+const TOP: f64 = 6.0 + 11.0 * LABEL_ROWS as f64;
+/// Roughly how wide one character of a 10 px label is, to keep labels from overlapping.
+const LABEL_CHAR_W: f64 = 5.8;
 const BOTTOM: f64 = 30.0;
 const MAX_OK_POINTS: usize = 4000;
 
@@ -58,26 +62,65 @@ impl Frame {
     }
 }
 
+/// The shaded fault windows, each labelled above the plot with its number in the fault table
+/// and, where there is room before the next label, its name. Labels go on a few rows; a long
+/// soak with many short faults then shows numbers instead of overlapping names.
 fn faults_svg(f: &Frame, wins: &[(String, String, u64, Option<u64>)], end: f64) -> String {
     let mut s = String::new();
-    for (name, desc, start, stop) in wins {
+    let mut row_end = [f64::MIN; LABEL_ROWS];
+    for (i, (name, desc, start, stop)) in wins.iter().enumerate() {
         let a = f.x(*start as f64 / 1e6);
         let b = f.x(stop.map_or(end, |e| e as f64 / 1e6));
+        let n = i + 1;
+        let label = place_label(
+            &mut row_end,
+            a,
+            W - 2.0,
+            &[format!("{n} {name}"), n.to_string()],
+        );
+        let text = label.map_or(String::new(), |(row, text)| {
+            format!(
+                r#"<text x="{a:.1}" y="{:.1}" class="fl">{}</text>"#,
+                10.0 + 11.0 * row as f64,
+                esc(&text)
+            )
+        });
         let _ = write!(
             s,
-            r##"<g><title>{} {:.1}–{:.1} s: {}</title><rect x="{a:.1}" y="{TOP}" width="{:.1}" height="{:.1}" fill="#8888cc" opacity="0.18"/><text x="{:.1}" y="{:.1}" class="fl">{}</text></g>"##,
+            r##"<g><title>#{n} {} {:.1}–{:.1} s: {}</title><rect x="{a:.1}" y="{TOP}" width="{:.1}" height="{:.1}" fill="#8888cc" opacity="0.18"/>{text}</g>"##,
             esc(name),
             *start as f64 / 1e6,
             stop.map_or(end, |e| e as f64 / 1e6),
             esc(desc),
             (b - a).max(1.0),
             H - TOP - BOTTOM,
-            a + 2.0,
-            TOP + 10.0,
-            esc(name)
         );
     }
     s
+}
+
+/// Picks the first candidate text that fits on a row at `x`, without overlapping the previous
+/// label there or running past `max_x`; returns (row, text), or `None` when nothing fits (the
+/// hover title remains).
+fn place_label(
+    row_end: &mut [f64],
+    x: f64,
+    max_x: f64,
+    candidates: &[String],
+) -> Option<(usize, String)> {
+    for text in candidates {
+        let width = text.chars().count() as f64 * LABEL_CHAR_W;
+        if x + width > max_x {
+            continue;
+        }
+        for (row, end) in row_end.iter_mut().enumerate() {
+            if x >= *end + 4.0 {
+                *end = x + width;
+                return Some((row, text.clone()));
+            }
+        }
+    }
+    None
 }
 
 fn axes(f: &Frame, y_label: &str, ticks: &[(f64, String)]) -> String {
@@ -238,18 +281,40 @@ pub fn render(info: &RunInfo<'_>, r: &Results, ops: &[Op]) -> String {
     let wins = faults_svg(&f, &windows(ops), end);
     let verdict = if r.valid { "valid" } else { "INVALID" };
     let mut anomalies = String::new();
+    // A few examples of each kind, as in results.json (which keeps up to 20).
+    let examples = serde_json::to_value(&r.anomalies).unwrap_or_default();
     for (k, n) in r.anomaly_counts.nonzero() {
-        let _ = write!(anomalies, "<li><b>{k}</b>: {n}</li>");
+        let key = match k {
+            "incomplete-drain" => "incomplete_drains".to_string(),
+            other => other.replace('-', "_"),
+        };
+        let shown: Vec<String> = examples
+            .get(&key)
+            .and_then(|v| v.as_array())
+            .map(|items| {
+                items
+                    .iter()
+                    .take(3)
+                    .map(|e| format!("<li><code>{}</code></li>", esc(&e.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            anomalies,
+            "<li><b>{k}</b>: {n}<ul class=\"ex\">{}</ul></li>",
+            shown.join("")
+        );
     }
     if anomalies.is_empty() {
         anomalies.push_str("<li>none</li>");
     }
     let mut faults = String::new();
-    for w in &r.stats.faults {
+    for (i, w) in r.stats.faults.iter().enumerate() {
         let ms = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.2} s", v / 1000.0));
         let _ = write!(
             faults,
-            "<tr><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td></tr>",
+            i + 1,
             w.start_s,
             w.end_s.map_or("…".into(), |e| format!("{e:.1}")),
             esc(&w.fault),
@@ -272,6 +337,7 @@ h1 {{ font-size: 20px; }} h2 {{ font-size: 16px; margin-top: 24px; }}
 .ty {{ font-size: 10px; text-anchor: end; fill: #444; }}
 .yl {{ font-size: 11px; text-anchor: middle; fill: #444; }}
 .fl {{ font-size: 10px; fill: #446; }}
+.ex {{ font-size: 12px; }} .ex code {{ word-break: break-all; }}
 .key span {{ display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 12px; vertical-align: middle; }}
 table {{ border-collapse: collapse; font-size: 12px; }} td, th {{ border: 1px solid #ddd; padding: 3px 6px; }}
 </style></head><body>
@@ -285,7 +351,7 @@ ok-send latency p50 {p50:.1} ms, p99 {p99:.1} ms. Replay: <code>{replay}</code><
 {lat}
 <h2>Anomalies</h2><ul>{anomalies}</ul>
 <h2>Faults</h2>
-<table><tr><th>start s</th><th>end s</th><th>fault</th><th>what</th><th>availability</th><th>first ok after start</th><th>recovery after heal</th></tr>{faults}</table>
+<table><tr><th>#</th><th>start s</th><th>end s</th><th>fault</th><th>what</th><th>availability</th><th>first ok after start</th><th>recovery after heal</th></tr>{faults}</table>
 </body></html>
 "##,
         name = esc(info.name),
@@ -365,11 +431,60 @@ mod tests {
         assert!(
             !page.contains("http://") && !page.contains("https://") && !page.contains("<script")
         );
-        assert!(page.contains("kill-leader") && page.contains("&lt;x&gt;"));
+        assert!(page.contains(">1 kill-leader</text>") && page.contains("&lt;x&gt;"));
         assert!(
             page.contains(r##"fill="#ff9f1c""##),
             "the info point is drawn"
         );
         assert!(page.contains("INVALID"), "no final drain");
+
+        // A drain without the acknowledged p0-1: the page shows the lost write as an example.
+        let mut drain = Op::new(OpType::Ok, Func::Drain, "drain-n0")
+            .node("n0")
+            .queue(0)
+            .offset(0);
+        drain.msgs = Some(Vec::new());
+        ops.push(
+            Op::new(OpType::Invoke, Func::Drain, "drain-n0")
+                .node("n0")
+                .queue(0)
+                .offset(0),
+        );
+        ops.push(drain);
+        let r = crate::checker::check(&ops);
+        let page = render(&info, &r, &ops);
+        assert!(page.contains("<b>lost</b>: 1"));
+        assert!(
+            page.contains("&quot;value&quot;:&quot;p0-1&quot;"),
+            "an example is shown"
+        );
+    }
+
+    #[test]
+    fn crowded_fault_labels_fall_back_to_numbers_and_never_overlap() {
+        let mut rows = [f64::MIN; 2];
+        let c = |n: usize, name: &str| [format!("{n} {name}"), n.to_string()];
+        let max = 1000.0;
+        assert_eq!(
+            place_label(&mut rows, 100.0, max, &c(1, "partition-halves")),
+            Some((0, "1 partition-halves".into()))
+        );
+        // 20 px further: row 0 is taken by the long label, row 1 is free.
+        assert_eq!(
+            place_label(&mut rows, 120.0, max, &c(2, "kill")),
+            Some((1, "2 kill".into()))
+        );
+        // Both rows busy: nothing fits, not even the number.
+        assert_eq!(place_label(&mut rows, 130.0, max, &c(3, "pause")), None);
+        // Once row 1's label has ended, the next full label fits there again.
+        assert_eq!(
+            place_label(&mut rows, 160.0, max, &c(4, "bridge")),
+            Some((1, "4 bridge".into()))
+        );
+        // At the right edge only the number fits.
+        assert_eq!(
+            place_label(&mut rows, 980.0, max, &c(25, "partition-leader")),
+            Some((0, "25".into()))
+        );
     }
 }
