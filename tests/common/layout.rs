@@ -165,6 +165,11 @@ impl Layout {
         }
     }
 
+    /// The process id of a running broker (for tools that signal it themselves).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.brokers[name].child.as_ref().map(|c| c.id())
+    }
+
     pub fn addr(&self, name: &str) -> String {
         self.brokers[name].client_addr.clone()
     }
