@@ -161,9 +161,13 @@ stop() {
     [ -e "$f" ] || continue
     names+=("$(basename "$f" .pid)")
   done
-  # Brokers first, so they unregister from a name server that is still up.
+  # Brokers first, so they unregister from a name server that is still up. SIGCONT first:
+  # a node a pause drill left stopped would not act on SIGTERM.
   for name in "${names[@]}"; do
-    if [ "$name" != namesrv ] && alive "$name"; then kill -TERM "$(pid_of "$name")"; fi
+    if [ "$name" != namesrv ] && alive "$name"; then
+      kill -CONT "$(pid_of "$name")"
+      kill -TERM "$(pid_of "$name")"
+    fi
   done
   for name in "${names[@]}" namesrv; do
     if [ "$name" = namesrv ] && alive namesrv; then kill -TERM "$(pid_of namesrv)"; fi
