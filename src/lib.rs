@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod message;
+pub mod metrics;
 pub mod namesrv;
 pub mod protocol;
 pub mod raft;

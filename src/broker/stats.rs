@@ -27,11 +27,13 @@ impl BrokerStats {
             .lock()
             .entry(topic.to_string())
             .or_default() += msgs;
+        crate::metrics::broker::on_put(topic, msgs, bytes);
     }
 
     pub fn on_get(&self, msgs: u64, bytes: u64) {
         self.get_msgs.fetch_add(msgs, Ordering::Relaxed);
         self.get_bytes.fetch_add(bytes, Ordering::Relaxed);
+        crate::metrics::broker::on_get(msgs, bytes);
     }
 
     pub fn topic_puts(&self) -> HashMap<String, u64> {
