@@ -9,6 +9,7 @@ pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod dashboard;
 pub mod message;
 pub mod metrics;
 pub mod namesrv;

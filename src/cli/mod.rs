@@ -3,6 +3,7 @@
 
 mod bench;
 mod broker;
+mod dashboard;
 mod mqadmin;
 mod namesrv;
 mod raft;
@@ -42,6 +43,8 @@ enum Command {
     Consumer(tools::ConsumerArgs),
     /// Stop the running name servers or brokers of this host (RocketMQ's mqshutdown).
     Mqshutdown(shutdown::ShutdownArgs),
+    /// The web dashboard: cockpit, cluster, Raft, topics, consumers, messages.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 /// Prints one line to stdout. A closed pipe (`... | head`) ends the process quietly, as for
@@ -118,6 +121,10 @@ pub fn main() -> std::process::ExitCode {
             Command::Mqshutdown(a) => {
                 init_tracing("error");
                 shutdown::run(a).await
+            }
+            Command::Dashboard(a) => {
+                init_tracing("info");
+                dashboard::run(a).await
             }
         }
     });

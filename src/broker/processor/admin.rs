@@ -185,6 +185,19 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
         "dLegerSelfId",
         bc.cfg.d_leger_self_id.clone().unwrap_or_default(),
     );
+    // Where this node and its group answer Raft status (the peer port), so a dashboard that
+    // found the node through the name server can watch every member, also those that are
+    // down and no longer registered.
+    put("raftPeerAddr", bc.core.addr.clone());
+    put(
+        "raftPeers",
+        bc.core
+            .voters()
+            .iter()
+            .map(|(id, addr)| format!("n{id}-{addr}"))
+            .collect::<Vec<_>>()
+            .join(";"),
+    );
     json_body(req, &KVTable { table: t })
 }
 
