@@ -79,6 +79,7 @@ const LMQ = (() => {
   // ---- URL state: every view is a bookmarkable query string ----
   function params() { return new URLSearchParams(location.search); }
   function go(query) {
+    clearBanner();
     const q = new URLSearchParams(query).toString();
     history.pushState(null, "", location.pathname + (q ? "?" + q : ""));
     render();
@@ -161,7 +162,7 @@ const LMQ = (() => {
       }, c.label)));
       const body = shown.length
         ? shown.map((r) => h("tr", { class: options.rowClass ? options.rowClass(r) : null },
-            columns.map((c) => h("td", { class: c.num ? "num" : null }, c.render ? c.render(r) : String(value(r, c))))))
+            columns.map((c) => h("td", { class: [c.num ? "num" : "", c.wrap ? "wrap" : ""].join(" ").trim() || null }, c.render ? c.render(r) : String(value(r, c))))))
         : [h("tr", {}, h("td", { colspan: columns.length, class: "empty" }, options.empty || "Nothing to show"))];
       const pager = pages > 1 ? h("div", { class: "pager" },
         h("button", { type: "button", disabled: pageNo === 0, onclick: () => { pageNo--; draw(); } }, "‹ Prev"),
@@ -173,10 +174,11 @@ const LMQ = (() => {
     return wrap;
   }
 
-  /** A two-column key/value table from an object. */
+  /** A two-column key/value table from an object, sorted by key unless `sort: null`. */
   function kvTable(obj, options = {}) {
     const rows = Object.entries(obj || {}).map(([k, v]) => ({ key: k, value: typeof v === "object" ? JSON.stringify(v) : v }));
-    return table([{ key: "key", label: "Key" }, { key: "value", label: "Value" }], rows, { pageSize: options.pageSize || 100, sort: "key", id: options.id });
+    return table([{ key: "key", label: "Key" }, { key: "value", label: "Value", wrap: true }], rows,
+      { pageSize: options.pageSize || 100, sort: options.sort === undefined ? "key" : options.sort, id: options.id });
   }
 
   const kept = new Map();

@@ -39,7 +39,7 @@ LMQ.page = {
           { key: "putToday", label: "Put today", num: true, render: (r) => LMQ.num(r.putToday) },
           { key: "getToday", label: "Got today", num: true, render: (r) => LMQ.num(r.getToday) },
           { key: "diskRatio", label: "Disk used", num: true, render: (r) => LMQ.pct(r.diskRatio) },
-          { key: "error", label: "Error" },
+          { key: "error", label: "Error", wrap: true },
         ], b.nodes, { sort: "brokerId", state: LMQ.keep(cl.cluster + "/" + b.brokerName), rowClass: (r) => r.role === "DOWN" ? "down" : (r.diskRatio >= 0.75 ? "warn" : null) }),
       ))));
     }

@@ -19,7 +19,7 @@ LMQ.page = {
           { key: "messageModel", label: "Model" },
           { key: "consumeTps", label: "Consume TPS", num: true, render: (g) => g.consumeTps === null ? "" : LMQ.num(g.consumeTps, 1) },
           { key: "totalLag", label: "Total lag", num: true, render: (g) => g.totalLag === null ? "no offsets" : LMQ.num(g.totalLag) },
-          { key: "topics", label: "Topics", render: (g) => g.topics.join(", ") },
+          { key: "topics", label: "Topics", wrap: true, render: (g) => g.topics.join(", ") },
         ], r.groups, { sort: "group", pageSize: 50, state, rowClass: (g) => g.clients === 0 ? "muted-row" : null, empty: "No consumer group yet (groups appear with their %RETRY% topic)" }));
       }
       await load();
@@ -54,7 +54,7 @@ LMQ.page = {
           { key: "expressionType", label: "Type" },
         ], d.subscriptions, { empty: d.offline || "No client online" })),
         LMQ.section("Connected clients", LMQ.table([
-          { key: "clientId", label: "Client id" },
+          { key: "clientId", label: "Client id", wrap: true },
           { key: "clientAddr", label: "Address" },
           { key: "language", label: "Language" },
           { key: "version", label: "Version", num: true },

@@ -10,7 +10,7 @@ LMQ.page = {
     const rowsTable = (msgs) => LMQ.table([
       { key: "msgId", label: "Message id", render: (m) => LMQ.link(m.msgId || m.offsetMsgId, { id: m.offsetMsgId, topic: m.topic }) },
       { key: "tags", label: "Tags" },
-      { key: "keys", label: "Keys" },
+      { key: "keys", label: "Keys", wrap: true },
       { key: "queueId", label: "Queue", num: true },
       { key: "queueOffset", label: "Offset", num: true },
       { key: "bodySize", label: "Body bytes", num: true },
@@ -33,7 +33,7 @@ LMQ.page = {
             "Born": LMQ.time(m.bornTimestamp), "Stored": LMQ.time(m.storeTimestamp),
             "msgId (UNIQ_KEY)": m.msgId, "offsetMsgId": m.offsetMsgId,
             "Reconsume times": m.reconsumeTimes, "System flag": m.sysFlag,
-          }, { id: "message-info" })),
+          }, { id: "message-info", sort: null })),
           LMQ.section("Properties", LMQ.kvTable(m.properties, { id: "message-properties" }))),
         LMQ.section(`Body (${LMQ.num(m.bodySize)} bytes${m.bodyTruncated ? ", hex shows the first 64 KiB" : ""})`, toggle, body),
         LMQ.section("Consumed by", LMQ.table([

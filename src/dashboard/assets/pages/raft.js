@@ -36,13 +36,13 @@ LMQ.page = {
           { key: "matched", label: "Matched (leader's view)", num: true },
           { key: "lagEntries", label: "Replication lag", num: true, render: (n) => n.lagEntries === null ? "" : LMQ.num(n.lagEntries) + " entries" },
           { key: "millisSinceLeaderChange", label: "Saw leader change", num: true, render: (n) => n.millisSinceLeaderChange === null ? "" : LMQ.ago(n.millisSinceLeaderChange) + " ago" },
-          { key: "error", label: "Error" },
+          { key: "error", label: "Error", wrap: true },
         ], g.nodes, { sort: "name", id: "raft-nodes-" + g.group, state: LMQ.keep("nodes-" + g.group), rowClass: (n) => n.state === "down" ? "down" : (n.lagging ? "warn" : null) });
         const events = LMQ.table([
           { key: "atMs", label: "When", render: (e) => LMQ.time(e.atMs) },
           { key: "kind", label: "Event", render: (e) => LMQ.badge(e.kind) },
           { key: "term", label: "Term", num: true },
-          { key: "text", label: "What happened" },
+          { key: "text", label: "What happened", wrap: true },
         ], g.events, { pageSize: 10, id: "raft-events-" + g.group, state: LMQ.keep("events-" + g.group), empty: "No leader change seen since the dashboard started" });
         return h("section", { class: "card raft-group-card", "data-group": g.group },
           h("h2", {}, "Raft group " + g.group + " (" + g.cluster + ")"), head, nodes,

@@ -25,8 +25,8 @@ LMQ.page = {
         const data = LMQ.formData(form);
         try {
           const r = await LMQ.post("/api/topics", data);
-          LMQ.say(`Topic ${r.topic} saved on ${r.brokers.join(", ")} (read ${r.readQueueNums}, write ${r.writeQueueNums}, perm ${r.perm}).`, "ok", true);
           LMQ.go({ topic: r.topic });
+          LMQ.say(`Topic ${r.topic} saved on ${r.brokers.join(", ")} (read ${r.readQueueNums}, write ${r.writeQueueNums}, perm ${r.perm}).`, "ok", true);
         } catch (err) { LMQ.say(err.message, "error", true); }
       });
       return form;
@@ -39,8 +39,8 @@ LMQ.page = {
         if (!confirm(`Delete topic ${d.topic} from every broker and name server? Its messages become unreachable.`)) return;
         try {
           await LMQ.post("/api/topics/" + encodeURIComponent(d.topic) + "/delete");
-          LMQ.say(`Topic ${d.topic} deleted.`, "ok", true);
           LMQ.go({});
+          LMQ.say(`Topic ${d.topic} deleted.`, "ok", true);
         } catch (err) { LMQ.say(err.message, "error", true); }
       } }, "Delete topic");
       main.replaceChildren(
@@ -67,7 +67,7 @@ LMQ.page = {
           LMQ.section("Route",
             LMQ.table([
               { key: "brokerName", label: "Broker" },
-              { key: "addrs", label: "Nodes (BID → address)" },
+              { key: "addrs", label: "Nodes (BID → address)", wrap: true },
             ], d.route.brokerDatas.map((b) => ({ brokerName: b.brokerName, addrs: Object.entries(b.brokerAddrs).map(([id, a]) => id + " → " + a).join(", ") })))),
           LMQ.section("Consumer groups",
             d.groups.length ? h("ul", {}, d.groups.map((g) => h("li", {}, LMQ.link(g, { group: g }, "/consumers")))) : h("p", { class: "muted" }, "No group consumes it."))),
