@@ -188,11 +188,20 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
     // Where this node and its group answer Raft status (the peer port), so a dashboard that
     // found the node through the name server can watch every member, also those that are
     // down and no longer registered.
+    // The effective membership; before a new node has learnt it, the configured peers.
     put("raftPeerAddr", bc.core.addr.clone());
+    let mut voters = bc.core.voters();
+    if voters.is_empty() {
+        voters = bc
+            .cfg
+            .raft_peers()
+            .into_iter()
+            .map(|p| (p.node_id, p.addr))
+            .collect();
+    }
     put(
         "raftPeers",
-        bc.core
-            .voters()
+        voters
             .iter()
             .map(|(id, addr)| format!("n{id}-{addr}"))
             .collect::<Vec<_>>()
