@@ -212,7 +212,7 @@ impl RaftWatch {
                     let r = tokio::time::timeout(STATUS_TIMEOUT, client.status(addr)).await;
                     let r = match r {
                         Ok(Ok(s)) => Ok(s),
-                        Ok(Err(e)) => Err(e.to_string()),
+                        Ok(Err(e)) => Err(short_error(&e.to_string())),
                         Err(_) => Err(format!(
                             "no answer within {} ms",
                             STATUS_TIMEOUT.as_millis()
@@ -227,6 +227,15 @@ impl RaftWatch {
                 update_group(&name, g, answers);
             }
         }
+    }
+}
+
+/// The transport's "peer n0 at ADDR is unreachable: why" without the parts the page already
+/// shows in other columns.
+fn short_error(e: &str) -> String {
+    match e.split_once(" is unreachable: ") {
+        Some((_, why)) => format!("unreachable: {why}"),
+        None => e.to_string(),
     }
 }
 
@@ -403,6 +412,10 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert_eq!(p[&1], "127.0.0.1:40912");
         assert_eq!(node_number("n12"), Some(12));
+        assert_eq!(
+            short_error("peer n0 at 127.0.0.1:1 is unreachable: Connection refused"),
+            "unreachable: Connection refused"
+        );
     }
 
     #[test]

@@ -26,6 +26,12 @@ LMQ.page = {
         h("p", {}, LMQ.link("‹ Search", { topic: m.topic })),
         h("h1", {}, "Message ", h("code", {}, m.msgId || m.offsetMsgId)),
         h("div", { class: "two" },
+          LMQ.section(`Body (${LMQ.num(m.bodySize)} bytes${m.bodyTruncated ? ", hex shows the first 64 KiB" : ""})`, toggle, body),
+          LMQ.section("Consumed by", LMQ.table([
+            { key: "group", label: "Group", render: (t) => LMQ.link(t.group, { group: t.group }, "/consumers") },
+            { key: "trackType", label: "State", render: (t) => LMQ.badge(t.trackType) },
+          ], m.tracks, { id: "message-tracks", empty: "No consumer group consumes this topic" }))),
+        h("div", { class: "two" },
           LMQ.section("Where and when", LMQ.kvTable({
             "Topic": m.topic, "Tags": m.tags || "", "Keys": m.keys || "",
             "Broker": m.brokerName, "Queue": m.queueId, "Queue offset": m.queueOffset,
@@ -35,11 +41,6 @@ LMQ.page = {
             "Reconsume times": m.reconsumeTimes, "System flag": m.sysFlag,
           }, { id: "message-info", sort: null })),
           LMQ.section("Properties", LMQ.kvTable(m.properties, { id: "message-properties" }))),
-        LMQ.section(`Body (${LMQ.num(m.bodySize)} bytes${m.bodyTruncated ? ", hex shows the first 64 KiB" : ""})`, toggle, body),
-        LMQ.section("Consumed by", LMQ.table([
-          { key: "group", label: "Group", render: (t) => LMQ.link(t.group, { group: t.group }, "/consumers") },
-          { key: "trackType", label: "State", render: (t) => LMQ.badge(t.trackType) },
-        ], m.tracks, { id: "message-tracks", empty: "No consumer group consumes this topic" })),
       );
       return;
     }
