@@ -34,7 +34,7 @@ impl Browser {
             .expect("chromium not found: apt-get install chromium");
         let port = super::free_port();
         let log = std::fs::File::create(log_dir.join("chromedriver.log")).expect("driver log");
-        let driver = Command::new(driver_bin)
+        let mut driver = Command::new(driver_bin)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup"))
@@ -49,7 +49,11 @@ impl Browser {
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "chromedriver did not start");
+            if Instant::now() > deadline {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                panic!("chromedriver did not start; see chromedriver.log");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let caps = json!({"capabilities": {"alwaysMatch": {
@@ -63,10 +67,11 @@ impl Browser {
         }}});
         let r = http::post_json(&addr, "/session", &[], &caps).await;
         let v = r.json();
-        let session = v["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {v}"))
-            .to_string();
+        let Some(session) = v["value"]["sessionId"].as_str().map(str::to_string) else {
+            let _ = driver.kill();
+            let _ = driver.wait();
+            panic!("no WebDriver session: {v}");
+        };
         Browser {
             driver,
             addr,
