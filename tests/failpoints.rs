@@ -23,7 +23,7 @@ use ledgermq::config::BrokerConfig;
 use ledgermq::raft::codec::KIND_RAW;
 use ledgermq::raft::rpc::ReadEntry;
 use ledgermq::raft::types::LogId;
-use ledgermq::raft::{LogCommand, RaftNode, RaftNodeConfig, WriteError, WriteOk};
+use ledgermq::raft::{GroupRole, LogCommand, RaftNode, RaftNodeConfig, WriteError, WriteOk};
 use ledgermq::store::{CommitLog, CommitLogConfig, FlushMode, LogDigest, RecordMeta, StoreError};
 use openraft::ServerState;
 use tempfile::TempDir;
@@ -361,6 +361,8 @@ impl Group {
             ..BrokerConfig::default()
         };
         RaftNodeConfig {
+            role: GroupRole::Voter,
+            master_hint: None,
             node_id: 0,
             peers: BTreeMap::from([(0, self.addr.clone())]),
             group: "failpoints".into(),

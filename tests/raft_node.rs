@@ -10,7 +10,7 @@ use ledgermq::config::BrokerConfig;
 use ledgermq::message::{
     encode_stored, tags_hash_code, MessageExt, MessageProperties, StoredMessageView,
 };
-use ledgermq::raft::{ApplyResult, LogCommand, RaftNode, RaftNodeConfig};
+use ledgermq::raft::{ApplyResult, GroupRole, LogCommand, RaftNode, RaftNodeConfig};
 use openraft::ServerState;
 
 fn free_addr() -> String {
@@ -25,6 +25,8 @@ fn config(dir: &std::path::Path, addr: &str, snapshot_every: u64) -> RaftNodeCon
         ..BrokerConfig::default()
     };
     RaftNodeConfig {
+        role: GroupRole::Voter,
+        master_hint: None,
         node_id: 0,
         peers: BTreeMap::from([(0, addr.to_string())]),
         group: "node-test".into(),

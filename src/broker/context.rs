@@ -68,15 +68,16 @@ impl BrokerContext {
         }
     }
 
-    /// The id this node registers with: 0 while it leads the Raft group; otherwise, under
-    /// DLedger, its node number + 1 (n0 → 1), as RocketMQ-DLedger does.
+    /// The id this node registers with. Under DLedger: 0 while it leads the Raft group,
+    /// otherwise its node number + 1 (n0 → 1), as RocketMQ-DLedger does. In master/slave mode
+    /// the configured `brokerId`: roles are fixed, so is the id.
     pub fn broker_id(&self) -> i64 {
-        if self.core.is_leader() {
+        if !self.cfg.enable_d_leger_commit_log {
+            self.cfg.broker_id
+        } else if self.core.is_leader() {
             0
-        } else if self.cfg.enable_d_leger_commit_log {
-            self.cfg.self_node_id() as i64 + 1
         } else {
-            self.cfg.broker_id.max(1)
+            self.cfg.self_node_id() as i64 + 1
         }
     }
 

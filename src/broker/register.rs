@@ -1,9 +1,11 @@
 //! Registration with the name servers: every 30 s, at once when the Raft role changes or the
 //! topic table changes, and UNREGISTER_BROKER at shutdown.
 //!
-//! The node that leads the Raft group (and has heard from a quorum within the lease) registers
-//! as master, brokerId 0; every other node registers as a slave with its own id. So clients
-//! send to the leader, and a new leader is routable within a registration round trip of winning.
+//! Under DLedger the node that leads the Raft group (and has heard from a quorum within the
+//! lease) registers as master, brokerId 0; every other node registers as a slave with its own
+//! id. So clients send to the leader, and a new leader is routable within a registration round
+//! trip of winning. In master/slave mode each broker registers with its configured id, and a
+//! slave learns its master's HA address from the answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +15,18 @@ use tokio::sync::watch;
 use super::context::BrokerContext;
 use crate::protocol::body::RegisterBrokerBody;
 use crate::protocol::header::CommandHeader;
-use crate::protocol::headers::{RegisterBrokerRequestHeader, UnRegisterBrokerRequestHeader};
+use crate::protocol::headers::{
+    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnRegisterBrokerRequestHeader,
+};
+use crate::raft::GroupRole;
 use crate::remoting::codes::{request_code, response_code};
 use crate::remoting::{RemotingClient, RemotingCommand};
 
 /// RocketMQ's `registerNameServerPeriod`.
 const PERIOD: Duration = Duration::from_secs(30);
 const TIMEOUT: Duration = Duration::from_secs(3);
+/// How often a slave that does not know its master yet registers (to learn it from the answer).
+const SLAVE_DISCOVERY_PERIOD: Duration = Duration::from_secs(2);
 
 fn namesrv_addrs(bc: &BrokerContext) -> Vec<String> {
     bc.cfg.namesrv_addr.clone().unwrap_or_default()
@@ -43,12 +50,12 @@ pub async fn register_once(bc: &BrokerContext, client: &RemotingClient) -> usize
             return 0;
         }
     };
-    let ha_port = bc.store_host.port().saturating_add(1);
     let header = RegisterBrokerRequestHeader {
         broker_name: bc.cfg.broker_name.clone(),
         broker_addr: bc.broker_addr.clone(),
         cluster_name: bc.cfg.broker_cluster_name.clone(),
-        ha_server_addr: format!("{}:{ha_port}", bc.store_host.ip()),
+        // The Raft peer port: in master/slave mode slaves replicate from it (haListenPort).
+        ha_server_addr: bc.core.addr.clone(),
         broker_id,
         compressed: false,
         body_crc32: (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32,
@@ -63,7 +70,10 @@ pub async fn register_once(bc: &BrokerContext, client: &RemotingClient) -> usize
     let mut accepted = 0;
     for (addr, r) in futures::future::join_all(calls).await {
         match r {
-            Ok(resp) if resp.code == response_code::SUCCESS => accepted += 1,
+            Ok(resp) if resp.code == response_code::SUCCESS => {
+                accepted += 1;
+                learn_master(bc, &resp);
+            }
             Ok(resp) => {
                 tracing::warn!(namesrv = %addr, code = resp.code, remark = ?resp.remark, "name server refused the registration")
             }
@@ -74,6 +84,22 @@ pub async fn register_once(bc: &BrokerContext, client: &RemotingClient) -> usize
     }
     tracing::debug!(broker_id, accepted, "registered with name servers");
     accepted
+}
+
+/// A slave learns its master's HA address from the name server's answer, as RocketMQ's do
+/// (unless `haMasterAddress` fixed it).
+fn learn_master(bc: &BrokerContext, resp: &RemotingCommand) {
+    if bc.core.role != GroupRole::Slave || bc.cfg.ha_master_address.is_some() {
+        return;
+    }
+    match RegisterBrokerResponseHeader::from_ext(&resp.ext_fields) {
+        Ok(h) => {
+            if let Some(ha) = h.ha_server_addr.filter(|a| !a.is_empty()) {
+                bc.core.set_master_hint(&ha);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the name server's registration answer"),
+    }
 }
 
 /// Tells every name server this broker is gone (clean shutdown).
@@ -101,11 +127,16 @@ pub async fn run(
     let mut metrics = bc.core.raft.metrics();
     let mut last_id = None;
     let mut retry_wait = Duration::from_secs(1);
+    let mut system_topics_ready = false;
     loop {
         let id = bc.broker_id();
-        if id == 0 && last_id != Some(0) {
-            if let Err(e) = bc.topics.ensure_system_topics().await {
-                tracing::warn!(error = %e, "could not create the system topics yet");
+        let master = bc.is_master();
+        if !master {
+            system_topics_ready = false;
+        } else if !system_topics_ready {
+            match bc.topics.ensure_system_topics().await {
+                Ok(()) => system_topics_ready = true,
+                Err(e) => tracing::warn!(error = %e, "could not create the system topics yet"),
             }
         }
         if last_id != Some(id) {
@@ -119,6 +150,10 @@ pub async fn run(
             let w = retry_wait;
             retry_wait = (retry_wait * 2).min(PERIOD);
             w
+        } else if bc.core.role == GroupRole::Slave && bc.core.master_hint().is_none() {
+            // A slave asks again soon until the name server knows its master.
+            retry_wait = Duration::from_secs(1);
+            SLAVE_DISCOVERY_PERIOD
         } else {
             retry_wait = Duration::from_secs(1);
             PERIOD
@@ -131,7 +166,7 @@ pub async fn run(
                 _ = bc.register_now.notified() => break,
                 r = metrics.changed() => {
                     if r.is_err() { return; }
-                    if bc.broker_id() != id { break; }
+                    if bc.broker_id() != id || bc.is_master() != master { break; }
                 }
                 _ = shutdown.changed() => {
                     unregister(&bc, &client).await;

@@ -33,6 +33,15 @@ pub struct BrokerConfig {
     pub listen_port: u16,
     /// Name servers to register with; `None` when neither the key nor `NAMESRV_ADDR` gave any.
     pub namesrv_addr: Option<Vec<String>>,
+    /// Without DLedger: the port (on `brokerIP1`) where a master replicates to its slaves and a
+    /// slave receives; `listenPort + 1` unless set, as in RocketMQ.
+    pub ha_listen_port: u16,
+    /// A slave's master HA address (`host:port`). Unset, the slave learns it from the name
+    /// server's answer to its registration, as RocketMQ's slaves do.
+    pub ha_master_address: Option<String>,
+    /// How long a `SYNC_MASTER` waits for a slave to hold a message before answering
+    /// FLUSH_SLAVE_TIMEOUT, ms, ≥ 1.
+    pub sync_flush_timeout: u64,
     pub store_path_root_dir: PathBuf,
     pub store_path_commit_log: PathBuf,
     pub store_path_consume_queue: PathBuf,
@@ -129,6 +138,9 @@ impl Default for BrokerConfig {
             broker_ip1: "127.0.0.1".into(),
             listen_port: 10911,
             namesrv_addr: None,
+            ha_listen_port: 10912,
+            ha_master_address: None,
+            sync_flush_timeout: 5000,
             store_path_root_dir: root,
             store_path_commit_log: sub.commit_log,
             store_path_consume_queue: sub.consume_queue,
@@ -208,6 +220,13 @@ impl BrokerConfig {
         src.set(&mut c.namesrv_addr, k::NAMESRV_ADDR, |v| {
             values::optional(v, peers::addr_list)
         })?;
+        c.ha_listen_port = c.listen_port.saturating_add(1);
+        src.set(&mut c.ha_listen_port, k::HA_LISTEN_PORT, |v| {
+            values::int_in(v, 1, u16::MAX)
+        })?;
+        src.set(&mut c.ha_master_address, k::HA_MASTER_ADDRESS, |v| {
+            values::optional(v, peers::addr_of)
+        })?;
 
         // The sub-paths follow the root unless set themselves; `Default` derives them the same way.
         src.set(&mut c.store_path_root_dir, k::STORE_PATH_ROOT_DIR, path)?;
@@ -245,6 +264,7 @@ impl BrokerConfig {
             k::FLUSH_INTERVAL_COMMIT_LOG,
             positive,
         )?;
+        src.set(&mut c.sync_flush_timeout, k::SYNC_FLUSH_TIMEOUT, positive)?;
         let threads = &mut c.send_message_thread_pool_nums;
         src.set(threads, k::SEND_MESSAGE_THREAD_POOL_NUMS, values::positive)?;
         src.set(
@@ -346,17 +366,23 @@ impl BrokerConfig {
         if self.enable_d_leger_commit_log {
             return self.d_leger_peers.clone();
         }
+        // Master/slave: each broker is its own node of the brokerName's group, numbered by
+        // brokerId (the master is 0), on its HA port.
+        let node_id = self.broker_id.max(0) as u64;
         vec![RaftPeer {
-            id: "n0".into(),
-            node_id: 0,
-            // listen_port is at most 65534 after parsing; saturate rather than wrap otherwise.
-            addr: peers::join_addr(&self.broker_ip1, self.listen_port.saturating_add(1)),
+            id: format!("n{node_id}"),
+            node_id,
+            addr: peers::join_addr(&self.broker_ip1, self.ha_listen_port),
         }]
     }
 
-    /// This node's openraft node id: its peer's number with DLedger, else 0. A validated
-    /// config always has its self id among the peers; an unvalidated one falls back to 0.
+    /// This node's openraft node id: its peer's number with DLedger, else its brokerId. A
+    /// validated config always has its self id among the peers; an unvalidated one falls back
+    /// to 0.
     pub fn self_node_id(&self) -> u64 {
+        if !self.enable_d_leger_commit_log {
+            return self.broker_id.max(0) as u64;
+        }
         self.self_peer().map_or(0, |p| p.node_id)
     }
 
@@ -397,6 +423,12 @@ impl BrokerConfig {
                 k::NAMESRV_ADDR,
                 self.namesrv_addr.clone().map(joined).unwrap_or_default(),
             ),
+            (k::HA_LISTEN_PORT, self.ha_listen_port.to_string()),
+            (
+                k::HA_MASTER_ADDRESS,
+                self.ha_master_address.clone().unwrap_or_default(),
+            ),
+            (k::SYNC_FLUSH_TIMEOUT, self.sync_flush_timeout.to_string()),
             (k::STORE_PATH_ROOT_DIR, path(&self.store_path_root_dir)),
             (k::STORE_PATH_COMMIT_LOG, path(&self.store_path_commit_log)),
             (

@@ -16,6 +16,11 @@ pub const BROKER_IP1: &str = "brokerIP1";
 pub const LISTEN_PORT: &str = "listenPort";
 pub const NAMESRV_ADDR: &str = "namesrvAddr";
 
+// Master/slave replication (without DLedger).
+pub const HA_LISTEN_PORT: &str = "haListenPort";
+pub const HA_MASTER_ADDRESS: &str = "haMasterAddress";
+pub const SYNC_FLUSH_TIMEOUT: &str = "syncFlushTimeout";
+
 // Store paths.
 pub const STORE_PATH_ROOT_DIR: &str = "storePathRootDir";
 pub const STORE_PATH_COMMIT_LOG: &str = "storePathCommitLog";

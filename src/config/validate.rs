@@ -65,7 +65,7 @@ impl BrokerConfig {
     }
 
     /// A written `metricsPort` must not be a port this broker already binds: the client port, or
-    /// its Raft port (`listenPort + 1` for a group of one, else this node's `dLegerPeers` port,
+    /// its Raft port (`haListenPort` without DLedger, else this node's `dLegerPeers` port,
     /// compared by port alone since the Raft host may be a name or a wildcard).
     fn validate_metrics_port(
         &self,
@@ -83,7 +83,7 @@ impl BrokerConfig {
         let raft_port = if self.enable_d_leger_commit_log {
             self.self_peer().and_then(|p| p.port())
         } else {
-            self.listen_port.checked_add(1)
+            Some(self.ha_listen_port)
         };
         if raft_port == Some(m.port) {
             return Err(fail(
@@ -101,6 +101,15 @@ impl BrokerConfig {
         &self,
         fail: impl Fn(&str, String) -> ConfigError,
     ) -> Result<(), ConfigError> {
+        if self.ha_listen_port == self.listen_port {
+            return Err(fail(
+                k::HA_LISTEN_PORT,
+                format!(
+                    "{} is also listenPort; the HA (replication) port must differ",
+                    self.ha_listen_port
+                ),
+            ));
+        }
         match self.broker_role {
             BrokerRole::Slave if self.broker_id <= 0 => Err(fail(
                 k::BROKER_ID,

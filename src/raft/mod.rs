@@ -24,6 +24,6 @@ pub mod server;
 pub mod state_machine;
 pub mod types;
 
-pub use node::{NodeCore, NodeError, RaftNode, RaftNodeConfig};
+pub use node::{GroupRole, NodeCore, NodeError, RaftNode, RaftNodeConfig, SlaveWait};
 pub use rpc::{NodeStatus, WriteError, WriteOk};
 pub use types::{ApplyResult, LogCommand, MetaCommand, NodeId, PeerNode, Raft, TypeConfig};

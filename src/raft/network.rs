@@ -287,6 +287,10 @@ async fn drain_while_down(
 #[derive(Clone, Default)]
 pub struct PeerRegistry {
     clients: Arc<Mutex<HashMap<NodeId, PeerClient>>>,
+    /// When each peer last accepted an AppendEntries (heartbeats included). openraft 0.9's
+    /// metrics keep a learner's last matched index after it died, so this is how a
+    /// SYNC_MASTER tells a live slave from a dead one.
+    acks: Arc<Mutex<HashMap<NodeId, Instant>>>,
     local_ip: Option<IpAddr>,
 }
 
@@ -294,9 +298,21 @@ impl PeerRegistry {
     /// A registry whose connections originate from `local_ip`.
     pub fn with_local_ip(local_ip: Option<IpAddr>) -> PeerRegistry {
         PeerRegistry {
-            clients: Arc::default(),
             local_ip,
+            ..PeerRegistry::default()
         }
+    }
+
+    /// True if `peer` accepted an AppendEntries within `window`.
+    pub fn acked_within(&self, peer: NodeId, window: Duration) -> bool {
+        self.acks
+            .lock()
+            .get(&peer)
+            .is_some_and(|t| t.elapsed() <= window)
+    }
+
+    fn record_ack(&self, peer: NodeId) {
+        self.acks.lock().insert(peer, Instant::now());
     }
 
     pub fn get(&self, target: NodeId, addr: &str) -> PeerClient {
@@ -324,12 +340,14 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> PeerNetwork {
         PeerNetwork {
             client: self.registry.get(target, &node.addr),
+            registry: self.registry.clone(),
         }
     }
 }
 
 pub struct PeerNetwork {
     client: PeerClient,
+    registry: PeerRegistry,
 }
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, PeerNode, RaftError<NodeId, E>>;
@@ -361,7 +379,12 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
             .call(PeerRequest::AppendEntries(rpc), option.hard_ttl())
             .await
         {
-            Ok(PeerResponse::AppendEntries(Ok(r))) => Ok(r),
+            Ok(PeerResponse::AppendEntries(Ok(r))) => {
+                if !matches!(r, AppendEntriesResponse::HigherVote(_)) {
+                    self.registry.record_ack(self.client.target);
+                }
+                Ok(r)
+            }
             Ok(PeerResponse::AppendEntries(Err(e))) => Err(RPCError::RemoteError(
                 RemoteError::new(self.client.target, e),
             )),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{InitializeError, RaftError};
-use openraft::{ServerState, SnapshotPolicy};
+use openraft::{ChangeMembers, ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -21,12 +21,25 @@ use super::log_store::LogStore;
 use super::meta::RaftMeta;
 use super::network::{Network, PeerRegistry};
 use super::retention::{self, RetentionPolicy};
-use super::rpc::{NodeStatus, ReadEntry, WriteError, WriteOk};
+use super::rpc::{NodeStatus, PeerRequest, PeerResponse, ReadEntry, WriteError, WriteOk};
 use super::server;
 use super::state_machine::StateMachine;
 use super::types::{LogCommand, NodeId, PeerNode, Raft};
-use crate::config::{BrokerConfig, FlushDiskType};
+use crate::config::{BrokerConfig, BrokerRole, FlushDiskType};
 use crate::store::{CommitLog, CommitLogConfig, FlushMode, LogDigest};
+
+/// How a node takes part in its group. One replication engine serves RocketMQ's DLedger mode and
+/// its fixed master/slave modes; only who may vote and who forms the group differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupRole {
+    /// DLedger: one of the voters in `peers`; elections decide who leads.
+    Voter,
+    /// A RocketMQ master (`ASYNC_MASTER`/`SYNC_MASTER`): the only voter, so it commits alone and
+    /// never fails over; slaves that ask are added as learners.
+    Master,
+    /// A RocketMQ slave: a learner that asks its master to replicate to it and never leads.
+    Slave,
+}
 
 /// Everything a Raft node needs, independent of how it was configured.
 #[derive(Debug, Clone)]
@@ -52,6 +65,10 @@ pub struct RaftNodeConfig {
     pub retention: RetentionPolicy,
     /// Group commit: how writes are gathered into entries.
     pub batch: BatchLimits,
+    pub role: GroupRole,
+    /// A slave's master HA (Raft) address when configured (`haMasterAddress`); otherwise the
+    /// broker learns it from the name server and calls [`NodeCore::set_master_hint`].
+    pub master_hint: Option<String>,
 }
 
 impl RaftNodeConfig {
@@ -67,7 +84,14 @@ impl RaftNodeConfig {
             .as_deref()
             .and_then(|id| c.d_leger_peers.iter().find(|p| p.id == id))
             .map(|p| p.node_id);
+        let role = match (c.enable_d_leger_commit_log, c.broker_role) {
+            (true, _) => GroupRole::Voter,
+            (false, BrokerRole::Slave) => GroupRole::Slave,
+            (false, BrokerRole::AsyncMaster | BrokerRole::SyncMaster) => GroupRole::Master,
+        };
         RaftNodeConfig {
+            role,
+            master_hint: c.ha_master_address.clone(),
             node_id: c.self_node_id(),
             peers,
             group: c.d_leger_group.clone(),
@@ -145,8 +169,21 @@ pub struct NodeCore {
     /// Elections seen (for `/metrics` and the dashboard's Raft page), kept by `watch_role`.
     pub leader_changes: AtomicU64,
     leader_changed_at: parking_lot::Mutex<Option<std::time::Instant>>,
+    pub role: GroupRole,
+    /// A slave's idea of where its master's HA port is.
+    master_hint: parking_lot::Mutex<Option<String>>,
     batcher: WriteBatcher,
     write_timeout: Duration,
+}
+
+/// Why a SYNC_MASTER could not confirm that a slave holds a message (which is stored and
+/// committed on the master either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaveWait {
+    /// No slave has answered recently (RocketMQ's SLAVE_NOT_AVAILABLE).
+    NotAvailable,
+    /// A slave is connected but did not confirm in time (FLUSH_SLAVE_TIMEOUT).
+    Timeout,
 }
 
 impl std::fmt::Debug for NodeCore {
@@ -258,6 +295,95 @@ impl NodeCore {
         }
         let (log_id, result) = self.batcher.submit(cmd, self.write_timeout).await?;
         Ok(WriteOk { log_id, result })
+    }
+
+    /// SYNC_MASTER: waits until a slave (learner) holds the entry at `index`. A slave counts as
+    /// available if it accepted an AppendEntries (heartbeats included) within two election
+    /// timeouts, so a dead slave costs no wait, as in RocketMQ.
+    pub async fn wait_slave(&self, index: u64, timeout: Duration) -> Result<(), SlaveWait> {
+        let mut rx = self.raft.metrics();
+        let window = self.timing.timeout_max * 2;
+        let learners: Vec<NodeId> = rx
+            .borrow()
+            .membership_config
+            .membership()
+            .learner_ids()
+            .collect();
+        if !learners
+            .iter()
+            .any(|id| self.registry.acked_within(*id, window))
+        {
+            return Err(SlaveWait::NotAvailable);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let held = rx
+                .borrow_and_update()
+                .replication
+                .as_ref()
+                .is_some_and(|r| {
+                    learners.iter().any(|id| {
+                        r.get(id)
+                            .cloned()
+                            .flatten()
+                            .is_some_and(|l| l.index >= index)
+                    })
+                });
+            if held {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(SlaveWait::NotAvailable),
+                Err(_) => return Err(SlaveWait::Timeout),
+            }
+        }
+    }
+
+    /// Master: makes the slave `id` at `addr` a learner of this group (idempotent). Refuses an
+    /// id that is a voter, which would mean two brokers configured with the same brokerId.
+    pub async fn admit_learner(&self, id: NodeId, addr: String) -> Result<(), String> {
+        if self.role != GroupRole::Master {
+            return Err(format!(
+                "n{} at {} is not a master (brokerRole); slaves replicate from a master",
+                self.id, self.addr
+            ));
+        }
+        if !self.is_leader() {
+            return Err(format!("master n{} is still starting up", self.id));
+        }
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        let membership = membership.membership();
+        if membership.voter_ids().any(|v| v == id) {
+            return Err(format!(
+                "brokerId {id} is this group's master; a slave needs its own brokerId > 0"
+            ));
+        }
+        let change = match membership.get_node(&id) {
+            Some(n) if n.addr == addr => return Ok(()),
+            // A slave that moved: replacing a learner's address cannot split a vote.
+            Some(_) => ChangeMembers::SetNodes([(id, PeerNode { addr: addr.clone() })].into()),
+            None => ChangeMembers::AddNodes([(id, PeerNode { addr: addr.clone() })].into()),
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map_err(|e| format!("cannot add slave n{id} at {addr}: {e}"))?;
+        tracing::info!(slave = id, %addr, "slave joined; replicating to it");
+        Ok(())
+    }
+
+    /// Slave: where the master's HA port is (from the name server or `haMasterAddress`).
+    pub fn set_master_hint(&self, addr: &str) {
+        let mut hint = self.master_hint.lock();
+        if hint.as_deref() != Some(addr) {
+            tracing::info!(master = addr, "master HA address");
+            *hint = Some(addr.to_string());
+        }
+    }
+
+    pub fn master_hint(&self) -> Option<String> {
+        self.master_hint.lock().clone()
     }
 
     pub fn status(&self) -> NodeStatus {
@@ -440,6 +566,8 @@ impl RaftNode {
             transferring: AtomicBool::new(false),
             leader_changes: AtomicU64::new(0),
             leader_changed_at: parking_lot::Mutex::new(None),
+            role: cfg.role,
+            master_hint: parking_lot::Mutex::new(cfg.master_hint.clone()),
             batcher: WriteBatcher::start(raft.clone(), cfg.batch),
             write_timeout: cfg.write_timeout,
         });
@@ -463,7 +591,8 @@ impl RaftNode {
             .position(|id| *id == cfg.node_id)
             .unwrap_or(0) as u32;
         let mut form_later = None;
-        if !initialized {
+        // A slave never forms a group: it waits for its master to add it.
+        if !initialized && cfg.role != GroupRole::Slave {
             if rank == 0 {
                 form_group(&raft, members).await?;
             } else {
@@ -495,6 +624,9 @@ impl RaftNode {
                     }
                 }
             }));
+        }
+        if cfg.role == GroupRole::Slave {
+            tasks.push(tokio::spawn(join_master(core.clone(), shutdown_rx.clone())));
         }
         if let Some((delay, members)) = form_later {
             let raft = raft.clone();
@@ -554,6 +686,53 @@ async fn form_group(raft: &Raft, members: BTreeMap<NodeId, PeerNode>) -> Result<
         Err(e) => {
             let _ = raft.shutdown().await;
             Err(NodeError::Raft(format!("forming the group failed: {e}")))
+        }
+    }
+}
+
+/// Slave: until a master replicates to it, asks the master (once a second) to add it as a
+/// learner. Once attached it only checks; a master that lost its store (or a slave that moved)
+/// is re-joined the same way.
+async fn join_master(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
+    let mut warned_no_master = false;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let attached = core.contact.elapsed() < core.timing.timeout_max * 2
+            && core.raft.metrics().borrow().current_leader.is_some();
+        if attached {
+            continue;
+        }
+        let Some(master) = core.master_hint() else {
+            if !warned_no_master {
+                tracing::info!(
+                    "slave waiting to learn its master's HA address from the name server"
+                );
+                warned_no_master = true;
+            }
+            continue;
+        };
+        let req = PeerRequest::JoinLearner {
+            id: core.id,
+            addr: core.addr.clone(),
+        };
+        // The master's node id is 0 (brokerId 0).
+        match core
+            .registry
+            .get(0, &master)
+            .call(req, Duration::from_secs(3))
+            .await
+        {
+            Ok(PeerResponse::JoinLearner(Ok(()))) => {
+                tracing::debug!(%master, "asked the master to replicate to this slave")
+            }
+            Ok(PeerResponse::JoinLearner(Err(e))) => {
+                tracing::warn!(%master, error = %e, "master refused this slave")
+            }
+            Ok(other) => tracing::warn!(%master, ?other, "unexpected answer to JoinLearner"),
+            Err(e) => tracing::debug!(%master, error = %e, "master not reachable"),
         }
     }
 }

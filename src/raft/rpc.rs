@@ -132,6 +132,11 @@ pub enum PeerRequest {
         from: u64,
         upto: u64,
     },
+    /// Master/slave mode: a slave asks its master to replicate to it as a learner.
+    JoinLearner {
+        id: NodeId,
+        addr: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -147,6 +152,7 @@ pub enum PeerResponse {
     Status(NodeStatus),
     Read(Result<Vec<ReadEntry>, String>),
     Digest(Result<LogDigest, String>),
+    JoinLearner(Result<(), String>),
 }
 
 #[derive(Debug, thiserror::Error)]

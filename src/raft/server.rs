@@ -135,5 +135,8 @@ async fn handle(core: &NodeCore, req: PeerRequest) -> PeerResponse {
             PeerResponse::Read(core.read_committed(from, max as usize))
         }
         PeerRequest::Digest { from, upto } => PeerResponse::Digest(core.digest(from, upto)),
+        PeerRequest::JoinLearner { id, addr } => {
+            PeerResponse::JoinLearner(core.admit_learner(id, addr).await)
+        }
     }
 }

@@ -15,6 +15,7 @@ use super::{error, ok, with_header, write_error};
 use crate::broker::context::{now_ms, BrokerContext};
 use crate::broker::message_store::message_at;
 use crate::broker::topics::{dlq_topic, AUTO_CREATE_TOPIC_KEY, RETRY_PREFIX};
+use crate::config::BrokerRole;
 use crate::message::properties as keys;
 use crate::message::{
     create_offset_msg_id, decode_batch, decode_stored, encode_stored_into, MessageExt,
@@ -26,7 +27,7 @@ use crate::protocol::headers::{
 };
 use crate::protocol::topic::{perm, TopicConfig};
 use crate::raft::broker_state::valid_topic_name;
-use crate::raft::{ApplyResult, LogCommand};
+use crate::raft::{ApplyResult, LogCommand, SlaveWait};
 use crate::remoting::codes::{request_code, response_code as code};
 use crate::remoting::{ChannelContext, RemotingCommand};
 
@@ -35,16 +36,22 @@ const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
 /// Checks shared by every write: this node leads a healthy group and has disk space.
 pub(super) fn check_writable(bc: &BrokerContext, req: &RemotingCommand) -> Option<RemotingCommand> {
     if !bc.is_master() {
-        return Some(error(
-            req,
-            code::SERVICE_NOT_AVAILABLE,
+        let why = if bc.cfg.enable_d_leger_commit_log {
             format!(
                 "broker {} is not the master of {} (Raft leader is {}); the client will retry on the master",
                 bc.broker_addr,
                 bc.cfg.broker_name,
                 bc.leader_hint()
-            ),
-        ));
+            )
+        } else if bc.cfg.broker_role == BrokerRole::Slave {
+            format!(
+                "broker {} is a slave of {}; send to its master",
+                bc.broker_addr, bc.cfg.broker_name
+            )
+        } else {
+            format!("master {} is starting up", bc.broker_addr)
+        };
+        return Some(error(req, code::SERVICE_NOT_AVAILABLE, why));
     }
     if bc.disk_full() {
         return Some(error(
@@ -231,19 +238,22 @@ pub async fn send(
     } else {
         LogCommand::PutMessage(bytes.freeze())
     };
-    let positions = match bc.core.write(cmd).await {
-        Ok(w) => match w.result {
-            ApplyResult::Put(p) => vec![p],
-            ApplyResult::Batch(v) if !v.is_empty() => v,
-            ApplyResult::Rejected(why) => return message_illegal(req, why),
-            other => {
-                return error(
-                    req,
-                    code::SYSTEM_ERROR,
-                    format!("unexpected apply result {other:?}"),
-                )
-            }
-        },
+    let (log_index, positions) = match bc.core.write(cmd).await {
+        Ok(w) => (
+            w.log_id.index,
+            match w.result {
+                ApplyResult::Put(p) => vec![p],
+                ApplyResult::Batch(v) if !v.is_empty() => v,
+                ApplyResult::Rejected(why) => return message_illegal(req, why),
+                other => {
+                    return error(
+                        req,
+                        code::SYSTEM_ERROR,
+                        format!("unexpected apply result {other:?}"),
+                    )
+                }
+            },
+        ),
         Err(e) => return write_error(req, bc, &e),
     };
     bc.stats.on_put(&topic, positions.len() as u64, total);
@@ -254,7 +264,7 @@ pub async fn send(
         .join(",");
     let _ = tc;
     with_header(
-        ok(req),
+        slave_ack(bc, req, log_index).await,
         &SendMessageResponseHeader {
             msg_id,
             queue_id: queue_id as i32,
@@ -264,6 +274,26 @@ pub async fn send(
             trace_on: Some(true),
         },
     )
+}
+
+/// The answer's code once the message is committed: SUCCESS, except on a `SYNC_MASTER`, which
+/// first waits for a slave to hold it and otherwise answers FLUSH_SLAVE_TIMEOUT or
+/// SLAVE_NOT_AVAILABLE. Those are RocketMQ send statuses, not errors: the message is stored on
+/// the master and the answer still carries its msgId and offset.
+async fn slave_ack(bc: &BrokerContext, req: &RemotingCommand, log_index: u64) -> RemotingCommand {
+    if bc.cfg.enable_d_leger_commit_log || bc.cfg.broker_role != BrokerRole::SyncMaster {
+        return ok(req);
+    }
+    let timeout = std::time::Duration::from_millis(bc.cfg.sync_flush_timeout);
+    match bc.core.wait_slave(log_index, timeout).await {
+        Ok(()) => ok(req),
+        Err(SlaveWait::Timeout) => RemotingCommand::response_to(req, code::FLUSH_SLAVE_TIMEOUT)
+            .with_remark("the message is stored on the master; no slave confirmed it in time"),
+        Err(SlaveWait::NotAvailable) => {
+            RemotingCommand::response_to(req, code::SLAVE_NOT_AVAILABLE)
+                .with_remark("the message is stored on the master; no slave is connected")
+        }
+    }
 }
 
 async fn ensure_dlq(

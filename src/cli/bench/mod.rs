@@ -17,7 +17,7 @@ use openraft::ServerState;
 
 use crate::raft::batcher::BatchLimits;
 use crate::raft::retention::RetentionPolicy;
-use crate::raft::{LogCommand, NodeCore, RaftNode, RaftNodeConfig};
+use crate::raft::{GroupRole, LogCommand, NodeCore, RaftNode, RaftNodeConfig};
 use crate::store::FlushMode;
 
 mod mq;
@@ -118,6 +118,8 @@ async fn raft_bench(b: RaftBench) -> anyhow::Result<()> {
     for id in 0..b.nodes {
         let dir = root.join(format!("n{id}"));
         let cfg = RaftNodeConfig {
+            role: GroupRole::Voter,
+            master_hint: None,
             node_id: id,
             peers: peers.clone(),
             group: "bench".into(),

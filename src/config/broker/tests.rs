@@ -212,7 +212,7 @@ fn values_are_trimmed_and_case_insensitive_where_rocketmq_is_lenient() {
 
 #[test]
 fn unknown_keys_are_kept_not_fatal() {
-    let cfg = parse("brokerName=x\nhaListenPort=10912\nbrokerNmae=typo\n").unwrap();
+    let cfg = parse("brokerName=x\nhaSendHeartbeatInterval=5000\nbrokerNmae=typo\n").unwrap();
     let unknown: Vec<_> = cfg
         .unknown
         .iter()
@@ -220,7 +220,7 @@ fn unknown_keys_are_kept_not_fatal() {
         .collect();
     assert_eq!(
         unknown,
-        vec![("brokerNmae", "typo"), ("haListenPort", "10912")]
+        vec![("brokerNmae", "typo"), ("haSendHeartbeatInterval", "5000")]
     );
 }
 
@@ -448,7 +448,7 @@ fn namesrv_addr_env_applies_only_when_the_key_is_absent() {
 fn to_properties_lists_every_key_and_round_trips() {
     let defaults = parse("").unwrap();
     let props = defaults.to_properties();
-    assert_eq!(props.len(), 35, "one entry per known key");
+    assert_eq!(props.len(), 38, "one entry per known key");
     let get = |key: &str| {
         props
             .iter()
@@ -501,4 +501,24 @@ fn from_file_reads_the_file_and_names_it_in_errors() {
     let err = BrokerConfig::from_file(&dir.path().join("missing.conf"), false).unwrap_err();
     assert!(matches!(err, ConfigError::Io { .. }));
     assert!(err.to_string().contains("missing.conf"));
+}
+
+#[test]
+fn master_slave_keys() {
+    let cfg = parse("listenPort=20911\n").unwrap();
+    assert_eq!(cfg.ha_listen_port, 20912, "haListenPort follows listenPort");
+    assert_eq!(cfg.raft_peers()[0].addr, "127.0.0.1:20912");
+    let cfg = parse(
+        "brokerRole=SLAVE\nbrokerId=2\nhaListenPort=30000\nhaMasterAddress=10.0.0.1:10912\n\
+         syncFlushTimeout=700\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.self_node_id(), 2, "a slave's node id is its brokerId");
+    assert_eq!(cfg.raft_peers()[0].addr, "127.0.0.1:30000");
+    assert_eq!(cfg.ha_master_address.as_deref(), Some("10.0.0.1:10912"));
+    assert_eq!(cfg.sync_flush_timeout, 700);
+    let err = parse("listenPort=10911\nhaListenPort=10911\n").unwrap_err();
+    assert_eq!(err.key(), Some("haListenPort"), "{err}");
+    let err = parse("haMasterAddress=nohost\n").unwrap_err();
+    assert_eq!(err.key(), Some("haMasterAddress"), "{err}");
 }

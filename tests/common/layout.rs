@@ -1,0 +1,260 @@
+//! One of `cluster-conf/`'s ready-made layouts, started as real processes from its own files.
+//!
+//! The files are used as committed, with three substitutions so a test can run beside
+//! fast-try and other tests: `127.0.0.1` becomes the test's own loopback address, the name
+//! server's `9876` its own port, and `/tmp/ledgermq` a temporary directory. Roles, ids, flush
+//! types and the ports between brokers are the layout's own.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ledgermq::client::{ClientOptions, MqAdmin, RaftAdminClient};
+
+use super::{bin, shifted_block};
+
+pub struct LayoutBroker {
+    /// The file's stem: `broker-a`, `broker-a-s`, `broker-n0`, ...
+    pub name: String,
+    pub conf: PathBuf,
+    pub log: PathBuf,
+    /// Its `brokerName`.
+    pub broker_name: String,
+    /// `ip:listenPort`, where clients talk to it.
+    pub client_addr: String,
+    /// `ip:listenPort+1`: the HA (Raft) port of a master/slave broker.
+    pub ha_addr: String,
+    child: Option<Child>,
+}
+
+pub struct Layout {
+    pub dir: tempfile::TempDir,
+    pub namesrv: String,
+    namesrv_child: Option<Child>,
+    pub brokers: BTreeMap<String, LayoutBroker>,
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The broker config files of a layout (`""` is the single `cluster-conf/broker.conf`).
+pub fn layout_files(layout: &str) -> Vec<PathBuf> {
+    let root = repo_root().join("cluster-conf");
+    if layout.is_empty() {
+        return vec![root.join("broker.conf")];
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(layout))
+        .expect("layout directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("conf" | "properties")
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn value_of(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().to_string())
+    })
+}
+
+impl Layout {
+    /// Starts a name server and every broker of `layout` on `127.0.<block>.1`; `extra` lines are
+    /// appended to every broker file (keys the layout does not set).
+    pub fn start(layout: &str, block: u8, extra: &str) -> Layout {
+        let block = shifted_block(block);
+        let ip = format!("127.0.{block}.1");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ns_port = 19000 + block as u16;
+        let namesrv = format!("{ip}:{ns_port}");
+        let ns_conf = dir.path().join("namesrv.conf");
+        std::fs::write(&ns_conf, format!("listenPort={ns_port}\n")).expect("namesrv.conf");
+        let ns_log = std::fs::File::create(dir.path().join("namesrv.log")).expect("namesrv log");
+        let namesrv_child = Command::new(bin())
+            .args(["namesrv", "-c"])
+            .arg(&ns_conf)
+            .stdin(Stdio::null())
+            .stdout(ns_log.try_clone().expect("dup"))
+            .stderr(ns_log)
+            .spawn()
+            .expect("spawn namesrv");
+        let mut brokers = BTreeMap::new();
+        for file in layout_files(layout) {
+            let name = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("file name")
+                .to_string();
+            let text = std::fs::read_to_string(&file).expect("read layout file");
+            let text = text
+                .replace("127.0.0.1:9876", &namesrv)
+                .replace("127.0.0.1", &ip)
+                .replace("/tmp/ledgermq", &dir.path().display().to_string());
+            let port = value_of(&text, "listenPort").expect("listenPort in every layout file");
+            let conf = dir.path().join(file.file_name().expect("file name"));
+            std::fs::write(&conf, format!("{text}\n{extra}\n")).expect("write config");
+            let log = dir.path().join(format!("{name}.log"));
+            brokers.insert(
+                name.clone(),
+                LayoutBroker {
+                    name,
+                    conf,
+                    log,
+                    broker_name: value_of(&text, "brokerName").expect("brokerName"),
+                    client_addr: format!("{ip}:{port}"),
+                    ha_addr: format!(
+                        "{ip}:{}",
+                        port.parse::<u16>().expect("numeric listenPort") + 1
+                    ),
+                    child: None,
+                },
+            );
+        }
+        let mut l = Layout {
+            dir,
+            namesrv,
+            namesrv_child: Some(namesrv_child),
+            brokers,
+        };
+        let names: Vec<String> = l.brokers.keys().cloned().collect();
+        for n in names {
+            l.start_broker(&n);
+        }
+        l
+    }
+
+    pub fn start_broker(&mut self, name: &str) {
+        let b = self.brokers.get_mut(name).expect("known broker");
+        assert!(b.child.is_none(), "{name} is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&b.log)
+            .expect("open log");
+        let child = Command::new(bin())
+            .args(["broker", "-c"])
+            .arg(&b.conf)
+            .env("RUST_LOG", "info,openraft=error")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn ledgermq broker");
+        b.child = Some(child);
+    }
+
+    /// SIGKILL, like a crash or `kill -9`.
+    pub fn kill(&mut self, name: &str) {
+        if let Some(mut c) = self.brokers.get_mut(name).and_then(|b| b.child.take()) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn addr(&self, name: &str) -> String {
+        self.brokers[name].client_addr.clone()
+    }
+
+    pub fn admin(&self) -> MqAdmin {
+        MqAdmin::new(ClientOptions::new(self.namesrv.clone())).expect("admin client")
+    }
+
+    /// Waits until the name server lists exactly `want` (broker name → broker ids).
+    pub async fn wait_registered(&self, want: &[(&str, &[i64])], within: Duration) {
+        let admin = self.admin();
+        let deadline = Instant::now() + within;
+        let mut seen = String::new();
+        loop {
+            if let Ok(info) = admin.cluster_info().await {
+                let got: BTreeMap<String, Vec<i64>> = info
+                    .broker_addr_table
+                    .iter()
+                    .map(|(name, bd)| (name.clone(), bd.broker_addrs.keys().copied().collect()))
+                    .collect();
+                let expected: BTreeMap<String, Vec<i64>> = want
+                    .iter()
+                    .map(|(n, ids)| (n.to_string(), ids.to_vec()))
+                    .collect();
+                if got == expected {
+                    return;
+                }
+                seen = format!("{got:?}");
+            }
+            if Instant::now() > deadline {
+                self.dump_logs();
+                panic!("registrations are not {want:?} within {within:?}; last seen {seen}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until every running slave (a name ending in `-s`) follows its master.
+    pub async fn wait_slaves_attached(&self, within: Duration) {
+        let slaves: Vec<&LayoutBroker> = self
+            .brokers
+            .values()
+            .filter(|b| b.name.ends_with("-s") && b.child.is_some())
+            .collect();
+        let client = RaftAdminClient::new(slaves.iter().map(|b| b.ha_addr.clone()).collect());
+        let deadline = Instant::now() + within;
+        for b in slaves {
+            loop {
+                let status = client.status(&b.ha_addr).await;
+                if status.as_ref().is_ok_and(|s| s.leader == Some(0)) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    self.dump_logs();
+                    panic!(
+                        "{} does not follow its master within {within:?}: {status:?}",
+                        b.name
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    pub fn dump_logs(&self) {
+        for b in self.brokers.values() {
+            dump(&b.name, &b.log);
+        }
+        dump("namesrv", &self.dir.path().join("namesrv.log"));
+    }
+}
+
+fn dump(name: &str, log: &Path) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(30).collect();
+    eprintln!("----- {name} log tail ({}) -----", log.display());
+    for l in tail.into_iter().rev() {
+        eprintln!("{l}");
+    }
+}
+
+impl Drop for Layout {
+    fn drop(&mut self) {
+        for b in self.brokers.values_mut() {
+            if let Some(mut c) = b.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if let Some(mut c) = self.namesrv_child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+    }
+}
