@@ -1,120 +1,172 @@
 #!/usr/bin/env bash
-# Start a name server and a three-node LedgerMQ Raft group on this machine, like RocketMQ's
-# DLedger fast-try, and show it working.
-#   scripts/fast-try.sh start    build (release) if needed, start the name server and n0 n1 n2,
-#                                wait until a leader is elected and registered as master,
-#                                print the status, send and consume a few messages
-#   scripts/fast-try.sh status   the group's status (Raft view and mqadmin clusterList)
-#   scripts/fast-try.sh stop     graceful shutdown (SIGTERM)
-#   scripts/fast-try.sh clean    stop and delete logs and data
-# Configs: cluster-conf/dledger/broker-n{0,1,2}.conf (name server 127.0.0.1:9876, client ports
-# 30911/30921/30931, Raft ports 40911-40913). Logs, pids, data: /tmp/ledgermq/.
+# Start a name server and a LedgerMQ cluster on this machine, like RocketMQ's DLedger fast-try,
+# and show it working.
+#   scripts/fast-try.sh start [--layout L]   build (release) if needed, start the name server and
+#                                            every broker of layout L in the background, wait
+#                                            until each broker group has a master registered,
+#                                            print the status table, send and consume 5 messages
+#   scripts/fast-try.sh status               the status table and mqadmin clusterList
+#   scripts/fast-try.sh stop                 graceful shutdown (SIGTERM), waits for every process
+#   scripts/fast-try.sh clean                stop, then delete logs, pids and data
+# Layouts (cluster-conf/README.md): dledger (default: three Raft nodes, RaftNode00, client ports
+# 30911/30921/30931), single, 2m-noslave, 2m-2s-async, 2m-2s-sync. Name server 127.0.0.1:9876.
+# Logs, pids and data: /tmp/ledgermq/ (LEDGERMQ_RUN_DIR). Running `start` again starts only
+# what is down, so it also restarts a node killed in a drill.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
-RUN=/tmp/ledgermq
+RUN=${LEDGERMQ_RUN_DIR:-/tmp/ledgermq}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ledgermq-target}"
 BIN="$CARGO_TARGET_DIR/release/ledgermq"
 NAMESRV=127.0.0.1:9876
-PEERS="n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913"
-NODES=(0 1 2)
+export NAMESRV_ADDR=$NAMESRV
 
 pid_of() { cat "$RUN/pids/$1.pid" 2>/dev/null || true; }
 alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
-port_taken() { ss -ltnH "sport = :$1" 2>/dev/null | grep . >/dev/null; }
-
-build() {
-  echo "==> cargo build --release (target dir $CARGO_TARGET_DIR)"
-  cargo build --release --quiet --bin ledgermq
+# Taken on 127.0.0.1 or on every address (other loopback addresses do not collide).
+port_taken() {
+  ss -ltnH 2>/dev/null | awk '{print $4}' |
+    grep -Eq "^(127\.0\.0\.1|0\.0\.0\.0|\*|\[::\]|\[::ffff:127\.0\.0\.1\]):$1\$"
 }
 
-# start_one NAME PORT... -- COMMAND...: starts COMMAND in the background unless NAME runs.
+# layout_files LAYOUT: the broker config files of a layout, one per line.
+layout_files() {
+  case "$1" in
+    dledger) ls "$REPO"/cluster-conf/dledger/broker-n*.conf ;;
+    single) echo "$REPO/cluster-conf/broker.conf" ;;
+    2m-noslave | 2m-2s-async | 2m-2s-sync) ls "$REPO/cluster-conf/$1"/*.properties ;;
+    *)
+      echo "fast-try: unknown layout '$1' (dledger, single, 2m-noslave, 2m-2s-async, 2m-2s-sync)" >&2
+      exit 2
+      ;;
+  esac
+}
+
+# The layout of the running (or last) cluster, remembered so status/stop need no flag.
+current_layout() { cat "$RUN/layout" 2>/dev/null || echo dledger; }
+
+build() {
+  if [ ! -x "$BIN" ] || [ -n "$(find src Cargo.toml Cargo.lock -newer "$BIN" 2>/dev/null | head -1)" ]; then
+    echo "==> cargo build --release (target dir $CARGO_TARGET_DIR)"
+    cargo build --release --quiet --bin ledgermq
+  fi
+}
+
+# start_one NAME PORT -- COMMAND...: starts COMMAND in the background unless NAME runs.
 start_one() {
-  local name=$1; shift
-  local ports=()
-  while [ "$1" != "--" ]; do ports+=("$1"); shift; done
-  shift
+  local name=$1 port=$2
+  shift 3
   if alive "$name"; then
     echo "$name already running (pid $(pid_of "$name"))"
     return
   fi
-  for p in "${ports[@]}"; do
-    if port_taken "$p"; then
-      echo "fast-try: port $p (needed by $name) is taken by another process:" >&2
-      ss -ltnp "sport = :$p" >&2 || true
-      exit 1
-    fi
-  done
+  if port_taken "$port"; then
+    echo "fast-try: port $port (needed by $name) is taken by another process:" >&2
+    ss -ltnp "sport = :$port" | grep -E "127\.0\.0\.1|0\.0\.0\.0|\*|\[::\]" >&2 || true
+    echo "fast-try: stop it, or run 'scripts/fast-try.sh stop' if it is an earlier fast-try" >&2
+    exit 1
+  fi
   nohup "$@" >>"$RUN/logs/$name.log" 2>&1 &
   echo $! >"$RUN/pids/$name.pid"
   echo "started $name (pid $!, log $RUN/logs/$name.log)"
 }
 
+conf_value() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -1; }
+
+status_table() {
+  local wait_args=("$@")
+  mapfile -t confs < <(layout_files "$(current_layout)")
+  "$BIN" status -n "$NAMESRV" "${wait_args[@]}" -c "${confs[@]}"
+}
+
 status() {
   [ -x "$BIN" ] || build
-  echo "==> Raft group RaftNode00"
-  "$BIN" raft status --peers "$PEERS"
+  echo "==> ledgermq status ($(current_layout))"
+  status_table || true
   echo
   echo "==> mqadmin clusterList -n $NAMESRV"
   "$BIN" mqadmin clusterList -n "$NAMESRV" || true
 }
 
 start() {
+  local layout=dledger
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --layout) layout=${2:?--layout needs a name}; shift 2 ;;
+      --layout=*) layout=${1#--layout=}; shift ;;
+      *) echo "fast-try: unknown option $1" >&2; exit 2 ;;
+    esac
+  done
+  mapfile -t confs < <(layout_files "$layout")
+  if [ -f "$RUN/layout" ] && [ "$(current_layout)" != "$layout" ]; then
+    for f in "$RUN"/pids/*.pid; do
+      [ -e "$f" ] || continue
+      if alive "$(basename "$f" .pid)"; then
+        echo "fast-try: layout $(current_layout) is running; 'scripts/fast-try.sh stop' first" >&2
+        exit 1
+      fi
+    done
+  fi
   build
   mkdir -p "$RUN/logs" "$RUN/pids"
-  start_one namesrv 9876 -- "$BIN" namesrv
-  for i in "${NODES[@]}"; do
-    start_one "n$i" "$((30911 + 10 * i))" "$((40911 + i))" -- \
-      "$BIN" broker -c "$REPO/cluster-conf/dledger/broker-n$i.conf"
+  echo "$layout" >"$RUN/layout"
+  start_one namesrv 9876 -- "$BIN" namesrv -c "$REPO/cluster-conf/namesrv.conf"
+  local names=(namesrv)
+  for conf in "${confs[@]}"; do
+    local name
+    name=$(basename "${conf%.*}")
+    names+=("$name")
+    start_one "$name" "$(conf_value "$conf" listenPort)" -- "$BIN" broker -c "$conf"
   done
   sleep 0.3
-  for name in namesrv n0 n1 n2; do
+  for name in "${names[@]}"; do
     if ! alive "$name"; then
       echo "fast-try: $name exited during start-up; last lines of its log:" >&2
       tail -n 20 "$RUN/logs/$name.log" >&2
       exit 1
     fi
   done
-  echo "==> waiting for a leader to register as master (BID 0)"
-  local ok=""
-  for _ in $(seq 1 150); do
-    if "$BIN" mqadmin clusterList -n "$NAMESRV" 2>/dev/null | awk '$3 == "0"' | grep . >/dev/null; then
-      ok=1
-      break
-    fi
-    sleep 0.1
-  done
-  if [ -z "$ok" ]; then
-    echo "fast-try: no master registered within 15 s; last lines of the logs:" >&2
-    for name in namesrv n0 n1 n2; do echo "--- $name" >&2; tail -n 10 "$RUN/logs/$name.log" >&2; done
+  echo
+  echo "==> waiting for every broker group to elect and register a master"
+  if ! status_table --wait 20; then
+    echo "fast-try: no master registered within 20 s; last lines of the logs:" >&2
+    for name in "${names[@]}"; do echo "--- $name" >&2; tail -n 10 "$RUN/logs/$name.log" >&2; done
     exit 1
   fi
-  status
+  echo
+  echo "==> mqadmin clusterList -n $NAMESRV"
+  "$BIN" mqadmin clusterList -n "$NAMESRV"
   echo
   echo "==> ledgermq producer -n $NAMESRV -t FastTry -c 5"
   "$BIN" producer -n "$NAMESRV" -t FastTry -c 5
   echo
-  echo "==> ledgermq consumer -n $NAMESRV -t FastTry --count 5 --from-first"
+  echo "==> ledgermq consumer -n $NAMESRV -t FastTry -g fast_try_group --count 5 --from-first"
   "$BIN" consumer -n "$NAMESRV" -t FastTry -g fast_try_group --count 5 --from-first
   cat <<EOT
 
-Next (NAMESRV_ADDR=$NAMESRV):
-  $BIN mqadmin clusterList -n $NAMESRV
-  $BIN producer -n $NAMESRV                 # 1000 x "Hello RocketMQ i" to TopicTest
-  $BIN consumer -n $NAMESRV                 # Ctrl-C to stop
-  kill -9 \$(cat $RUN/pids/n<leader>.pid)     # then clusterList again: a new BID 0 within ~1 s
-  scripts/fast-try.sh start                  # restarts what is down; it catches up
-  scripts/fast-try.sh stop
+Next:
+  export NAMESRV_ADDR=$NAMESRV; alias ledgermq=$BIN
+  ledgermq mqadmin clusterList                # the cluster as RocketMQ's tools see it
+  ledgermq producer                           # 1000 x "Hello RocketMQ i" to TopicTest
+  ledgermq consumer                           # Ctrl-C to stop
+  scripts/failover-drill.sh --rounds 5        # kill -9 the leader under load: RTO, no loss
+  scripts/fast-try.sh status
+  scripts/fast-try.sh stop                    # or clean, to also delete the data
 EOT
 }
 
 stop() {
-  for name in n0 n1 n2 namesrv; do
-    if alive "$name"; then
-      kill -TERM "$(pid_of "$name")"
-    fi
+  local names=()
+  for f in "$RUN"/pids/*.pid; do
+    [ -e "$f" ] || continue
+    names+=("$(basename "$f" .pid)")
   done
-  for name in n0 n1 n2 namesrv; do
+  # Brokers first, so they unregister from a name server that is still up.
+  for name in "${names[@]}"; do
+    if [ "$name" != namesrv ] && alive "$name"; then kill -TERM "$(pid_of "$name")"; fi
+  done
+  for name in "${names[@]}" namesrv; do
+    if [ "$name" = namesrv ] && alive namesrv; then kill -TERM "$(pid_of namesrv)"; fi
     for _ in $(seq 1 100); do alive "$name" || break; sleep 0.1; done
     if alive "$name"; then
       echo "$name did not stop within 10 s; killing it"
@@ -131,10 +183,12 @@ clean() {
   echo "removed $RUN"
 }
 
-case "${1:-}" in
-  start) start ;;
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  start) start "$@" ;;
   status) status ;;
   stop) stop ;;
   clean) clean ;;
-  *) echo "usage: $0 start|status|stop|clean" >&2; exit 2 ;;
+  *) echo "usage: $0 start [--layout dledger|single|2m-noslave|2m-2s-async|2m-2s-sync]|status|stop|clean" >&2; exit 2 ;;
 esac

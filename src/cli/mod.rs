@@ -3,11 +3,14 @@
 
 mod bench;
 mod broker;
+mod cluster;
 mod dashboard;
+mod drill;
 mod mqadmin;
 mod namesrv;
 mod raft;
 mod shutdown;
+mod status;
 mod tools;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +36,10 @@ enum Command {
     Broker(broker::BrokerArgs),
     /// Inspect and drive a Raft group through its peer ports (status, raw appends, reads).
     Raft(raft::RaftArgs),
+    /// The status table of a cluster given by its broker config files.
+    Status(status::StatusArgs),
+    /// Failover drill: kill (or pause) the leader under load, measure RTO, check nothing is lost.
+    Drill(drill::DrillArgs),
     /// Benchmarks that start what they measure and print one parseable summary line.
     Bench(bench::BenchArgs),
     /// RocketMQ's mqadmin: clusterList, topicList, topicRoute, updateTopic, topicStatus, ...
@@ -101,6 +108,14 @@ pub fn main() -> std::process::ExitCode {
             Command::Raft(a) => {
                 init_tracing("error");
                 raft::run(a).await
+            }
+            Command::Status(a) => {
+                init_tracing("error");
+                status::run(a).await
+            }
+            Command::Drill(a) => {
+                init_tracing("error");
+                drill::run(a).await
             }
             Command::Bench(a) => {
                 init_tracing("error");

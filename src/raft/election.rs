@@ -145,11 +145,32 @@ pub async fn run(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
     let mut leader_since: Option<Instant> = None;
     let mut preferred_ready_since: Option<Instant> = None;
     let mut next_transfer_try = Instant::now();
+    let mut wait = tick;
+    let mut last_elapsed = Duration::ZERO;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(tick) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
+        // Wake at the election deadline itself, not at the next tick: with a coarse tick two
+        // followers that last heard the leader at the same heartbeat often fire in the same
+        // tick and split the vote, which costs a whole extra election timeout.
+        // Heard from a leader since the last look: the next timeout counts afresh from that
+        // contact. Without this, a node whose pre-votes failed while it was cut off (or just
+        // restarted) keeps the longer deadline those failures left, and later takes seconds,
+        // not one timeout, to notice its leader died.
+        let elapsed = core.contact.elapsed();
+        if elapsed < last_elapsed {
+            deadline = core.timing.random_timeout();
+        }
+        last_elapsed = elapsed;
+        wait = if core.is_voter() {
+            deadline
+                .saturating_sub(core.contact.elapsed())
+                .clamp(Duration::from_millis(1), tick)
+        } else {
+            tick
+        };
         if *shutdown.borrow() {
             return;
         }

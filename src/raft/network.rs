@@ -3,7 +3,7 @@
 //!
 //! A connection task owns the socket. Requests are queued to it, written with an id, and their
 //! answers matched by id, so several can be in flight. When the connection drops every waiting
-//! request fails at once and the task reconnects with exponential backoff (50 ms → 2 s), logging
+//! request fails at once and the task reconnects with exponential backoff (50 ms → 500 ms), logging
 //! the first failure and then at most every 30 s so an unreachable peer is visible but not noisy.
 
 use std::collections::HashMap;
@@ -41,6 +41,10 @@ pub enum TransportError {
     #[error("unexpected answer from n{target}: {what}")]
     Protocol { target: NodeId, what: String },
 }
+
+/// Reconnect attempts to a peer that is down back off to at most this: a restarted node should
+/// hear its leader well within one election timeout, or it starts pre-votes it cannot win.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 type Reply = oneshot::Sender<Result<PeerResponse, TransportError>>;
 
@@ -163,7 +167,7 @@ async fn connection_task(
                 if !drain_while_down(&mut rx, target, &addr, &e.to_string(), backoff).await {
                     return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
             Err(_) => {
@@ -177,7 +181,7 @@ async fn connection_task(
                 if !drain_while_down(&mut rx, target, &addr, "connect timed out", backoff).await {
                     return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         };

@@ -35,8 +35,13 @@ pub struct Layout {
     pub brokers: BTreeMap<String, LayoutBroker>,
 }
 
+/// The checkout the tests run from. Cargo sets `CARGO_MANIFEST_DIR` when it runs a test, and
+/// that beats the compile-time value: a target dir shared between checkouts (the CI cache) may
+/// hold a test binary built in another, since-deleted clone.
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// The broker config files of a layout (`""` is the single `cluster-conf/broker.conf`).

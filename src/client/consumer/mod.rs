@@ -64,6 +64,11 @@ pub struct ConsumerConfig {
     /// Socket timeout of a pull: longer than the suspension (30 s, as Java).
     pub pull_timeout: Duration,
     pub rebalance_interval: Duration,
+    /// How often the subscribed topics' routes are re-read. Shorter than Java's 30 s
+    /// (`pollNameServerInterval`): a pull held by a master that froze (paused process, dead
+    /// host without a reset) is abandoned as soon as the route no longer names that node,
+    /// instead of after the 30 s pull timeout.
+    pub route_poll_interval: Duration,
     pub heartbeat_interval: Duration,
     /// How often processed offsets are committed (Java's `persistConsumerOffsetInterval`).
     pub persist_interval: Duration,
@@ -82,6 +87,7 @@ impl ConsumerConfig {
             suspend_timeout: Duration::from_secs(15),
             pull_timeout: Duration::from_secs(30),
             rebalance_interval: Duration::from_secs(20),
+            route_poll_interval: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(30),
             persist_interval: Duration::from_secs(5),
             buffer: 1024,
@@ -334,6 +340,10 @@ async fn run(
         start + shared.cfg.persist_interval,
         shared.cfg.persist_interval,
     );
+    let mut route_tick = tokio::time::interval_at(
+        start + shared.cfg.route_poll_interval,
+        shared.cfg.route_poll_interval,
+    );
     loop {
         let notified = async {
             match inbound.as_mut() {
@@ -349,6 +359,12 @@ async fn run(
             }
             _ = heartbeat_tick.tick() => rebalance::heartbeat(&shared).await,
             _ = persist_tick.tick() => offset::persist_all(&shared).await,
+            _ = route_tick.tick() => {
+                for sub in &shared.subs {
+                    // Updates the client's broker table, which the pull loops watch.
+                    let _ = shared.client.fetch_route(&sub.topic).await;
+                }
+            }
             req = notified => match req {
                 Some(req) => {
                     let code = req.request.code;

@@ -20,6 +20,8 @@ use crate::remoting::{request_code, response_code, RemotingCommand};
 const DELAY_ON_ERROR: Duration = Duration::from_secs(3);
 /// Wait after FLOW_CONTROL / SYSTEM_BUSY (Java: 20 ms for flow control).
 const DELAY_ON_BUSY: Duration = Duration::from_millis(50);
+/// How often a held pull checks that its node is still in the route.
+const ROUTE_CHECK: Duration = Duration::from_millis(500);
 /// A node that did not answer is avoided this long (unless no other node is left).
 const AVOID_UNREACHABLE: Duration = Duration::from_secs(5);
 /// A "nothing new" answer faster than this means the broker did not hold the pull; wait a
@@ -97,11 +99,11 @@ pub(super) async fn run(shared: Arc<Shared>, pq: Arc<ProcessQueue>, sub: Arc<Sub
         let mut req = RemotingCommand::request(request_code::PULL_MESSAGE);
         req.ext_fields = header.to_ext();
         let sent = Instant::now();
-        let resp = match shared
-            .client
-            .invoke(&addr, req, shared.cfg.pull_timeout)
-            .await
-        {
+        let pull = shared.client.invoke(&addr, req, shared.cfg.pull_timeout);
+        let resp = match tokio::select! {
+            r = pull => r,
+            gone = left_route(&shared, &pq, &addr) => Err(gone),
+        } {
             Ok(r) => r,
             Err(e) => {
                 tracing::info!(queue = ?pq.mq, broker = %addr, error = %e, "pull failed; trying another node of the group");
@@ -195,6 +197,21 @@ pub(super) async fn run(shared: Arc<Shared>, pq: Arc<ProcessQueue>, sub: Arc<Sub
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
+        }
+    }
+}
+
+/// Resolves once `addr` is no longer a node of the queue's broker group in the client's newest
+/// route (a master replaced after it froze): the pull held there will not be answered.
+async fn left_route(shared: &Shared, pq: &ProcessQueue, addr: &str) -> ClientError {
+    loop {
+        tokio::time::sleep(ROUTE_CHECK).await;
+        let addrs = shared.client.broker_addrs(&pq.mq.broker_name);
+        if !addrs.is_empty() && !addrs.values().any(|a| a == addr) {
+            return ClientError::Remoting(crate::remoting::RemotingError::ConnectionClosed {
+                addr: addr.to_string(),
+                reason: format!("it left the route of {}", pq.mq.broker_name),
+            });
         }
     }
 }

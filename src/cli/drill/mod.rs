@@ -1,0 +1,463 @@
+//! `ledgermq drill`: RocketMQ's failover drill, measured. Against a running cluster (as
+//! `fast-try` starts it) a producer sends at a steady rate and a consumer group reads; each
+//! round kills the current leader with SIGKILL (or `--node nX`, or pauses it with `--pause`),
+//! measures the RTO (kill → first acknowledged send) and the catch-up (kill → the consumer has
+//! everything acknowledged before the kill and has resumed), then restarts the node and waits
+//! for the group to be whole. At the end every acknowledged message must be in the topic (read
+//! from offset 0 by a fresh group) and must have reached the consumer: a loss exits non-zero.
+//! `--majority` instead stops two of three nodes: sends must fail, none may be acknowledged,
+//! and the group must recover when they return.
+
+mod ledger;
+mod nodes;
+mod traffic;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use tokio::sync::watch;
+
+use super::cluster::{is_whole, observe, NodeSpec, NodeView};
+use super::say;
+use crate::client::{ClientOptions, MqAdmin};
+use ledger::Ledger;
+use nodes::Processes;
+use traffic::TrafficConfig;
+
+#[derive(Args, Debug)]
+pub struct DrillArgs {
+    #[arg(
+        short = 'n',
+        long = "namesrvAddr",
+        env = "NAMESRV_ADDR",
+        default_value = "127.0.0.1:9876"
+    )]
+    namesrv: String,
+    /// The cluster's broker config files.
+    #[arg(
+        short = 'c',
+        long = "conf",
+        num_args = 1..,
+        default_values = [
+            "cluster-conf/dledger/broker-n0.conf",
+            "cluster-conf/dledger/broker-n1.conf",
+            "cluster-conf/dledger/broker-n2.conf",
+        ]
+    )]
+    confs: Vec<PathBuf>,
+    /// Where fast-try keeps pid files and logs.
+    #[arg(long, env = "LEDGERMQ_RUN_DIR", default_value = "/tmp/ledgermq")]
+    run_dir: PathBuf,
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
+    /// Fault this node (config file stem like `broker-n1`, or `n1`) instead of the leader.
+    #[arg(long)]
+    node: Option<String>,
+    /// SIGSTOP the node instead of killing it; SIGCONT at the end of the round.
+    #[arg(long)]
+    pause: bool,
+    /// Stop two of three nodes (the leader and one follower) instead; see the module docs.
+    #[arg(long, conflicts_with_all = ["node", "pause"])]
+    majority: bool,
+    /// Sends per second.
+    #[arg(long, default_value_t = 200)]
+    rate: u32,
+    #[arg(long, default_value = "DrillTopic")]
+    topic: String,
+    /// Traffic before each fault, seconds.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// How long the majority stays down with `--majority`, seconds.
+    #[arg(long, default_value_t = 5)]
+    outage: u64,
+}
+
+/// One round's measurements.
+struct Round {
+    target: String,
+    old_leader: String,
+    new_leader: String,
+    /// Kill → another node leads (Raft status).
+    elected: Option<Duration>,
+    /// Kill → another node is registered as master (BID 0) at the name server.
+    registered: Option<Duration>,
+    rto: Option<Duration>,
+    catch_up: Option<Duration>,
+}
+
+/// Longest wait for any one step before the round counts as failed.
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn run(args: DrillArgs) -> anyhow::Result<()> {
+    let specs = NodeSpec::load_all(&args.confs)?;
+    let admin = MqAdmin::new(ClientOptions::new(args.namesrv.clone()))?;
+    let mut procs = Processes::new(&args.run_dir);
+    wait_whole(&specs, &admin).await.context(
+        "the cluster is not whole before the drill; is it running (scripts/fast-try.sh start)?",
+    )?;
+    let run_id = format!("{:x}", crate::client::mq::now_ms());
+    let tcfg = TrafficConfig {
+        namesrv: args.namesrv.clone(),
+        topic: args.topic.clone(),
+        run_id: run_id.clone(),
+        rate: args.rate,
+        retry_timeout: if args.majority {
+            Duration::from_secs(3)
+        } else {
+            Duration::from_secs(15)
+        },
+    };
+    let ledger = Arc::new(Ledger::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (consumer, stream) = traffic::start_consumer(&tcfg, &format!("drill_{run_id}")).await?;
+    let deliveries = traffic::record_deliveries(run_id.clone(), stream, ledger.clone());
+    let producer = traffic::start_producer(&tcfg, ledger.clone(), stop_rx)?;
+    say(format!(
+        "drill {run_id}: {} msgs/s to {} through {}; {} node(s); run dir {}",
+        args.rate,
+        args.topic,
+        args.namesrv,
+        specs.len(),
+        args.run_dir.display()
+    ));
+
+    let outcome = if args.majority {
+        majority(&args, &specs, &admin, &mut procs, &ledger).await
+    } else {
+        rounds(&args, &specs, &admin, &mut procs, &ledger).await
+    };
+
+    say("draining: stopping the producer and waiting for the consumer".to_string());
+    let _ = stop_tx.send(true);
+    let _ = producer.await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ledger.all_received() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    consumer.shutdown().await;
+    let _ = deliveries.await;
+    traffic::final_read(&tcfg, &ledger, Duration::from_secs(60)).await?;
+    let totals = ledger.totals();
+    let rounds = outcome?;
+    report(&rounds, &totals);
+    if !totals.lost.is_empty() || !totals.undelivered.is_empty() {
+        bail!(
+            "{} acknowledged message(s) lost, {} never delivered to the consumer",
+            totals.lost.len(),
+            totals.undelivered.len()
+        );
+    }
+    if !args.majority && rounds.iter().any(|r| r.rto.is_none()) {
+        bail!("a round did not recover within {STEP_TIMEOUT:?}");
+    }
+    Ok(())
+}
+
+async fn wait_whole(specs: &[NodeSpec], admin: &MqAdmin) -> anyhow::Result<Vec<NodeView>> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let views = observe(specs, Some(admin)).await;
+        if is_whole(&views, true) {
+            return Ok(views);
+        }
+        if Instant::now() > deadline {
+            for line in super::cluster::table(&views) {
+                say(line);
+            }
+            bail!("the group is not whole after {STEP_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn leader_of(views: &[NodeView]) -> Option<&NodeView> {
+    views.iter().find(|v| v.is_leader())
+}
+
+fn node_label(v: &NodeView) -> String {
+    format!("{} (n{})", v.spec.name, v.spec.node_id)
+}
+
+async fn rounds(
+    args: &DrillArgs,
+    specs: &[NodeSpec],
+    admin: &MqAdmin,
+    procs: &mut Processes,
+    ledger: &Arc<Ledger>,
+) -> anyhow::Result<Vec<Round>> {
+    let mut out = Vec::new();
+    for round in 1..=args.rounds {
+        wait_whole(specs, admin).await?;
+        tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+        let views = observe(specs, Some(admin)).await;
+        let old_leader = leader_of(&views)
+            .map(node_label)
+            .unwrap_or_else(|| "-".into());
+        let target = match &args.node {
+            Some(n) => views
+                .iter()
+                .find(|v| v.spec.name == *n || format!("n{}", v.spec.node_id) == *n)
+                .with_context(|| format!("--node {n} is not among the config files"))?,
+            None => leader_of(&views).context("no leader to kill")?,
+        }
+        .spec
+        .clone();
+        let t0 = Instant::now();
+        if args.pause {
+            procs.pause(&target)?;
+        } else {
+            procs.kill(&target)?;
+        }
+        let (elected, registered) = watch_takeover(specs, admin, &target, t0).await;
+        let rto = wait_for(|| ledger.first_ack_after(t0).map(|a| a - t0)).await;
+        let catch_up = wait_for(|| ledger.caught_up_with(t0).then(|| t0.elapsed())).await;
+        let after = observe(specs, Some(admin)).await;
+        let new_leader = leader_of(&after)
+            .map(node_label)
+            .unwrap_or_else(|| "-".into());
+        if args.pause {
+            procs.resume(&target)?;
+        } else {
+            procs.restart(&target)?;
+        }
+        let r = Round {
+            target: target.name.clone(),
+            old_leader,
+            new_leader,
+            elected,
+            registered,
+            rto,
+            catch_up,
+        };
+        let t = ledger.totals();
+        say(format!(
+            "round {round}/{}: {} {}: leader {} -> {}; elected {}, registered {}, RTO {}; \
+             catch-up {}; sent {} ok {} failed {}",
+            args.rounds,
+            if args.pause { "paused" } else { "killed" },
+            r.target,
+            r.old_leader,
+            r.new_leader,
+            secs(r.elected),
+            secs(r.registered),
+            secs(r.rto),
+            secs(r.catch_up),
+            t.sent,
+            t.acked,
+            t.failed
+        ));
+        out.push(r);
+    }
+    wait_whole(specs, admin).await?;
+    Ok(out)
+}
+
+/// Watches the takeover after a fault on `target`: when another node leads, and when the
+/// name server has it as master. Splits the RTO into election, registration and client time.
+async fn watch_takeover(
+    specs: &[NodeSpec],
+    admin: &MqAdmin,
+    target: &NodeSpec,
+    t0: Instant,
+) -> (Option<Duration>, Option<Duration>) {
+    let (mut elected, mut registered) = (None, None);
+    let deadline = t0 + STEP_TIMEOUT;
+    while registered.is_none() && Instant::now() < deadline {
+        let views = observe(specs, Some(admin)).await;
+        let new = views
+            .iter()
+            .find(|v| v.is_leader() && v.spec.name != target.name);
+        if let Some(v) = new {
+            elected.get_or_insert_with(|| t0.elapsed());
+            if v.registered_id == Some(0) {
+                registered = Some(t0.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (elected, registered)
+}
+
+/// Stops the leader and one follower for `--outage` seconds: no send may be acknowledged
+/// meanwhile; then restarts them and measures the recovery.
+async fn majority(
+    args: &DrillArgs,
+    specs: &[NodeSpec],
+    admin: &MqAdmin,
+    procs: &mut Processes,
+    ledger: &Arc<Ledger>,
+) -> anyhow::Result<Vec<Round>> {
+    let views = wait_whole(specs, admin).await?;
+    if views.len() < 3 {
+        bail!("--majority needs a group of three nodes");
+    }
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let views = observe(specs, Some(admin)).await;
+    let leader = leader_of(&views).context("no leader")?.spec.clone();
+    let follower = views
+        .iter()
+        .find(|v| v.spec.name != leader.name && v.spec.broker_name == leader.broker_name)
+        .context("no follower of the leader's group")?
+        .spec
+        .clone();
+    let t0 = Instant::now();
+    procs.kill(&leader)?;
+    procs.kill(&follower)?;
+    say(format!(
+        "majority: killed {} (leader) and {}; keeping them down {} s",
+        leader.name, follower.name, args.outage
+    ));
+    tokio::time::sleep(Duration::from_secs(args.outage)).await;
+    let down_until = Instant::now();
+    // Answers to sends committed just before the kill may arrive in the first moments.
+    let acked_while_down = ledger.acks_between(t0 + Duration::from_secs(1), down_until);
+    let views = observe(specs, Some(admin)).await;
+    let leaders: Vec<String> = views
+        .iter()
+        .filter(|v| v.is_leader())
+        .map(node_label)
+        .collect();
+    say(format!(
+        "majority: while down, {acked_while_down} send(s) acknowledged, leaders {leaders:?}; \
+         sends failed with: {:?}",
+        ledger.failures_since(t0, 3)
+    ));
+    procs.restart(&leader)?;
+    procs.restart(&follower)?;
+    let recovered = wait_for(|| ledger.first_ack_after(down_until).map(|a| a - down_until)).await;
+    wait_whole(specs, admin).await?;
+    say(format!(
+        "majority: recovered {} after the restart",
+        secs(recovered)
+    ));
+    if acked_while_down > 0 || !leaders.is_empty() {
+        bail!("a group without a quorum acknowledged sends or kept a leader");
+    }
+    if recovered.is_none() {
+        bail!("no send was acknowledged within {STEP_TIMEOUT:?} of the restart");
+    }
+    Ok(Vec::new())
+}
+
+/// Polls `f` every 5 ms until it yields, for at most [`STEP_TIMEOUT`].
+async fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map_or_else(
+        || format!("> {} s", STEP_TIMEOUT.as_secs()),
+        |d| format!("{:.3} s", d.as_secs_f64()),
+    )
+}
+
+/// The value at quantile `q` (nearest rank) of `sorted`.
+fn quantile(sorted: &[Duration], q: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+fn report(rounds: &[Round], t: &ledger::Totals) {
+    if !rounds.is_empty() {
+        say(format!(
+            "{:<6} {:<12} {:<18} {:<18} {:>9} {:>11} {:>9} {:>10}",
+            "#Round",
+            "#Target",
+            "#OldLeader",
+            "#NewLeader",
+            "#Elected",
+            "#Registered",
+            "#RTO",
+            "#CatchUp"
+        ));
+        for (i, r) in rounds.iter().enumerate() {
+            say(format!(
+                "{:<6} {:<12} {:<18} {:<18} {:>9} {:>11} {:>9} {:>10}",
+                i + 1,
+                r.target,
+                r.old_leader,
+                r.new_leader,
+                secs(r.elected),
+                secs(r.registered),
+                secs(r.rto),
+                secs(r.catch_up)
+            ));
+        }
+        for (name, values) in [
+            (
+                "elected",
+                rounds.iter().map(|r| r.elected).collect::<Vec<_>>(),
+            ),
+            ("registered", rounds.iter().map(|r| r.registered).collect()),
+            ("RTO", rounds.iter().map(|r| r.rto).collect()),
+            ("catch-up", rounds.iter().map(|r| r.catch_up).collect()),
+        ] {
+            let mut v: Vec<Duration> = values.iter().flatten().copied().collect();
+            v.sort();
+            say(format!(
+                "{name}: p50 {} p99 {} max {} ({} of {} rounds recovered)",
+                secs(quantile(&v, 0.5)),
+                secs(quantile(&v, 0.99)),
+                secs(v.last().copied()),
+                v.len(),
+                rounds.len()
+            ));
+        }
+    }
+    say(format!(
+        "sent {} acknowledged {} failed {} pending {}; consumed {} distinct ({} redelivered); \
+         duplicates in the log {}; failed-but-stored {}; lost {}; undelivered {}",
+        t.sent,
+        t.acked,
+        t.failed,
+        t.pending,
+        t.received,
+        t.redelivered,
+        t.duplicated.len(),
+        t.failed_but_stored,
+        t.lost.len(),
+        t.undelivered.len()
+    ));
+    if !t.lost.is_empty() {
+        say(format!(
+            "LOST (acknowledged, not in the topic): e.g. seq {:?}",
+            &t.lost[..t.lost.len().min(10)]
+        ));
+    }
+    if !t.undelivered.is_empty() {
+        say(format!(
+            "UNDELIVERED (in the topic, never consumed): e.g. seq {:?}",
+            &t.undelivered[..t.undelivered.len().min(10)]
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_use_the_nearest_rank() {
+        let ms = |v: u64| Duration::from_millis(v);
+        let v: Vec<Duration> = (1..=20).map(|i| ms(i * 100)).collect();
+        assert_eq!(quantile(&v, 0.5), Some(ms(1000)));
+        assert_eq!(quantile(&v, 0.99), Some(ms(2000)));
+        assert_eq!(quantile(&[ms(7)], 0.99), Some(ms(7)));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+}
