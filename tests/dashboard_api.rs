@@ -368,8 +368,12 @@ async fn dashboard_api_against_a_three_node_group() {
         let e = scrape(&format!("{}:30913", n.ip)).await;
         assert_eq!(e.family("ledgermq_raft_term").len(), 1);
     }
-    let ns_port: u16 = ns.rsplit(':').next().unwrap().parse().unwrap();
-    let e = scrape(&format!("127.0.0.1:{}", ns_port + 2)).await;
+    let e = scrape(
+        c.namesrv_metrics
+            .as_deref()
+            .expect("the name server's /metrics"),
+    )
+    .await;
     assert!(!e.family("ledgermq_namesrv_requests_total").is_empty());
     assert_eq!(e.family("ledgermq_namesrv_brokers")[0].value, 3.0);
 
