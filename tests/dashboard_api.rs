@@ -524,3 +524,86 @@ async fn a_login_guards_pages_and_only_admins_change_anything() {
     assert_eq!(r.status, 401);
     d.shutdown().await;
 }
+
+/// A master/slave layout (2m-2s-async): each broker name is a Raft group whose slave is a
+/// learner. The Raft page lists the learner beside its master, the Cluster page names both
+/// nodes, and a killed master shows as down with no leader (master/slave does not fail over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn master_slave_groups_show_their_slaves_as_learners() {
+    use common::layout::Layout;
+    let mut l = Layout::start("2m-2s-async", 31, "");
+    l.wait_registered(&[("broker-a", &[0, 1]), ("broker-b", &[0, 1])], T)
+        .await;
+    l.wait_slaves_attached(T).await;
+    let d = Dashboard::start(DashboardConfig {
+        namesrv_addr: l.namesrv.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        users_file: None,
+    })
+    .await
+    .unwrap();
+    let web = d.local_addr().to_string();
+    let states = |raft: &Value, group: &str| -> Vec<(String, String)> {
+        raft["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|g| g["group"] == group)
+            .flat_map(|g| g["nodes"].as_array().cloned().unwrap_or_default())
+            .map(|n| {
+                (
+                    n["name"].as_str().unwrap_or_default().to_string(),
+                    n["state"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pair = |a: &str, b: &str| vec![("n0".to_string(), a.to_string()), ("n1".into(), b.into())];
+    eventually("both groups with a leader and a learner", T, || async {
+        let r = get(&web, "/api/raft").await.json();
+        (states(&r, "broker-a") == pair("leader", "learner")
+            && states(&r, "broker-b") == pair("leader", "learner"))
+        .then_some(())
+    })
+    .await;
+    let c = get(&web, "/api/cluster").await.json();
+    let rows: Vec<(i64, String)> = c["clusters"][0]["brokers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["nodes"].as_array().cloned().unwrap_or_default())
+        .map(|n| {
+            (
+                n["brokerId"].as_i64().unwrap_or(-1),
+                n["raftNode"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [(0, "n0"), (1, "n1"), (0, "n0"), (1, "n1")].map(|(i, n)| (i, n.to_string())),
+        "{c}"
+    );
+
+    l.kill("broker-a");
+    let r = eventually(
+        "broker-a's master down, its slave still a learner",
+        T,
+        || async {
+            let r = get(&web, "/api/raft").await.json();
+            (states(&r, "broker-a") == pair("down", "learner")).then_some(r)
+        },
+    )
+    .await;
+    let a = r["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "broker-a")
+        .unwrap();
+    assert_eq!(a["leader"], Value::Null, "{a}");
+    let cockpit = get(&web, "/api/cockpit").await.json();
+    let problems = cockpit["problems"].to_string();
+    assert!(problems.contains("broker-a has no leader"), "{problems}");
+    d.shutdown().await;
+}

@@ -171,10 +171,9 @@ impl RaftWatch {
                 .cloned()
                 .unwrap_or_else(|| node.broker_name.clone());
             let mut peers = parse_peers(t.get("raftPeers").map(String::as_str).unwrap_or(""));
-            if let (Some(id), Some(addr)) = (
-                t.get("dLegerSelfId").and_then(|s| node_number(s)),
-                t.get("raftPeerAddr").filter(|a| !a.is_empty()),
-            ) {
+            if let (Some(id), Some(addr)) =
+                (self_id(t), t.get("raftPeerAddr").filter(|a| !a.is_empty()))
+            {
                 peers.entry(id).or_insert_with(|| addr.clone());
             }
             if peers.is_empty() {
@@ -246,6 +245,13 @@ fn parse_peers(s: &str) -> BTreeMap<u64, String> {
         .filter_map(|(id, addr)| node_number(id).map(|n| (n, addr.trim().to_string())))
         .filter(|(_, a)| !a.is_empty())
         .collect()
+}
+
+/// This node's Raft id from its runtime info: `raftSelfId`, or (older brokers) `dLegerSelfId`.
+fn self_id(t: &BTreeMap<String, String>) -> Option<u64> {
+    ["raftSelfId", "dLegerSelfId"]
+        .iter()
+        .find_map(|k| t.get(*k).and_then(|s| node_number(s)))
 }
 
 /// `n12` → 12.

@@ -193,6 +193,16 @@ impl std::fmt::Debug for NodeCore {
 }
 
 impl NodeCore {
+    /// Every member: id → address, voters and learners (a master/slave group's slaves), from
+    /// the effective membership.
+    pub fn members(&self) -> Vec<(NodeId, String)> {
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        m.membership()
+            .nodes()
+            .map(|(id, n)| (*id, n.addr.clone()))
+            .collect()
+    }
+
     /// Current voters: id → address, from the effective membership.
     pub fn voters(&self) -> Vec<(NodeId, String)> {
         let m = self.raft.metrics().borrow().membership_config.clone();

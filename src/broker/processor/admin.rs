@@ -188,11 +188,14 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
     // Where this node and its group answer Raft status (the peer port), so a dashboard that
     // found the node through the name server can watch every member, also those that are
     // down and no longer registered.
-    // The effective membership; before a new node has learnt it, the configured peers.
+    // The effective membership with its learners (a master/slave group's slaves); before a new
+    // node has learnt it, the configured peers. `raftSelfId` names this node also where
+    // `dLegerSelfId` is unset (master/slave: the Raft id is the brokerId).
     put("raftPeerAddr", bc.core.addr.clone());
-    let mut voters = bc.core.voters();
-    if voters.is_empty() {
-        voters = bc
+    put("raftSelfId", format!("n{}", bc.core.id));
+    let mut members = bc.core.members();
+    if members.is_empty() {
+        members = bc
             .cfg
             .raft_peers()
             .into_iter()
@@ -201,7 +204,7 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
     }
     put(
         "raftPeers",
-        voters
+        members
             .iter()
             .map(|(id, addr)| format!("n{id}-{addr}"))
             .collect::<Vec<_>>()

@@ -181,7 +181,10 @@ pub async fn cluster(State(app): AppState) -> ApiResult<Json<Value>> {
             Ok(kv) => {
                 let t = kv.table;
                 let num = |k: &str| t.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                let raft_node = t.get("dLegerSelfId").cloned().unwrap_or_default();
+                let raft_node = ["raftSelfId", "dLegerSelfId"]
+                    .iter()
+                    .find_map(|k| t.get(*k).filter(|v| !v.is_empty()).cloned())
+                    .unwrap_or_default();
                 seen_members.insert((n.broker_name.clone(), raft_node.clone()));
                 NodeRow {
                     broker_id: Some(n.broker_id),
