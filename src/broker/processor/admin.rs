@@ -336,7 +336,10 @@ pub fn consume_stats(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
     if let Some(t) = &h.topic {
         topics.retain(|x| x == t);
     }
-    let mut stats = ConsumeStats::default();
+    let mut stats = ConsumeStats {
+        consume_tps: bc.stats.group_tps(&h.consumer_group),
+        ..ConsumeStats::default()
+    };
     for topic in topics {
         let Some(tc) = bc.topics.get(&topic) else {
             continue;
