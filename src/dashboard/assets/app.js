@@ -127,7 +127,7 @@ const LMQ = (() => {
 
   // ---- tables that sort and page ----
   /**
-   * columns: [{key, label, render?(row) -> Node|string, num?: true}]
+   * columns: [{key, label, title?, render?(row) -> Node|string, num?: true, wrap?: true}]
    * options: {pageSize = 25, sort = key, desc = false, id, empty = "Nothing to show", rowClass?(row),
    *           state?} — a `state` object (from `LMQ.keep(id)`) keeps the sort and page across
    *           the refreshes that rebuild the table.
@@ -157,7 +157,7 @@ const LMQ = (() => {
       const shown = sorted.slice(pageNo * pageSize, (pageNo + 1) * pageSize);
       const head = h("tr", {}, columns.map((c) => h("th", {
         class: (c.num ? "num " : "") + "sortable" + (c.key === sortKey ? (desc ? " desc" : " asc") : ""),
-        title: "Sort by " + c.label,
+        title: (c.title ? c.title + ". " : "") + "Sort by " + c.label,
         onclick: () => { if (sortKey === c.key) desc = !desc; else { sortKey = c.key; desc = false; } draw(); },
       }, c.label)));
       const body = shown.length

@@ -18,6 +18,8 @@ LMQ.page = {
       return;
     }
     const box = h("div", { id: "clusters" });
+    // A node that does not answer has no load to show: blank, not zero.
+    const up = (r) => r.role !== "DOWN" ? true : "";
     main.replaceChildren(box);
     async function load() {
       const c = await LMQ.api("/api/cluster");
@@ -34,11 +36,11 @@ LMQ.page = {
           { key: "raftState", label: "Raft state" },
           { key: "addr", label: "Address", render: (r) => r.role === "DOWN" && r.brokerId === null ? r.addr : LMQ.link(r.addr, { node: r.addr }) },
           { key: "version", label: "Version" },
-          { key: "putTps", label: "Put TPS", num: true, render: (r) => LMQ.num(r.putTps, 2) },
-          { key: "getTps", label: "Get TPS", num: true, render: (r) => LMQ.num(r.getTps, 2) },
-          { key: "putToday", label: "Put today", num: true, render: (r) => LMQ.num(r.putToday) },
-          { key: "getToday", label: "Got today", num: true, render: (r) => LMQ.num(r.getToday) },
-          { key: "diskRatio", label: "Disk used", num: true, render: (r) => LMQ.pct(r.diskRatio) },
+          { key: "putTps", label: "Put TPS", num: true, render: (r) => up(r) && LMQ.num(r.putTps, 2) },
+          { key: "getTps", label: "Get TPS", num: true, render: (r) => up(r) && LMQ.num(r.getTps, 2) },
+          { key: "putToday", label: "Put today", num: true, render: (r) => up(r) && LMQ.num(r.putToday) },
+          { key: "getToday", label: "Got today", num: true, render: (r) => up(r) && LMQ.num(r.getToday) },
+          { key: "diskRatio", label: "Disk used", num: true, render: (r) => up(r) && LMQ.pct(r.diskRatio) },
           { key: "error", label: "Error", wrap: true },
         ], b.nodes, { sort: "brokerId", state: LMQ.keep(cl.cluster + "/" + b.brokerName), rowClass: (r) => r.role === "DOWN" ? "down" : (r.diskRatio >= 0.75 ? "warn" : null) }),
       ))));

@@ -19,6 +19,7 @@ LMQ.page = {
         LMQ.section("Raft groups", raft)),
     );
 
+    const WINDOW_S = 600;
     let chart = null;
     function drawChart(points) {
       const xs = points.map((p) => p.atMs / 1000);
@@ -27,7 +28,9 @@ LMQ.page = {
       if (!chart) {
         chart = new uPlot({
           width, height: 240,
-          scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.15)] } },
+          // Always the last 10 minutes, also while only a few samples exist (uPlot would
+          // otherwise stretch one point over years).
+          scales: { x: { time: true, range: (u, min, max) => { const end = max ?? Date.now() / 1000; return [end - WINDOW_S, end]; } }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.15)] } },
           axes: [{}, { label: "msgs/s" }],
           series: [
             {},

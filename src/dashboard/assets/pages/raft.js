@@ -33,9 +33,9 @@ LMQ.page = {
           { key: "lastIndex", label: "Last index", num: true },
           { key: "committed", label: "Committed", num: true },
           { key: "applied", label: "Applied", num: true },
-          { key: "matched", label: "Matched (leader's view)", num: true },
+          { key: "matched", label: "Matched", title: "The leader's matched index for this member", num: true },
           { key: "lagEntries", label: "Replication lag", num: true, render: (n) => n.lagEntries === null ? "" : LMQ.num(n.lagEntries) + (n.lagEntries === 1 ? " entry" : " entries") },
-          { key: "millisSinceLeaderChange", label: "Saw leader change", num: true, render: (n) => n.millisSinceLeaderChange === null ? "" : LMQ.ago(n.millisSinceLeaderChange) + " ago" },
+          { key: "millisSinceLeaderChange", label: "Leader change", title: "How long ago this member saw the leader change", num: true, render: (n) => n.millisSinceLeaderChange === null ? "" : LMQ.ago(n.millisSinceLeaderChange) + " ago" },
           { key: "error", label: "Error", wrap: true },
         ], g.nodes, { sort: "name", id: "raft-nodes-" + g.group, state: LMQ.keep("nodes-" + g.group), rowClass: (n) => n.state === "down" ? "down" : (n.lagging ? "warn" : null) });
         const events = LMQ.table([
