@@ -263,12 +263,27 @@ fn node_number(id: &str) -> Option<u64> {
 }
 
 fn push_event(g: &mut Group, kind: &'static str, term: Option<u64>, text: String) {
-    g.events.push_front(RaftEvent {
-        at_ms: now_ms(),
-        kind,
-        term,
-        text,
-    });
+    push_event_at(g, now_ms(), kind, term, text);
+}
+
+/// Adds an event that happened at `at_ms`, keeping the list newest first: a leader change is
+/// dated by the leader's own clock of how long it has led, which can be before a node-down
+/// event the same poll found.
+fn push_event_at(g: &mut Group, at_ms: i64, kind: &'static str, term: Option<u64>, text: String) {
+    let pos = g
+        .events
+        .iter()
+        .position(|e| e.at_ms <= at_ms)
+        .unwrap_or(g.events.len());
+    g.events.insert(
+        pos,
+        RaftEvent {
+            at_ms,
+            kind,
+            term,
+            text,
+        },
+    );
     g.events.truncate(MAX_EVENTS);
 }
 
@@ -368,7 +383,14 @@ fn update_group(
             (_, Some((new, term))) => format!("n{new} is leader in term {term}"),
             _ => String::new(),
         };
-        push_event(g, "leader", now_leader.map(|(_, t)| t), text);
+        // When it became leader, by its own account (a dashboard started later still dates
+        // the election right); else when this poll saw it.
+        let now = now_ms();
+        let at = leader_status
+            .as_ref()
+            .and_then(|l| l.millis_since_leader_change)
+            .map_or(now, |ms| now.saturating_sub(i64::try_from(ms).unwrap_or(0)));
+        push_event_at(g, at, "leader", now_leader.map(|(_, t)| t), text);
         g.leader = now_leader;
     }
     g.view = Some(GroupView {
@@ -462,5 +484,36 @@ mod tests {
             .text
             .contains("n1 became leader in term 2 (was n0)"));
         assert_eq!(v.events[1].kind, "down");
+    }
+
+    #[test]
+    fn leader_events_are_dated_by_the_leaders_own_clock() {
+        let mut g = group();
+        let mut leader = status(0, "Leader", 3, 10);
+        leader.millis_since_leader_change = Some(60_000);
+        let before = now_ms();
+        update_group("G", &mut g, vec![(0, "a".into(), Ok(leader))]);
+        let v = g.view.clone().unwrap();
+        assert!(v.events[0].at_ms <= before - 59_000, "{:?}", v.events);
+
+        // n0 is found down in the same poll that finds n1 leading for 5 s already: the list
+        // stays newest first, the election before the down event.
+        let mut next = status(1, "Leader", 4, 11);
+        next.millis_since_leader_change = Some(5_000);
+        update_group(
+            "G",
+            &mut g,
+            vec![
+                (0, "a".into(), Err("connection refused".into())),
+                (1, "b".into(), Ok(next)),
+            ],
+        );
+        let kinds: Vec<&str> = g.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["down", "leader", "leader"]);
+        assert!(g
+            .events
+            .iter()
+            .zip(g.events.iter().skip(1))
+            .all(|(a, b)| a.at_ms >= b.at_ms));
     }
 }

@@ -20,6 +20,13 @@ LMQ.page = {
     );
 
     const WINDOW_S = 600;
+    const pad = (n) => String(n).padStart(2, "0");
+    /** Epoch seconds as HH:MM, or HH:MM:SS off the minute. */
+    const clock = (t) => {
+      const d = new Date(t * 1000);
+      const hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
+      return d.getSeconds() ? hm + ":" + pad(d.getSeconds()) : hm;
+    };
     let chart = null;
     function drawChart(points) {
       const xs = points.map((p) => p.atMs / 1000);
@@ -31,7 +38,9 @@ LMQ.page = {
           // Always the last 10 minutes, also while only a few samples exist (uPlot would
           // otherwise stretch one point over years).
           scales: { x: { time: true, range: (u, min, max) => { const end = max ?? Date.now() / 1000; return [end - WINDOW_S, end]; } }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.15)] } },
-          axes: [{}, { label: "msgs/s" }],
+          // Clock times only: uPlot's default adds a date under the first tick, which
+          // overlaps its neighbour.
+          axes: [{ space: 70, values: (u, splits) => splits.map(clock) }, { label: "msgs/s" }],
           series: [
             {},
             { label: "Send TPS", stroke: "#2f6fdf", width: 2, fill: "rgba(47,111,223,0.08)" },
