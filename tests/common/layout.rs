@@ -94,12 +94,6 @@ impl Layout {
                 .replace("127.0.0.1", &ip)
                 .replace("/tmp/ledgermq", &dir.path().display().to_string());
             let port = value_of(&text, "listenPort").expect("listenPort in every layout file");
-            // A file without brokerIP1 (dledger/) would listen on the default 127.0.0.1,
-            // where a running fast-try holds the same ports.
-            let text = match value_of(&text, "brokerIP1") {
-                Some(_) => text,
-                None => format!("{text}\nbrokerIP1 = {ip}\n"),
-            };
             let conf = dir.path().join(file.file_name().expect("file name"));
             std::fs::write(&conf, format!("{text}\n{extra}\n")).expect("write config");
             let log = dir.path().join(format!("{name}.log"));
@@ -158,6 +152,11 @@ impl Layout {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The process id of a running broker (for tools that signal it themselves).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.brokers[name].child.as_ref().map(|c| c.id())
     }
 
     pub fn addr(&self, name: &str) -> String {

@@ -231,6 +231,25 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOP: the process keeps its sockets open but answers nothing, like a long stall.
+    pub fn pause(&mut self, id: u64) {
+        self.signal(id, "-STOP");
+    }
+
+    /// SIGCONT after [`Cluster::pause`].
+    pub fn resume(&mut self, id: u64) {
+        self.signal(id, "-CONT");
+    }
+
+    fn signal(&self, id: u64, sig: &str) {
+        if let Some(c) = &self.nodes[id as usize].child {
+            let _ = Command::new("kill")
+                .arg(sig)
+                .arg(c.id().to_string())
+                .status();
+        }
+    }
+
     pub fn addr(&self, id: u64) -> &str {
         &self.nodes[id as usize].addr
     }
