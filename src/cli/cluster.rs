@@ -236,6 +236,8 @@ mod tests {
                     commit_log_max_offset: 0,
                     replication: Vec::new(),
                     millis_since_quorum_ack: None,
+                    leader_changes: 1,
+                    millis_since_leader_change: Some(1000),
                 }),
                 None => Err("connection refused".into()),
             },
