@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Start a name server and a LedgerMQ cluster on this machine, like RocketMQ's DLedger fast-try,
 # and show it working.
-#   scripts/fast-try.sh start [--layout L]   build (release) if needed, start the name server and
-#                                            every broker of layout L in the background, wait
+#   scripts/fast-try.sh start [--layout L] [--no-dashboard]
+#                                            build (release) if needed, start the name server,
+#                                            every broker of layout L and the dashboard
+#                                            (http://127.0.0.1:8080) in the background, wait
 #                                            until each broker group has a master registered,
 #                                            print the status table, send and consume 5 messages
 #   scripts/fast-try.sh status               the status table and mqadmin clusterList
@@ -19,6 +21,7 @@ RUN=${LEDGERMQ_RUN_DIR:-/tmp/ledgermq}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ledgermq-target}"
 BIN="$CARGO_TARGET_DIR/release/ledgermq"
 NAMESRV=127.0.0.1:9876
+DASHBOARD=127.0.0.1:8080
 export NAMESRV_ADDR=$NAMESRV
 
 pid_of() { cat "$RUN/pids/$1.pid" 2>/dev/null || true; }
@@ -86,14 +89,16 @@ status() {
   echo
   echo "==> mqadmin clusterList -n $NAMESRV"
   "$BIN" mqadmin clusterList -n "$NAMESRV" || true
+  if alive dashboard; then echo; echo "dashboard: http://$DASHBOARD"; fi
 }
 
 start() {
-  local layout=dledger
+  local layout=dledger dashboard=1
   while [ $# -gt 0 ]; do
     case "$1" in
       --layout) layout=${2:?--layout needs a name}; shift 2 ;;
       --layout=*) layout=${1#--layout=}; shift ;;
+      --no-dashboard) dashboard=0; shift ;;
       *) echo "fast-try: unknown option $1" >&2; exit 2 ;;
     esac
   done
@@ -118,6 +123,10 @@ start() {
     names+=("$name")
     start_one "$name" "$(conf_value "$conf" listenPort)" -- "$BIN" broker -c "$conf"
   done
+  if [ "$dashboard" = 1 ]; then
+    start_one dashboard 8080 -- "$BIN" dashboard --namesrv "$NAMESRV" --listen "$DASHBOARD"
+    names+=(dashboard)
+  fi
   sleep 0.3
   for name in "${names[@]}"; do
     if ! alive "$name"; then
@@ -145,6 +154,7 @@ start() {
   cat <<EOT
 
 Next:
+  open http://$DASHBOARD                  # dashboard: cockpit, cluster, Raft, topics, consumers, messages
   export NAMESRV_ADDR=$NAMESRV; alias ledgermq=$BIN
   ledgermq mqadmin clusterList                # the cluster as RocketMQ's tools see it
   ledgermq producer                           # 1000 x "Hello RocketMQ i" to TopicTest
@@ -161,9 +171,13 @@ stop() {
     [ -e "$f" ] || continue
     names+=("$(basename "$f" .pid)")
   done
-  # Brokers first, so they unregister from a name server that is still up.
+  # Brokers first, so they unregister from a name server that is still up. SIGCONT first:
+  # a node a pause drill left stopped would not act on SIGTERM.
   for name in "${names[@]}"; do
-    if [ "$name" != namesrv ] && alive "$name"; then kill -TERM "$(pid_of "$name")"; fi
+    if [ "$name" != namesrv ] && alive "$name"; then
+      kill -CONT "$(pid_of "$name")"
+      kill -TERM "$(pid_of "$name")"
+    fi
   done
   for name in "${names[@]}" namesrv; do
     if [ "$name" = namesrv ] && alive namesrv; then kill -TERM "$(pid_of namesrv)"; fi
@@ -190,5 +204,5 @@ case "$cmd" in
   status) status ;;
   stop) stop ;;
   clean) clean ;;
-  *) echo "usage: $0 start [--layout dledger|single|2m-noslave|2m-2s-async|2m-2s-sync]|status|stop|clean" >&2; exit 2 ;;
+  *) echo "usage: $0 start [--layout dledger|single|2m-noslave|2m-2s-async|2m-2s-sync] [--no-dashboard]|status|stop|clean" >&2; exit 2 ;;
 esac

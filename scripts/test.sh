@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README "Test"): installs what the tests need on a fresh Debian
 # machine, then runs formatting, lints, unit, storage-suite, cluster and fault-injection tests,
-# the Jepsen suite's smoke and unsafe scenarios, and the compatibility checks with two RocketMQ
-# clients nobody here wrote.
+# the dashboard in a real browser, the Jepsen suite's smoke and unsafe scenarios, and the
+# compatibility checks with two RocketMQ clients nobody here wrote.
 # The cluster tests start real processes on loopback addresses and cut links with iptables, so
 # this runs as root. Long soaks are not part of this tier.
 set -euo pipefail
@@ -15,13 +15,37 @@ need_apt=()
 command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
 # The Jepsen suite: ip netns / veth / bridge (iproute2, which also brings tc).
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# The dashboard's browser test drives Debian's headless Chromium over WebDriver.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test.sh: needs root to install ${need_apt[*]} and to run the partition tests" >&2
     exit 1
   fi
   echo "==> apt-get install ${need_apt[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >/dev/null
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >/dev/null; then
+    # A fresh machine may have no package lists yet.
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >/dev/null
+  fi
+fi
+
+# promtool (from Debian's prometheus package) checks every node's /metrics in the dashboard
+# API test. Only its binary is needed, so it is unpacked from the .deb rather than installed
+# (installing would also set up a Prometheus server).
+if command -v promtool >/dev/null 2>&1; then
+  export PROMTOOL="${PROMTOOL:-$(command -v promtool)}"
+else
+  PROMTOOL_DIR=/var/tmp/ledgermq-promtool
+  if [ ! -x "$PROMTOOL_DIR/usr/bin/promtool" ]; then
+    echo "==> unpacking promtool from Debian's prometheus package into $PROMTOOL_DIR"
+    mkdir -p "$PROMTOOL_DIR"
+    (cd "$PROMTOOL_DIR" && { apt-get download -q prometheus >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get download -q prometheus >/dev/null; }; } &&
+      dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb usr/bin/prometheus)
+  fi
+  export PROMTOOL="$PROMTOOL_DIR/usr/bin/promtool"
 fi
 
 step() { echo; echo "==> $*"; }
@@ -34,6 +58,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "cargo test (unit, openraft storage suite, cluster tests, jepsen checker)"
 cargo test --workspace --all-targets
+
+step "dashboard in a real browser: headless Chromium over WebDriver (screenshots in $CARGO_TARGET_DIR/tmp/dashboard-browser)"
+cargo test --test dashboard_browser -- --ignored
 
 step "cargo test --features failpoints (I/O fault injection)"
 cargo test --features failpoints --test failpoints

@@ -414,3 +414,56 @@ async fn follower_behind_retention_installs_snapshot_and_keeps_offsets() {
         "CommitLog bytes and offsets agree after the snapshot install"
     );
 }
+
+/// A paused (SIGSTOPped) leader keeps its sockets open, so every request to it waits out its
+/// timeout, pre-votes included. The follower that wins the election must keep leadership: a
+/// pre-vote it granted the other follower just before must not let that one depose it a
+/// moment later (a second election, seen as ~2x the failover time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_is_replaced_by_one_election() {
+    let mut c = Cluster::start(18, 3, "");
+    let client = RaftAdminClient::new((0..3).map(|i| c.addr(i).to_string()).collect())
+        .with_call_timeout(Duration::from_millis(300));
+    for round in 0..3 {
+        let old = c.wait_leader(Duration::from_secs(30)).await;
+        c.pause(old.id);
+        let others: Vec<u64> = (0..3).filter(|i| *i != old.id).collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let new = loop {
+            let mut found = None;
+            for &o in &others {
+                if let Ok(s) = client.status(c.addr(o)).await {
+                    if s.state == "Leader" {
+                        found = Some(s);
+                    }
+                }
+            }
+            if let Some(s) = found {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no new leader 10 s after pausing n{}",
+                old.id
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        // Well past any pre-vote still in flight when the new leader won.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for &o in &others {
+            let s = client
+                .status(c.addr(o))
+                .await
+                .unwrap_or_else(|e| panic!("status of n{o}: {e}"));
+            assert_eq!(
+                (s.term, s.leader),
+                (new.term, Some(new.id)),
+                "round {round}: n{} won term {} after n{} was paused, but n{o} now says {s:?}",
+                new.id,
+                new.term,
+                old.id
+            );
+        }
+        c.resume(old.id);
+    }
+}

@@ -49,6 +49,8 @@ pub enum BrokerError {
     },
     #[error(transparent)]
     Raft(#[from] NodeError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsServerError),
 }
 
 pub struct Broker {
@@ -82,7 +84,7 @@ impl Broker {
         let (client, _inbound) = RemotingClient::new(ClientConfig::default());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let handler = Arc::new(BrokerHandler { bc: bc.clone() });
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(crate::remoting::serve(
                 listener,
                 handler,
@@ -95,8 +97,27 @@ impl Broker {
                     .clone()
                     .run(OFFSET_FLUSH_INTERVAL, shutdown_rx.clone()),
             ),
-            tokio::spawn(housekeeping(bc.clone(), shutdown_rx)),
+            tokio::spawn(housekeeping(bc.clone(), shutdown_rx.clone())),
         ];
+        let metrics = crate::metrics::start_listener(
+            store_host.ip(),
+            bc.cfg.metrics_listen(),
+            crate::metrics::broker::collector(bc.clone()),
+            shutdown_rx,
+        )
+        .await;
+        match metrics {
+            Ok(task) => tasks.extend(task),
+            Err(e) => {
+                // Stop what was started, so the Raft port is free for a corrected restart.
+                let _ = shutdown_tx.send(true);
+                for t in tasks {
+                    let _ = t.await;
+                }
+                node.shutdown().await;
+                return Err(e.into());
+            }
+        }
         tracing::info!(
             broker = %bc.cfg.broker_name,
             cluster = %bc.cfg.broker_cluster_name,

@@ -16,7 +16,19 @@ pub struct BrokerStats {
     per_topic_put: Mutex<HashMap<String, u64>>,
     /// (when, put total, get total), one sample per second, 10 minutes kept.
     samples: Mutex<VecDeque<(Instant, u64, u64)>>,
+    /// Messages delivered per consumer group, for ConsumeStats' `consumeTps`.
+    per_group_get: Mutex<HashMap<String, GroupGets>>,
 }
+
+/// One consumer group's delivered-message total and its last minute of per-second samples.
+#[derive(Default)]
+struct GroupGets {
+    total: u64,
+    samples: VecDeque<(Instant, u64)>,
+}
+
+/// The window of a group's `consumeTps`: RocketMQ reports its per-minute rate.
+const GROUP_TPS_SAMPLES: usize = 61;
 
 impl BrokerStats {
     pub fn on_put(&self, topic: &str, msgs: u64, bytes: u64) {
@@ -27,11 +39,28 @@ impl BrokerStats {
             .lock()
             .entry(topic.to_string())
             .or_default() += msgs;
+        crate::metrics::broker::on_put(topic, msgs, bytes);
     }
 
-    pub fn on_get(&self, msgs: u64, bytes: u64) {
+    pub fn on_get(&self, group: &str, msgs: u64, bytes: u64) {
         self.get_msgs.fetch_add(msgs, Ordering::Relaxed);
         self.get_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let mut groups = self.per_group_get.lock();
+        if !groups.contains_key(group) {
+            // A group's rate starts from zero at the last sample, so its first pulls count.
+            let since = self.samples.lock().back().map(|&(t, _, _)| t);
+            groups.insert(
+                group.to_string(),
+                GroupGets {
+                    total: 0,
+                    samples: since.map(|t| (t, 0)).into_iter().collect(),
+                },
+            );
+        }
+        if let Some(g) = groups.get_mut(group) {
+            g.total += msgs;
+        }
+        crate::metrics::broker::on_get(msgs, bytes);
     }
 
     pub fn topic_puts(&self) -> HashMap<String, u64> {
@@ -48,6 +77,32 @@ impl BrokerStats {
         ));
         while s.len() > 601 {
             s.pop_front();
+        }
+        drop(s);
+        for g in self.per_group_get.lock().values_mut() {
+            g.samples.push_back((now, g.total));
+            while g.samples.len() > GROUP_TPS_SAMPLES {
+                g.samples.pop_front();
+            }
+        }
+    }
+
+    /// Messages per second pulled by `group` over the last minute (0 for an unknown group).
+    pub fn group_tps(&self, group: &str) -> f64 {
+        let groups = self.per_group_get.lock();
+        let Some(g) = groups.get(group) else {
+            return 0.0;
+        };
+        match (g.samples.front(), g.samples.back()) {
+            (Some(&(t0, n0)), Some(&(t1, n1))) => {
+                let secs = t1.saturating_duration_since(t0).as_secs_f64();
+                if secs > 0.0 {
+                    (n1 - n0) as f64 / secs
+                } else {
+                    0.0
+                }
+            }
+            _ => 0.0,
         }
     }
 
@@ -90,10 +145,16 @@ mod tests {
         let t0 = Instant::now();
         s.sample(t0);
         s.on_put("T", 100, 1000);
-        s.on_get(50, 500);
+        s.on_get("G", 50, 500);
         s.sample(t0 + Duration::from_secs(10));
         let (put, get) = s.tps(Duration::from_secs(10));
         assert!((put - 10.0).abs() < 1e-9 && (get - 5.0).abs() < 1e-9);
+        assert!(
+            (s.group_tps("G") - 5.0).abs() < 1e-9,
+            "{}",
+            s.group_tps("G")
+        );
+        assert_eq!(s.group_tps("other"), 0.0);
         assert_eq!(s.topic_puts()["T"], 100);
         assert!(s.tps_triple().0.starts_with("10.00"));
     }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
@@ -85,9 +86,15 @@ impl NodeView {
     }
 }
 
+/// How long one observation waits for a node (or the name server). A healthy node answers
+/// in microseconds on loopback; one that is paused or partitioned must not stall the drill's
+/// timings, so it counts as down after this.
+const OBSERVE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Reads every node's status (and, with `admin`, the registrations) once.
 pub async fn observe(specs: &[NodeSpec], admin: Option<&MqAdmin>) -> Vec<NodeView> {
-    let client = RaftAdminClient::new(specs.iter().map(|s| s.raft_addr.clone()).collect());
+    let client = RaftAdminClient::new(specs.iter().map(|s| s.raft_addr.clone()).collect())
+        .with_call_timeout(OBSERVE_TIMEOUT);
     let statuses = futures::future::join_all(
         specs
             .iter()
@@ -95,9 +102,10 @@ pub async fn observe(specs: &[NodeSpec], admin: Option<&MqAdmin>) -> Vec<NodeVie
     )
     .await;
     let registered: BTreeMap<String, i64> = match admin {
-        Some(a) => a
-            .cluster_info()
+        Some(a) => tokio::time::timeout(OBSERVE_TIMEOUT, a.cluster_info())
             .await
+            .ok()
+            .and_then(Result::ok)
             .map(|info| {
                 info.broker_addr_table
                     .values()
@@ -228,6 +236,8 @@ mod tests {
                     commit_log_max_offset: 0,
                     replication: Vec::new(),
                     millis_since_quorum_ack: None,
+                    leader_changes: 1,
+                    millis_since_leader_change: Some(1000),
                 }),
                 None => Err("connection refused".into()),
             },

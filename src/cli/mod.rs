@@ -4,6 +4,7 @@
 mod bench;
 mod broker;
 mod cluster;
+mod dashboard;
 mod drill;
 mod mqadmin;
 mod namesrv;
@@ -49,6 +50,8 @@ enum Command {
     Consumer(tools::ConsumerArgs),
     /// Stop the running name servers or brokers of this host (RocketMQ's mqshutdown).
     Mqshutdown(shutdown::ShutdownArgs),
+    /// The web dashboard: cockpit, cluster, Raft, topics, consumers, messages.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 /// Prints one line to stdout. A closed pipe (`... | head`) ends the process quietly, as for
@@ -133,6 +136,10 @@ pub fn main() -> std::process::ExitCode {
             Command::Mqshutdown(a) => {
                 init_tracing("error");
                 shutdown::run(a).await
+            }
+            Command::Dashboard(a) => {
+                init_tracing("info");
+                dashboard::run(a).await
             }
         }
     });

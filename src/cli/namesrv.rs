@@ -29,10 +29,22 @@ pub async fn run(args: NamesrvArgs) -> anyhow::Result<()> {
         })?;
     tracing::info!(%addr, "The Name Server boot success. serializeType=JSON");
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(crate::namesrv::run(listener, rx));
+    let state = std::sync::Arc::new(crate::namesrv::NamesrvState::default());
+    // /metrics on every interface, like the name server's own port.
+    let metrics = crate::metrics::start_listener(
+        std::net::Ipv4Addr::UNSPECIFIED.into(),
+        cfg.metrics_listen(),
+        crate::metrics::namesrv::collector(state.clone()),
+        rx.clone(),
+    )
+    .await?;
+    let server = tokio::spawn(crate::namesrv::serve(listener, state, rx));
     super::broker::wait_for_signal().await;
     tracing::info!("name server shutting down");
     let _ = tx.send(true);
     let _ = server.await;
+    if let Some(m) = metrics {
+        let _ = m.await;
+    }
     Ok(())
 }

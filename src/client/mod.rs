@@ -7,6 +7,7 @@
 //! producer.rs  Producer: sync send and batch send, TBW102 auto-create, failover retries
 //! consumer/    Consumer: clustering push consumer (rebalance, long-polling pulls, offsets)
 //! admin.rs     MqAdmin: what `ledgermq mqadmin` needs
+//! browse.rs    more MqAdmin calls for the dashboard: messages by time, offset reset
 //! error.rs     ClientError
 //! raft_admin.rs  RaftAdminClient: the peer port's admin requests (not RocketMQ)
 //! ```
@@ -16,6 +17,7 @@
 //! documented (the producer's send loop, the consumer's pull loops).
 
 pub mod admin;
+pub mod browse;
 pub mod consumer;
 pub mod error;
 pub mod mq;
@@ -24,6 +26,7 @@ pub mod raft_admin;
 pub mod route;
 
 pub use admin::{BrokerNode, MqAdmin};
+pub use browse::ResetOffset;
 pub use consumer::{Consumer, ConsumerConfig, MessageStream, ReceivedMessage};
 pub use error::ClientError;
 pub use mq::{ClientOptions, MqClient};

@@ -10,6 +10,12 @@
 //! [`ProducerConfig::retry_timeout`]. A send therefore waits for about one election plus one
 //! registration, not for a route poll. After a timeout the broker may have stored the message;
 //! the retry then stores a duplicate with the same UNIQ_KEY (at-least-once, as Java).
+//!
+//! A master that is paused (SIGSTOP, a long GC-like stall) or cut off keeps its connections
+//! open and never answers, so a send to it would wait out the whole send timeout. While a send
+//! waits longer than [`MASTER_CHECK`], the producer re-reads the route; once another node is
+//! the group's master it gives that send up as timed out and retries on the new master, so
+//! such a stall costs about one election too.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,7 +34,7 @@ use crate::protocol::body::MessageQueue;
 use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::{SendMessageRequestHeader, SendMessageResponseHeader};
 use crate::raft::broker_state::valid_topic_name;
-use crate::remoting::{request_code, response_code, RemotingCommand};
+use crate::remoting::{request_code, response_code, RemotingCommand, RemotingError};
 
 /// The topic whose route and config seed an auto-created topic (`TopicValidator.AUTO_CREATE_TOPIC_KEY_TOPIC`).
 pub const AUTO_CREATE_TOPIC_KEY: &str = "TBW102";
@@ -189,7 +195,14 @@ pub struct Producer {
     uniq: UniqIdGenerator,
     counter: AtomicUsize,
     publish: Mutex<HashMap<String, PublishInfo>>,
+    /// When a waiting send last refreshed the route: stalled sends share one refresh per
+    /// [`MASTER_CHECK`] instead of each asking the name server.
+    route_checked: Mutex<Option<Instant>>,
 }
+
+/// How long a send waits before it starts checking whether its master was replaced, and
+/// how often it checks after that. Healthy sends finish in milliseconds and never check.
+const MASTER_CHECK: Duration = Duration::from_millis(500);
 
 /// A route learned through the default topic is re-checked this soon, so the real route of
 /// the auto-created topic replaces it right after the first send.
@@ -212,6 +225,7 @@ impl Producer {
             uniq,
             counter: AtomicUsize::new(rand::random::<u16>() as usize),
             publish: Mutex::new(HashMap::new()),
+            route_checked: Mutex::new(None),
         }
     }
 
@@ -418,7 +432,19 @@ impl Producer {
             .send_timeout
             .min(deadline.saturating_duration_since(Instant::now()))
             .max(Duration::from_millis(100));
-        match self.send_to(&addr, &mq, payload, timeout).await {
+        let started = Instant::now();
+        let sent = tokio::select! {
+            r = self.send_to(&addr, &mq, payload, timeout) => r,
+            () = self.master_replaced(&payload.topic, &mq.broker_name, &addr) => {
+                tracing::debug!(broker = %mq.broker_name, %addr, "master replaced while a send waited; retrying on the new one");
+                Err(ClientError::Remoting(RemotingError::Timeout {
+                    addr: addr.clone(),
+                    code: payload.code,
+                    millis: started.elapsed().as_millis() as u64,
+                }))
+            }
+        };
+        match sent {
             Ok(r) => {
                 if info.via_default {
                     // The broker just created the topic and registered it; use its own route next.
@@ -439,6 +465,34 @@ impl Producer {
                     self.client.close_connection(&addr);
                 }
                 Err((e, Some(mq.broker_name)))
+            }
+        }
+    }
+
+    /// Resolves once the route names a master of `broker_name` other than `addr`; never while
+    /// the group has no master at all (the old one may still answer).
+    async fn master_replaced(&self, topic: &str, broker_name: &str, addr: &str) {
+        loop {
+            tokio::time::sleep(MASTER_CHECK).await;
+            let due = {
+                let mut last = self.route_checked.lock();
+                let due = last.is_none_or(|t| t.elapsed() >= MASTER_CHECK);
+                if due {
+                    *last = Some(Instant::now());
+                }
+                due
+            };
+            if due {
+                if let Err(e) = self.client.fetch_route(topic).await {
+                    tracing::debug!(%topic, error = %e, "route refresh while a send waited failed");
+                }
+            }
+            if self
+                .client
+                .master_addr(broker_name)
+                .is_some_and(|now| now != addr)
+            {
+                return;
             }
         }
     }

@@ -42,6 +42,13 @@ impl RaftAdminClient {
         }
     }
 
+    /// Bounds each call. Observers that poll many nodes use a short one so that a paused
+    /// (SIGSTOPped) node, which keeps its socket open but never answers, reads as down quickly.
+    pub fn with_call_timeout(mut self, call_timeout: Duration) -> RaftAdminClient {
+        self.call_timeout = call_timeout;
+        self
+    }
+
     pub fn peers(&self) -> &[String] {
         &self.peers
     }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::keys as k;
+use super::metrics_port::{self, MetricsListen};
 use super::peers::{self, RaftPeer};
 use super::roles::{BrokerRole, FlushDiskType};
 use super::values::{self, Source};
@@ -91,6 +92,10 @@ pub struct BrokerConfig {
     /// `unsafeAckBeforeCommit` (LedgerMQ, test-only): answer SEND_OK before the quorum commit.
     /// Breaks invariant 1, so it is refused unless `LEDGERMQ_UNSAFE=1`.
     pub unsafe_ack_before_commit: bool,
+    /// `metricsPort` (LedgerMQ): the port of the Prometheus `/metrics` listener on `brokerIP1`.
+    /// `None` (unset) means `listenPort + 2`; `Some(0)` switches the listener off. See
+    /// [`super::metrics_port`] for why that default.
+    pub metrics_port: Option<u16>,
     /// Keys this version does not know, kept for `getBrokerConfig` and warned about at load.
     pub unknown: BTreeMap<String, String>,
 }
@@ -162,6 +167,7 @@ impl Default for BrokerConfig {
             raft_snapshot_logs_since_last: 20_000,
             clean_resource_interval: 10_000,
             unsafe_ack_before_commit: false,
+            metrics_port: None,
             unknown: BTreeMap::new(),
         }
     }
@@ -312,6 +318,7 @@ impl BrokerConfig {
         src.set(snapshot_every, k::RAFT_SNAPSHOT_LOGS_SINCE_LAST, positive)?;
         let unsafe_ack = &mut c.unsafe_ack_before_commit;
         src.set(unsafe_ack, k::UNSAFE_ACK_BEFORE_COMMIT, values::boolean)?;
+        src.set(&mut c.metrics_port, k::METRICS_PORT, metrics_port::parse)?;
         cfg.unknown = src.finish();
         if !cfg.enable_d_leger_commit_log {
             for key in dleger_keys_set {
@@ -392,6 +399,11 @@ impl BrokerConfig {
     /// one, which has no peers to talk to (its nominal address is in [`Self::raft_peers`]).
     pub fn raft_addr(&self) -> Option<&str> {
         self.self_peer().map(|p| p.addr.as_str())
+    }
+
+    /// Where `/metrics` listens on `brokerIP1`, or `None` when it is switched off.
+    pub fn metrics_listen(&self) -> Option<MetricsListen> {
+        metrics_port::resolve(self.metrics_port, self.listen_port)
     }
 
     /// Every known key with its effective value (defaults included), in a stable order, for
@@ -502,6 +514,10 @@ impl BrokerConfig {
             (
                 k::UNSAFE_ACK_BEFORE_COMMIT,
                 self.unsafe_ack_before_commit.to_string(),
+            ),
+            (
+                k::METRICS_PORT,
+                self.metrics_port.map(|p| p.to_string()).unwrap_or_default(),
             ),
         ];
         out.extend(self.unknown.iter().map(|(k, v)| (k.as_str(), v.clone())));

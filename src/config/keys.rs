@@ -56,6 +56,10 @@ pub const RAFT_ELECTION_TIMEOUT_MS: &str = "raftElectionTimeoutMs";
 pub const RAFT_SNAPSHOT_LOGS_SINCE_LAST: &str = "raftSnapshotLogsSinceLast";
 pub const UNSAFE_ACK_BEFORE_COMMIT: &str = "unsafeAckBeforeCommit";
 
+/// LedgerMQ's own, in `broker.conf` and `namesrv.conf`: the HTTP port serving Prometheus
+/// `/metrics` (see [`crate::config::metrics_port`]).
+pub const METRICS_PORT: &str = "metricsPort";
+
 // Name server.
 pub const ROCKETMQ_HOME: &str = "rocketmqHome";
 pub const KV_CONFIG_PATH: &str = "kvConfigPath";

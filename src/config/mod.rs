@@ -20,6 +20,7 @@
 
 mod broker;
 pub mod keys;
+pub mod metrics_port;
 mod namesrv;
 mod peers;
 pub mod properties;
@@ -31,6 +32,7 @@ mod values;
 use std::path::{Path, PathBuf};
 
 pub use broker::BrokerConfig;
+pub use metrics_port::MetricsListen;
 pub use namesrv::NamesrvConfig;
 pub use peers::RaftPeer;
 pub use properties::{Properties, Property, SyntaxError};

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::keys as k;
+use super::metrics_port::{self, MetricsListen};
 use super::values::{self, Source};
 use super::ConfigError;
 
@@ -21,6 +22,10 @@ pub struct NamesrvConfig {
     pub rocketmq_home: Option<PathBuf>,
     /// The name server's persisted KV config (`$HOME/namesrv/kvConfig.json` by default).
     pub kv_config_path: PathBuf,
+    /// `metricsPort` (LedgerMQ): the port of the Prometheus `/metrics` listener. `None` means
+    /// `listenPort + 2` (9878 by default); `Some(0)` switches it off. See
+    /// [`super::metrics_port`].
+    pub metrics_port: Option<u16>,
     /// Keys this version does not know, kept and warned about at load.
     pub unknown: BTreeMap<String, String>,
 }
@@ -33,6 +38,7 @@ impl Default for NamesrvConfig {
             listen_port: 9876,
             rocketmq_home: None,
             kv_config_path: home.join("namesrv").join("kvConfig.json"),
+            metrics_port: None,
             unknown: BTreeMap::new(),
         }
     }
@@ -62,10 +68,24 @@ impl NamesrvConfig {
             kv_config_path: src
                 .get(k::KV_CONFIG_PATH, path)?
                 .unwrap_or(d.kv_config_path),
+            metrics_port: src.get(k::METRICS_PORT, metrics_port::parse)?.flatten(),
             unknown: BTreeMap::new(),
         };
         cfg.unknown = src.finish();
+        if cfg.metrics_port == Some(cfg.listen_port) {
+            return Err(ConfigError::Inconsistent {
+                file: origin.to_path_buf(),
+                key: k::METRICS_PORT.into(),
+                message: format!("{} is also listenPort; they must differ", cfg.listen_port),
+            });
+        }
         Ok(cfg)
+    }
+
+    /// Where `/metrics` listens (on every interface, like the name server itself), or `None`
+    /// when it is switched off.
+    pub fn metrics_listen(&self) -> Option<MetricsListen> {
+        metrics_port::resolve(self.metrics_port, self.listen_port)
     }
 
     /// Fills `rocketmqHome` from `ROCKETMQ_HOME` when the file did not set it, as RocketMQ does.
@@ -92,6 +112,10 @@ impl NamesrvConfig {
                 k::KV_CONFIG_PATH.to_string(),
                 self.kv_config_path.display().to_string(),
             ),
+            (
+                k::METRICS_PORT.to_string(),
+                self.metrics_port.map(|p| p.to_string()).unwrap_or_default(),
+            ),
         ];
         out.extend(self.unknown.iter().map(|(k, v)| (k.clone(), v.clone())));
         out
@@ -115,6 +139,10 @@ mod tests {
         let home = values::home_dir().unwrap_or_else(|| PathBuf::from("."));
         assert_eq!(cfg.kv_config_path, home.join("namesrv/kvConfig.json"));
         assert!(cfg.unknown.is_empty());
+        assert_eq!(
+            cfg.metrics_listen().map(|m| (m.port, m.explicit)),
+            Some((9878, false))
+        );
         assert_eq!(
             NamesrvConfig {
                 origin: "namesrv.conf".into(),
@@ -152,6 +180,12 @@ mod tests {
             ("listenPort=-1", "listenPort", "negative"),
             ("listenPort=70000", "listenPort", "too large"),
             ("kvConfigPath=", "kvConfigPath", "is empty"),
+            ("metricsPort=70000", "metricsPort", "too large"),
+            (
+                "listenPort=9000\nmetricsPort=9000",
+                "metricsPort",
+                "is also listenPort",
+            ),
         ] {
             let err = parse(text).unwrap_err();
             let msg = err.to_string();
@@ -165,7 +199,8 @@ mod tests {
 
     #[test]
     fn round_trips_through_to_properties() {
-        let cfg = parse("listenPort=1234\nrocketmqHome=/opt/mq\nextra=1").unwrap();
+        let cfg = parse("listenPort=1234\nrocketmqHome=/opt/mq\nmetricsPort=0\nextra=1").unwrap();
+        assert_eq!(cfg.metrics_listen(), None);
         assert_eq!(parse(&to_text(&cfg.to_properties())).unwrap(), cfg);
         let cfg = parse("").unwrap();
         assert_eq!(parse(&to_text(&cfg.to_properties())).unwrap(), cfg);

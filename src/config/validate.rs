@@ -56,11 +56,42 @@ impl BrokerConfig {
                 ),
             ));
         }
+        self.validate_metrics_port(&fail)?;
         if self.enable_d_leger_commit_log {
             self.validate_group(fail)
         } else {
             self.validate_fixed_role(fail)
         }
+    }
+
+    /// A written `metricsPort` must not be a port this broker already binds: the client port, or
+    /// its Raft port (`haListenPort` without DLedger, else this node's `dLegerPeers` port,
+    /// compared by port alone since the Raft host may be a name or a wildcard).
+    fn validate_metrics_port(
+        &self,
+        fail: &impl Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let Some(m) = self.metrics_listen().filter(|m| m.explicit) else {
+            return Ok(());
+        };
+        if m.port == self.listen_port {
+            return Err(fail(
+                k::METRICS_PORT,
+                format!("{} is also listenPort; they must differ", m.port),
+            ));
+        }
+        let raft_port = if self.enable_d_leger_commit_log {
+            self.self_peer().and_then(|p| p.port())
+        } else {
+            Some(self.ha_listen_port)
+        };
+        if raft_port == Some(m.port) {
+            return Err(fail(
+                k::METRICS_PORT,
+                format!("{} is also this node's Raft port; they must differ", m.port),
+            ));
+        }
+        Ok(())
     }
 
     /// RocketMQ's master/slave rule: a master is broker 0, a slave has an id above 0. RocketMQ
@@ -189,6 +220,27 @@ mod tests {
         );
         assert!(text.contains(needle), "{text}");
         assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn a_written_metrics_port_must_not_be_a_port_the_broker_binds() {
+        let with = |port: u16, cfg: BrokerConfig| BrokerConfig {
+            metrics_port: Some(port),
+            ..cfg
+        };
+        assert_err(
+            &with(10911, BrokerConfig::default()),
+            "metricsPort",
+            "is also listenPort",
+        );
+        assert_err(
+            &with(10912, BrokerConfig::default()),
+            "metricsPort",
+            "Raft port",
+        );
+        assert_err(&with(40911, group()), "metricsPort", "Raft port");
+        with(9100, group()).validate(false).unwrap();
+        with(0, group()).validate(false).unwrap();
     }
 
     #[test]

@@ -18,7 +18,15 @@ pub const BROKER_EXPIRY: Duration = Duration::from_secs(120);
 /// Serves the name server on `listener` until `shutdown` turns true; expires silent brokers
 /// every 10 s.
 pub async fn run(listener: TcpListener, shutdown: watch::Receiver<bool>) {
-    let state = Arc::new(NamesrvState::default());
+    serve(listener, Arc::new(NamesrvState::default()), shutdown).await
+}
+
+/// [`run`] with state the caller also reads (the `/metrics` collector).
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<NamesrvState>,
+    shutdown: watch::Receiver<bool>,
+) {
     let scanner = {
         let state = state.clone();
         let mut shutdown = shutdown.clone();

@@ -190,15 +190,25 @@ impl RequestHandler for NamesrvHandler {
         ctx: Arc<ChannelContext>,
         req: RemotingCommand,
     ) -> Option<RemotingCommand> {
-        let resp = match req.code {
-            rc::REGISTER_BROKER => self.register(&ctx, &req),
-            rc::UNREGISTER_BROKER => self.unregister(&req),
-            rc::GET_ROUTEINFO_BY_TOPIC => self.route(&req),
-            rc::GET_BROKER_CLUSTER_INFO => {
-                json_body(&req, &self.state.routes.lock().cluster_info())
-            }
+        let resp = self.dispatch(&ctx, &req);
+        crate::metrics::namesrv::on_request(req.code, resp.code);
+        Some(resp)
+    }
+
+    fn on_close(&self, ctx: &ChannelContext) {
+        self.state.routes.lock().on_channel_closed(ctx.id);
+    }
+}
+
+impl NamesrvHandler {
+    fn dispatch(&self, ctx: &Arc<ChannelContext>, req: &RemotingCommand) -> RemotingCommand {
+        match req.code {
+            rc::REGISTER_BROKER => self.register(ctx, req),
+            rc::UNREGISTER_BROKER => self.unregister(req),
+            rc::GET_ROUTEINFO_BY_TOPIC => self.route(req),
+            rc::GET_BROKER_CLUSTER_INFO => json_body(req, &self.state.routes.lock().cluster_info()),
             rc::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => json_body(
-                &req,
+                req,
                 &TopicList {
                     topic_list: self.state.routes.lock().topics(),
                     broker_addr: None,
@@ -207,13 +217,13 @@ impl RequestHandler for NamesrvHandler {
             rc::GET_TOPICS_BY_CLUSTER => {
                 match GetTopicsByClusterRequestHeader::from_ext(&req.ext_fields) {
                     Ok(h) => json_body(
-                        &req,
+                        req,
                         &TopicList {
                             topic_list: self.state.routes.lock().topics_of_cluster(&h.cluster),
                             broker_addr: None,
                         },
                     ),
-                    Err(e) => error(&req, code::SYSTEM_ERROR, e.to_string()),
+                    Err(e) => error(req, code::SYSTEM_ERROR, e.to_string()),
                 }
             }
             rc::GET_SYSTEM_TOPIC_LIST_FROM_NS => {
@@ -222,7 +232,7 @@ impl RequestHandler for NamesrvHandler {
                     info.cluster_addr_table.keys().cloned().collect();
                 topics.extend(info.broker_addr_table.keys().cloned());
                 json_body(
-                    &req,
+                    req,
                     &TopicList {
                         topic_list: topics,
                         broker_addr: None,
@@ -233,22 +243,17 @@ impl RequestHandler for NamesrvHandler {
                 match DeleteTopicRequestHeader::from_ext(&req.ext_fields) {
                     Ok(h) => {
                         self.state.routes.lock().delete_topic(&h.topic);
-                        ok(&req)
+                        ok(req)
                     }
-                    Err(e) => error(&req, code::SYSTEM_ERROR, e.to_string()),
+                    Err(e) => error(req, code::SYSTEM_ERROR, e.to_string()),
                 }
             }
-            rc::QUERY_DATA_VERSION => self.query_data_version(&req),
+            rc::QUERY_DATA_VERSION => self.query_data_version(req),
             rc::PUT_KV_CONFIG
             | rc::GET_KV_CONFIG
             | rc::DELETE_KV_CONFIG
-            | rc::GET_KVLIST_BY_NAMESPACE => self.kv(&req),
-            _ => not_supported(&req),
-        };
-        Some(resp)
-    }
-
-    fn on_close(&self, ctx: &ChannelContext) {
-        self.state.routes.lock().on_channel_closed(ctx.id);
+            | rc::GET_KVLIST_BY_NAMESPACE => self.kv(req),
+            _ => not_supported(req),
+        }
     }
 }

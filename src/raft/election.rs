@@ -18,6 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use openraft::ServerState;
 use parking_lot::Mutex;
 use rand::Rng;
@@ -212,7 +213,8 @@ pub async fn run(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
         if !core.is_voter() || core.contact.elapsed() < deadline {
             continue;
         }
-        if prevote(&core, m.current_term).await {
+        let asked = Instant::now();
+        if prevote(&core, m.current_term).await && !leader_appeared(&core, m.current_term, asked) {
             tracing::info!(
                 term = m.current_term + 1,
                 "pre-vote won; starting an election"
@@ -227,7 +229,17 @@ pub async fn run(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Asks every other voter; true if a quorum (this node included) would vote for us.
+/// True if, while our pre-vote was out, a leader made contact or the term moved on. A grant
+/// is only a promise at the moment it was given: a peer that granted and then won its own
+/// election a moment later would be deposed by the election our stale grant starts (seen
+/// when a paused node makes every pre-vote wait out its timeout).
+fn leader_appeared(core: &NodeCore, term: u64, asked: Instant) -> bool {
+    let m = core.raft.metrics().borrow().clone();
+    m.current_term != term || core.contact.elapsed() < asked.elapsed()
+}
+
+/// Asks every other voter; true as soon as a quorum (this node included) would vote for us,
+/// without waiting for a peer that does not answer (paused or cut off).
 async fn prevote(core: &Arc<NodeCore>, term: u64) -> bool {
     let last_log_id = core
         .log
@@ -252,9 +264,15 @@ async fn prevote(core: &Arc<NodeCore>, term: u64) -> bool {
             async move { (id, client.call(req, timeout).await) }
         });
     let mut reasons = Vec::new();
-    for (id, r) in futures::future::join_all(calls).await {
+    let mut pending: futures::stream::FuturesUnordered<_> = calls.collect();
+    while let Some((id, r)) = pending.next().await {
         match r {
-            Ok(PeerResponse::PreVote(v)) if v.granted => granted += 1,
+            Ok(PeerResponse::PreVote(v)) if v.granted => {
+                granted += 1;
+                if granted >= quorum {
+                    break;
+                }
+            }
             Ok(PeerResponse::PreVote(v)) => reasons.push(format!("n{id}: {}", v.reason)),
             Ok(_) => reasons.push(format!("n{id}: unexpected answer")),
             Err(e) => reasons.push(e.to_string()),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -166,6 +166,9 @@ pub struct NodeCore {
     /// Set while leadership is being handed to the preferred leader: new writes are refused
     /// with a retryable error so the target can catch up.
     pub transferring: AtomicBool,
+    /// Elections seen (for `/metrics` and the dashboard's Raft page), kept by `watch_role`.
+    pub leader_changes: AtomicU64,
+    leader_changed_at: parking_lot::Mutex<Option<std::time::Instant>>,
     pub role: GroupRole,
     /// A slave's idea of where its master's HA port is.
     master_hint: parking_lot::Mutex<Option<String>>,
@@ -190,6 +193,16 @@ impl std::fmt::Debug for NodeCore {
 }
 
 impl NodeCore {
+    /// Every member: id → address, voters and learners (a master/slave group's slaves), from
+    /// the effective membership.
+    pub fn members(&self) -> Vec<(NodeId, String)> {
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        m.membership()
+            .nodes()
+            .map(|(id, n)| (*id, n.addr.clone()))
+            .collect()
+    }
+
     /// Current voters: id → address, from the effective membership.
     pub fn voters(&self) -> Vec<(NodeId, String)> {
         let m = self.raft.metrics().borrow().membership_config.clone();
@@ -450,7 +463,18 @@ impl NodeCore {
             commit_log_max_offset: self.log.max_offset(),
             replication,
             millis_since_quorum_ack: m.millis_since_quorum_ack,
+            leader_changes: self.leader_changes.load(Ordering::Relaxed),
+            millis_since_leader_change: self
+                .leader_changed_at
+                .lock()
+                .map(|t| t.elapsed().as_millis() as u64),
         }
+    }
+
+    /// Records that a new leader (or the same one in a new term) was seen.
+    fn on_leader_change(&self) {
+        self.leader_changes.fetch_add(1, Ordering::Relaxed);
+        *self.leader_changed_at.lock() = Some(std::time::Instant::now());
     }
 
     /// Committed (applied) entries from `from`, at most `max`; never anything uncommitted.
@@ -590,6 +614,8 @@ impl RaftNode {
             timing,
             preferred_leader: cfg.preferred_leader,
             transferring: AtomicBool::new(false),
+            leader_changes: AtomicU64::new(0),
+            leader_changed_at: parking_lot::Mutex::new(None),
             role: cfg.role,
             master_hint: parking_lot::Mutex::new(cfg.master_hint.clone()),
             batcher: WriteBatcher::start(raft.clone(), cfg.batch),
@@ -761,10 +787,12 @@ async fn join_master(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Logs every change of role, leader or term, so a failover can be read from the log alone.
+/// Logs every change of role, leader or term, so a failover can be read from the log alone,
+/// and counts elections: a known leader in a term not seen with a leader before.
 async fn watch_role(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
     let mut metrics = core.raft.metrics();
     let mut last = (ServerState::Learner, None, 0u64);
+    let mut last_leader: Option<(u64, NodeId)> = None;
     loop {
         {
             let m = metrics.borrow_and_update();
@@ -772,6 +800,12 @@ async fn watch_role(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
             if now != last {
                 tracing::info!(node = core.id, state = ?m.state, leader = ?m.current_leader, term = m.current_term, "raft role changed");
                 last = now;
+            }
+            if let Some(leader) = m.current_leader {
+                if last_leader != Some((m.current_term, leader)) {
+                    last_leader = Some((m.current_term, leader));
+                    core.on_leader_change();
+                }
             }
         }
         tokio::select! {

@@ -58,6 +58,10 @@ pub struct NodeStatus {
     /// Leader only: matched index per follower.
     pub replication: Vec<(NodeId, Option<u64>)>,
     pub millis_since_quorum_ack: Option<u64>,
+    /// Leader elections this node has seen since it started (a new leader, or a new term).
+    pub leader_changes: u64,
+    /// How long ago this node last saw the leader change; on the leader, how long it has led.
+    pub millis_since_leader_change: Option<u64>,
 }
 
 /// A successful write through Raft.

@@ -113,7 +113,13 @@ fn run<T: SyncTarget>(shared: Arc<Shared>, target: Weak<T>, interval: Duration) 
             st.stop
         };
         let result = match target.upgrade() {
-            Some(t) => t.sync_all(),
+            Some(t) => {
+                let started = std::time::Instant::now();
+                let r = t.sync_all();
+                metrics::histogram!(crate::metrics::names::FSYNC_DURATION)
+                    .record(started.elapsed().as_secs_f64());
+                r
+            }
             None => Err(std::io::Error::other("commit log is closed")),
         };
         let done: Vec<(FlushCallback, std::io::Result<()>)> = {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ledgermq::client::{ClientOptions, MqAdmin, RaftAdminClient};
 
-use super::{bin, shifted_block};
+use super::{bin, namesrv_port, shifted_block, spawn_namesrv};
 
 pub struct LayoutBroker {
     /// The file's stem: `broker-a`, `broker-a-s`, `broker-n0`, ...
@@ -79,19 +79,8 @@ impl Layout {
         let block = shifted_block(block);
         let ip = format!("127.0.{block}.1");
         let dir = tempfile::tempdir().expect("tempdir");
-        let ns_port = 19000 + block as u16;
-        let namesrv = format!("{ip}:{ns_port}");
-        let ns_conf = dir.path().join("namesrv.conf");
-        std::fs::write(&ns_conf, format!("listenPort={ns_port}\n")).expect("namesrv.conf");
-        let ns_log = std::fs::File::create(dir.path().join("namesrv.log")).expect("namesrv log");
-        let namesrv_child = Command::new(bin())
-            .args(["namesrv", "-c"])
-            .arg(&ns_conf)
-            .stdin(Stdio::null())
-            .stdout(ns_log.try_clone().expect("dup"))
-            .stderr(ns_log)
-            .spawn()
-            .expect("spawn namesrv");
+        let namesrv = format!("{ip}:{}", namesrv_port(block));
+        let namesrv_child = spawn_namesrv(dir.path(), block);
         let mut brokers = BTreeMap::new();
         for file in layout_files(layout) {
             let name = file
@@ -163,6 +152,11 @@ impl Layout {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The process id of a running broker (for tools that signal it themselves).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.brokers[name].child.as_ref().map(|c| c.id())
     }
 
     pub fn addr(&self, name: &str) -> String {

@@ -33,6 +33,8 @@ pub struct Cluster {
     rules: Vec<Vec<String>>,
     /// The name server's address, when the cluster was started with one.
     pub namesrv: Option<String>,
+    /// Where that name server serves `/metrics`.
+    pub namesrv_metrics: Option<String>,
     namesrv_child: Option<Child>,
 }
 
@@ -51,6 +53,42 @@ fn shifted_block(block: u8) -> u8 {
     block
         .checked_add(base)
         .expect("LEDGERMQ_TEST_BLOCK_BASE + block must stay below 256")
+}
+
+/// A test name server's client port, on every interface: `19000 + block`.
+pub fn namesrv_port(block: u8) -> u16 {
+    19000 + block as u16
+}
+
+/// A test name server's `/metrics` port, in a range of its own: `20000 + block`. The default
+/// (`listenPort + 2`) is the name-server port of the test two blocks up, and both bind
+/// 0.0.0.0, so tests running side by side would take each other's ports.
+pub fn namesrv_metrics_port(block: u8) -> u16 {
+    20000 + block as u16
+}
+
+/// Writes `namesrv.conf` for the test in `block` into `dir` and starts the name server, with
+/// its output in `namesrv.log` there.
+fn spawn_namesrv(dir: &Path, block: u8) -> Child {
+    let conf = dir.join("namesrv.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listenPort={}\nmetricsPort={}\n",
+            namesrv_port(block),
+            namesrv_metrics_port(block)
+        ),
+    )
+    .expect("namesrv.conf");
+    let log = std::fs::File::create(dir.join("namesrv.log")).expect("namesrv log");
+    Command::new(bin())
+        .args(["namesrv", "-c"])
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("dup"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn namesrv")
 }
 
 impl Cluster {
@@ -74,21 +112,8 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         if with_namesrv {
             // The name server binds 0.0.0.0:<port>, so give each test its own port.
-            let port = 19000 + block as u16;
-            let addr_port = format!("127.0.0.1:{port}");
-            let conf = dir.path().join("namesrv.conf");
-            std::fs::write(&conf, format!("listenPort={port}\n")).expect("namesrv.conf");
-            let log = std::fs::File::create(dir.path().join("namesrv.log")).expect("namesrv log");
-            let namesrv_child = Some(
-                Command::new(bin())
-                    .args(["namesrv", "-c"])
-                    .arg(&conf)
-                    .stdin(Stdio::null())
-                    .stdout(log.try_clone().expect("dup"))
-                    .stderr(log)
-                    .spawn()
-                    .expect("spawn namesrv"),
-            );
+            let addr_port = format!("127.0.0.1:{}", namesrv_port(block));
+            let namesrv_child = Some(spawn_namesrv(dir.path(), block));
             return Self::finish(dir, block, n, extra, Some(addr_port), namesrv_child);
         }
         Self::finish(dir, block, n, extra, None, None)
@@ -149,6 +174,9 @@ impl Cluster {
             nodes,
             client,
             rules: Vec::new(),
+            namesrv_metrics: namesrv
+                .as_ref()
+                .map(|_| format!("127.0.0.1:{}", namesrv_metrics_port(block))),
             namesrv,
             namesrv_child,
         };
@@ -200,6 +228,25 @@ impl Cluster {
             }
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// SIGSTOP: the process keeps its sockets open but answers nothing, like a long stall.
+    pub fn pause(&mut self, id: u64) {
+        self.signal(id, "-STOP");
+    }
+
+    /// SIGCONT after [`Cluster::pause`].
+    pub fn resume(&mut self, id: u64) {
+        self.signal(id, "-CONT");
+    }
+
+    fn signal(&self, id: u64, sig: &str) {
+        if let Some(c) = &self.nodes[id as usize].child {
+            let _ = Command::new("kill")
+                .arg(sig)
+                .arg(c.id().to_string())
+                .status();
         }
     }
 

@@ -38,6 +38,10 @@ pub struct ProduceArgs {
     /// Give up after this many failed sends in a row (a dead server fails every send).
     #[arg(long, default_value_t = 5)]
     max_consecutive_failures: u64,
+    /// Pause between sends, in ms (0: back to back). A paced run is how
+    /// `scripts/client-failover-rto.sh` sees when sends resume after a leader is killed.
+    #[arg(long, default_value_t = 0)]
+    interval_ms: u64,
     /// Deadline for the whole run; sends not made by then count as failed.
     #[arg(long, default_value_t = 120)]
     timeout_secs: u64,
@@ -106,7 +110,7 @@ pub async fn run(client_runtime: Arc<ClientRuntime>, args: ProduceArgs) -> u8 {
             tokio::time::timeout(outer, producer.send_with_timeout(msg, args.send_timeout_ms))
                 .await;
         let elapsed_ms = t0.elapsed().as_millis() as u64;
-        let line = match outcome {
+        let mut line = match outcome {
             Ok(Ok(Some(r))) => {
                 let good = r.send_status == SendStatus::SendOk;
                 if good {
@@ -150,7 +154,12 @@ pub async fn run(client_runtime: Arc<ClientRuntime>, args: ProduceArgs) -> u8 {
                 error_line(i, &error, elapsed_ms)
             }
         };
+        // Wall-clock completion time, to line sends up against faults injected from outside.
+        line["t_ms"] = json!(unix_ms());
         println!("{line}");
+        if args.interval_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
+        }
         if consecutive >= args.max_consecutive_failures {
             aborted = Some(format!("{consecutive} sends failed in a row"));
             break;
@@ -181,6 +190,13 @@ pub async fn run(client_runtime: Arc<ClientRuntime>, args: ProduceArgs) -> u8 {
     } else {
         1
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn error_line(i: u64, error: &str, elapsed_ms: u64) -> serde_json::Value {

@@ -185,6 +185,31 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
         "dLegerSelfId",
         bc.cfg.d_leger_self_id.clone().unwrap_or_default(),
     );
+    // Where this node and its group answer Raft status (the peer port), so a dashboard that
+    // found the node through the name server can watch every member, also those that are
+    // down and no longer registered.
+    // The effective membership with its learners (a master/slave group's slaves); before a new
+    // node has learnt it, the configured peers. `raftSelfId` names this node also where
+    // `dLegerSelfId` is unset (master/slave: the Raft id is the brokerId).
+    put("raftPeerAddr", bc.core.addr.clone());
+    put("raftSelfId", format!("n{}", bc.core.id));
+    let mut members = bc.core.members();
+    if members.is_empty() {
+        members = bc
+            .cfg
+            .raft_peers()
+            .into_iter()
+            .map(|p| (p.node_id, p.addr))
+            .collect();
+    }
+    put(
+        "raftPeers",
+        members
+            .iter()
+            .map(|(id, addr)| format!("n{id}-{addr}"))
+            .collect::<Vec<_>>()
+            .join(";"),
+    );
     json_body(req, &KVTable { table: t })
 }
 
@@ -311,7 +336,10 @@ pub fn consume_stats(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
     if let Some(t) = &h.topic {
         topics.retain(|x| x == t);
     }
-    let mut stats = ConsumeStats::default();
+    let mut stats = ConsumeStats {
+        consume_tps: bc.stats.group_tps(&h.consumer_group),
+        ..ConsumeStats::default()
+    };
     for topic in topics {
         let Some(tc) = bc.topics.get(&topic) else {
             continue;

@@ -54,6 +54,8 @@ impl RequestHandler for BrokerHandler {
         req: RemotingCommand,
     ) -> Option<RemotingCommand> {
         let bc = &self.bc;
+        let started = std::time::Instant::now();
+        let received = req.body.len();
         let resp = match req.code {
             rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE => {
                 send::send(bc, &ctx, &req).await
@@ -85,6 +87,13 @@ impl RequestHandler for BrokerHandler {
             rc::QUERY_TOPIC_CONSUME_BY_WHO => admin::consumed_by(bc, &req),
             _ => not_supported(&req),
         };
+        crate::metrics::broker::on_request(
+            req.code,
+            resp.code,
+            received,
+            resp.body.len(),
+            started.elapsed(),
+        );
         Some(resp)
     }
 

@@ -148,12 +148,13 @@ pub async fn pull(
             h.commit_offset as u64,
         );
     }
-    respond(bc, req, offset, result)
+    respond(bc, req, &h.consumer_group, offset, result)
 }
 
 fn respond(
     bc: &BrokerContext,
     req: &RemotingCommand,
+    group: &str,
     offset: u64,
     r: GetMessageResult,
 ) -> RemotingCommand {
@@ -183,7 +184,7 @@ fn respond(
     };
     let mut resp = with_header(RemotingCommand::response_to(req, c), &header);
     if c == code::SUCCESS {
-        bc.stats.on_get(r.count as u64, r.body.len() as u64);
+        bc.stats.on_get(group, r.count as u64, r.body.len() as u64);
         resp = resp.with_body(r.body.freeze());
     }
     resp

@@ -16,6 +16,8 @@ pub struct Processes {
     /// Brokers this drill restarted: reaped after a kill so a dead one is not a zombie that
     /// still answers `kill -0`.
     children: HashMap<String, Child>,
+    /// Nodes this drill has faulted and not yet healed: paused (true) or killed (false).
+    faulted: HashMap<String, (NodeSpec, bool)>,
 }
 
 impl Processes {
@@ -23,6 +25,7 @@ impl Processes {
         Processes {
             run_dir: run_dir.to_path_buf(),
             children: HashMap::new(),
+            faulted: HashMap::new(),
         }
     }
 
@@ -79,6 +82,8 @@ impl Processes {
     /// SIGKILL: a crash at an arbitrary instant.
     pub fn kill(&mut self, node: &NodeSpec) -> anyhow::Result<()> {
         self.signal(node, libc::SIGKILL)?;
+        self.faulted
+            .insert(node.name.clone(), (node.clone(), false));
         if let Some(mut c) = self.children.remove(&node.name) {
             let _ = c.wait();
         }
@@ -87,11 +92,29 @@ impl Processes {
 
     /// SIGSTOP: the process freezes with its sockets open (a long GC pause, a stalled VM).
     pub fn pause(&mut self, node: &NodeSpec) -> anyhow::Result<()> {
-        self.signal(node, libc::SIGSTOP)
+        self.signal(node, libc::SIGSTOP)?;
+        self.faulted.insert(node.name.clone(), (node.clone(), true));
+        Ok(())
     }
 
     pub fn resume(&mut self, node: &NodeSpec) -> anyhow::Result<()> {
-        self.signal(node, libc::SIGCONT)
+        self.signal(node, libc::SIGCONT)?;
+        self.faulted.remove(&node.name);
+        Ok(())
+    }
+
+    /// Resumes or restarts every node the drill left faulted: an interrupted drill must not
+    /// leave the operator's cluster with a node stopped.
+    pub fn heal_all(&mut self) -> anyhow::Result<()> {
+        let faulted: Vec<(NodeSpec, bool)> = self.faulted.values().cloned().collect();
+        for (node, paused) in faulted {
+            if paused {
+                self.resume(&node)?;
+            } else {
+                self.restart(&node)?;
+            }
+        }
+        Ok(())
     }
 
     /// Starts `node`'s broker again from its config, in its own process group (a Ctrl-C of the
@@ -124,6 +147,7 @@ impl Processes {
         std::fs::write(&pid_file, format!("{}\n", child.id()))
             .with_context(|| format!("writing {}", pid_file.display()))?;
         self.children.insert(node.name.clone(), child);
+        self.faulted.remove(&node.name);
         Ok(())
     }
 }

@@ -75,6 +75,14 @@ fn empty_file_gives_every_default() {
     assert_eq!(cfg.raft_election_timeout_ms, 800);
     assert_eq!(cfg.raft_snapshot_logs_since_last, 20_000);
     assert!(!cfg.unsafe_ack_before_commit);
+    assert_eq!(cfg.metrics_port, None);
+    assert_eq!(
+        cfg.metrics_listen(),
+        Some(MetricsListen {
+            port: 10913,
+            explicit: false
+        })
+    );
     assert!(cfg.unknown.is_empty());
 }
 
@@ -440,7 +448,7 @@ fn namesrv_addr_env_applies_only_when_the_key_is_absent() {
 fn to_properties_lists_every_key_and_round_trips() {
     let defaults = parse("").unwrap();
     let props = defaults.to_properties();
-    assert_eq!(props.len(), 37, "one entry per known key");
+    assert_eq!(props.len(), 38, "one entry per known key");
     let get = |key: &str| {
         props
             .iter()

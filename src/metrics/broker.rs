@@ -1,0 +1,112 @@
+//! The broker's metrics: what its dispatch records per request, and the gauges computed from
+//! its Raft node, store and consumer offsets when Prometheus scrapes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+
+use super::names::*;
+use super::Collect;
+use crate::broker::context::BrokerContext;
+use crate::remoting::request_code as rc;
+
+/// Records one answered request. Latency histograms are kept for sends and pulls only: they
+/// are what an operator alerts on, and every other code would multiply the output by 15
+/// buckets for little use.
+pub fn on_request(request: i32, response: i32, received: usize, sent: usize, elapsed: Duration) {
+    let (req, resp) = (request_label(request), response_label(response));
+    counter!(BROKER_REQUESTS, "request" => req, "code" => resp).increment(1);
+    counter!(BROKER_RECEIVED_BYTES).increment(received as u64);
+    counter!(BROKER_SENT_BYTES).increment(sent as u64);
+    if matches!(
+        request,
+        rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE | rc::PULL_MESSAGE
+    ) {
+        histogram!(BROKER_REQUEST_DURATION, "request" => req, "code" => resp)
+            .record(elapsed.as_secs_f64());
+    }
+}
+
+/// Messages acknowledged for `topic` (called by the broker's statistics).
+pub fn on_put(topic: &str, msgs: u64, bytes: u64) {
+    counter!(TOPIC_PUT_MESSAGES, "topic" => topic.to_string()).increment(msgs);
+    counter!(TOPIC_PUT_BYTES, "topic" => topic.to_string()).increment(bytes);
+}
+
+/// Messages delivered by pulls.
+pub fn on_get(msgs: u64, bytes: u64) {
+    counter!(GOT_MESSAGES).increment(msgs);
+    counter!(GOT_BYTES).increment(bytes);
+}
+
+/// The scrape-time gauges of one broker node.
+pub fn collector(bc: Arc<BrokerContext>) -> Collect {
+    Arc::new(move || collect(&bc))
+}
+
+fn collect(bc: &BrokerContext) {
+    let group = bc.cfg.d_leger_group.clone();
+    let node = format!("n{}", bc.core.id);
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "role" => "broker").set(1.0);
+
+    let s = bc.core.status();
+    let labels = [("group", group.clone()), ("node", node.clone())];
+    gauge!(RAFT_TERM, &labels).set(s.term as f64);
+    let state = s.state.to_ascii_lowercase();
+    gauge!(RAFT_IS_LEADER, "group" => group.clone(), "node" => node.clone(), "state" => state)
+        .set(if s.state == "Leader" { 1.0 } else { 0.0 });
+    gauge!(RAFT_LAST_LOG_INDEX, &labels).set(s.last_index.unwrap_or(0) as f64);
+    gauge!(RAFT_COMMIT_INDEX, &labels).set(s.committed.unwrap_or(0) as f64);
+    gauge!(RAFT_APPLIED_INDEX, &labels).set(s.applied.unwrap_or(0) as f64);
+    counter!(RAFT_LEADER_CHANGES, &labels).absolute(s.leader_changes);
+    if let Some(ms) = s.millis_since_quorum_ack.filter(|_| s.state == "Leader") {
+        gauge!(RAFT_QUORUM_ACK_AGE, &labels).set(ms as f64 / 1000.0);
+    }
+    let last = s.last_index.unwrap_or(0);
+    for (follower, matched) in &s.replication {
+        if *follower == bc.core.id {
+            continue;
+        }
+        let lag = last.saturating_sub(matched.unwrap_or(0));
+        gauge!(RAFT_FOLLOWER_LAG, "group" => group.clone(), "node" => node.clone(), "follower" => format!("n{follower}"))
+            .set(lag as f64);
+    }
+
+    let (segments, bytes) = bc.core.log.disk_usage();
+    gauge!(COMMITLOG_SEGMENTS).set(segments as f64);
+    gauge!(COMMITLOG_DISK_BYTES).set(bytes as f64);
+    if let Some(pct) = crate::raft::retention::disk_used_pct(&bc.cfg.store_path_commit_log) {
+        gauge!(DISK_USED_RATIO).set(f64::from(pct) / 100.0);
+    }
+
+    for ((group, topic), lag) in group_lags(bc) {
+        gauge!(GROUP_LAG, "group" => group, "topic" => topic).set(lag as f64);
+    }
+}
+
+/// (group, topic) → messages not yet consumed, for every group with a committed offset.
+fn group_lags(bc: &BrokerContext) -> BTreeMap<(String, String), u64> {
+    let groups: BTreeSet<String> = bc
+        .core
+        .state
+        .metadata()
+        .consumer_offsets
+        .keys()
+        .filter_map(|k| k.split_once('@').map(|(_, g)| g.to_string()))
+        .collect();
+    let mut out = BTreeMap::new();
+    for group in groups {
+        for ((topic, queue), offset) in bc.offsets.offsets_of_group(&group) {
+            let max = bc
+                .core
+                .state
+                .consume_queue(&topic, queue)
+                .map(|cq| cq.max_offset())
+                .unwrap_or(0);
+            *out.entry((group.clone(), topic)).or_insert(0) += max.saturating_sub(offset);
+        }
+    }
+    out
+}

@@ -1,0 +1,76 @@
+//! `ledgermq status` and `ledgermq drill` against the real `dledger` layout: the status table
+//! shows one master and two slaves, and a two-round drill kills the leader with SIGKILL,
+//! restarts it from the pid file like fast-try's, and must find every acknowledged message.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::bin;
+use common::layout::Layout;
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Kills whatever the pid files name: the brokers the drill restarted belong to no `Child`.
+fn kill_from_pid_files(pids: &Path) {
+    for entry in std::fs::read_dir(pids).into_iter().flatten().flatten() {
+        if let Ok(pid) = std::fs::read_to_string(entry.path()) {
+            let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+        }
+    }
+}
+
+#[test]
+fn status_shows_the_group_and_a_drill_loses_nothing() {
+    let layout = Layout::start("dledger", 28, "");
+    let run = layout.dir.path().join("run");
+    let pids = run.join("pids");
+    std::fs::create_dir_all(&pids).expect("pid dir");
+    for name in layout.brokers.keys() {
+        let pid = layout.pid(name).expect("started");
+        std::fs::write(pids.join(format!("{name}.pid")), pid.to_string()).expect("pid file");
+    }
+    let confs: Vec<PathBuf> = layout.brokers.values().map(|b| b.conf.clone()).collect();
+
+    let status = Command::new(bin())
+        .args(["status", "-n", &layout.namesrv, "--wait", "30", "-c"])
+        .args(&confs)
+        .output()
+        .expect("run status");
+    let shown = text(&status);
+    assert!(status.status.success(), "{shown}");
+    assert_eq!(shown.matches(" MASTER ").count(), 1, "{shown}");
+    assert_eq!(shown.matches(" SLAVE ").count(), 2, "{shown}");
+
+    let drill = Command::new(bin())
+        .args(["drill", "--run-dir"])
+        .arg(&run)
+        .args([
+            "-n",
+            &layout.namesrv,
+            "--rounds",
+            "2",
+            "--warmup",
+            "1",
+            "--rate",
+            "100",
+        ])
+        .arg("-c")
+        .args(&confs)
+        .output()
+        .expect("run drill");
+    kill_from_pid_files(&pids);
+    let shown = text(&drill);
+    assert!(drill.status.success(), "{shown}");
+    assert!(shown.contains("RTO: p50"), "{shown}");
+    assert!(shown.contains("(2 of 2 rounds recovered)"), "{shown}");
+    assert!(shown.contains(" lost 0; undelivered 0"), "{shown}");
+}
