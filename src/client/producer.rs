@@ -13,7 +13,8 @@
 //!
 //! A master that is paused (SIGSTOP, a long GC-like stall) or cut off keeps its connections
 //! open and never answers, so a send to it would wait out the whole send timeout. While a send
-//! waits longer than [`MASTER_CHECK`], the producer re-reads the route; once another node is
+//! waits longer than [`MASTER_CHECK`], the producer re-reads the route (every
+//! [`MASTER_RECHECK`] after that); once another node is
 //! the group's master it gives that send up as timed out and retries on the new master, so
 //! such a stall costs about one election too.
 
@@ -196,13 +197,17 @@ pub struct Producer {
     counter: AtomicUsize,
     publish: Mutex<HashMap<String, PublishInfo>>,
     /// When a waiting send last refreshed the route: stalled sends share one refresh per
-    /// [`MASTER_CHECK`] instead of each asking the name server.
+    /// [`MASTER_RECHECK`] instead of each asking the name server.
     route_checked: Mutex<Option<Instant>>,
 }
 
-/// How long a send waits before it starts checking whether its master was replaced, and
-/// how often it checks after that. Healthy sends finish in milliseconds and never check.
+/// How long a send waits before it starts checking whether its master was replaced. Healthy
+/// sends finish in milliseconds and never check; a stalled master is usually replaced one
+/// election timeout (~0.6-1 s) after it stalled.
 const MASTER_CHECK: Duration = Duration::from_millis(500);
+/// How often a stalled send re-checks after that: one name-server request per producer per
+/// period, however many sends wait.
+const MASTER_RECHECK: Duration = Duration::from_millis(100);
 
 /// A route learned through the default topic is re-checked this soon, so the real route of
 /// the auto-created topic replaces it right after the first send.
@@ -472,11 +477,11 @@ impl Producer {
     /// Resolves once the route names a master of `broker_name` other than `addr`; never while
     /// the group has no master at all (the old one may still answer).
     async fn master_replaced(&self, topic: &str, broker_name: &str, addr: &str) {
+        tokio::time::sleep(MASTER_CHECK).await;
         loop {
-            tokio::time::sleep(MASTER_CHECK).await;
             let due = {
                 let mut last = self.route_checked.lock();
-                let due = last.is_none_or(|t| t.elapsed() >= MASTER_CHECK);
+                let due = last.is_none_or(|t| t.elapsed() >= MASTER_RECHECK);
                 if due {
                     *last = Some(Instant::now());
                 }
@@ -494,6 +499,7 @@ impl Producer {
             {
                 return;
             }
+            tokio::time::sleep(MASTER_RECHECK).await;
         }
     }
 
