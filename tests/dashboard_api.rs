@@ -144,12 +144,15 @@ async fn dashboard_api_against_a_three_node_group() {
     let raft = eventually("the Raft page's leader", T, || async {
         let v = get(&web, "/api/raft").await.json();
         let g = v["groups"][0].clone();
-        let up = g["nodes"]
-            .as_array()?
+        let nodes = g["nodes"].as_array()?;
+        let up = nodes.iter().filter(|n| n["state"] != "down").count();
+        // Settled: right after start a member can still be a candidate, or a follower that
+        // has not yet heard the new leader.
+        let following = nodes
             .iter()
-            .filter(|n| n["state"] != "down")
+            .filter(|n| n["state"] == "follower" && n["leaderId"] == g["leader"])
             .count();
-        (g["leader"].is_u64() && up == 3).then_some(g)
+        (g["leader"].is_u64() && up == 3 && following == 2).then_some(g)
     })
     .await;
     assert_eq!(raft["leader"], json!(leader.id));
