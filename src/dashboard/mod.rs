@@ -155,12 +155,9 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn serve(listener: TcpListener, app: Router, mut shutdown: watch::Receiver<bool>) {
+    // Also stops if the sender is gone (its owner is shutting down).
     let stop = async move {
-        while !*shutdown.borrow_and_update() {
-            if shutdown.changed().await.is_err() {
-                return;
-            }
-        }
+        let _ = shutdown.wait_for(|stop| *stop).await;
     };
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(stop)

@@ -50,12 +50,9 @@ pub async fn serve(
     let app = Router::new()
         .route("/metrics", get(metrics))
         .with_state(Scrape { handle, collect });
+    // Also stops if the sender is gone (its owner is shutting down).
     let stop = async move {
-        while !*shutdown.borrow_and_update() {
-            if shutdown.changed().await.is_err() {
-                return;
-            }
-        }
+        let _ = shutdown.wait_for(|stop| *stop).await;
     };
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(stop)
