@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use ledgermq::client::{ClientOptions, MqAdmin, RaftAdminClient};
 
-use super::{bin, namesrv_port, shifted_block, spawn_namesrv};
+use super::{namesrv_port, shifted_block, spawn_broker, spawn_namesrv};
 
 pub struct LayoutBroker {
     /// The file's stem: `broker-a`, `broker-a-s`, `broker-n0`, ...
@@ -129,21 +129,7 @@ impl Layout {
     pub fn start_broker(&mut self, name: &str) {
         let b = self.brokers.get_mut(name).expect("known broker");
         assert!(b.child.is_none(), "{name} is already running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&b.log)
-            .expect("open log");
-        let child = Command::new(bin())
-            .args(["broker", "-c"])
-            .arg(&b.conf)
-            .env("RUST_LOG", "info,openraft=error")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn ledgermq broker");
-        b.child = Some(child);
+        b.child = Some(spawn_broker(&b.conf, &b.log));
     }
 
     /// SIGKILL, like a crash or `kill -9`.

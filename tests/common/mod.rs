@@ -38,6 +38,25 @@ pub struct Cluster {
     namesrv_child: Option<Child>,
 }
 
+/// Starts `ledgermq broker -c conf`, appending its output to `log` (kept across restarts so a
+/// failing test's dump shows every life of the node).
+pub fn spawn_broker(conf: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open broker log");
+    Command::new(bin())
+        .args(["broker", "-c"])
+        .arg(conf)
+        .env("RUST_LOG", "info,openraft=error")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("dup log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn ledgermq broker")
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ledgermq")
 }
@@ -190,21 +209,7 @@ impl Cluster {
         let node = &mut self.nodes[id as usize];
         assert!(node.child.is_none(), "n{id} is already running");
         node.starts += 1;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&node.log)
-            .expect("open node log");
-        let child = Command::new(bin())
-            .args(["broker", "-c"])
-            .arg(&node.conf)
-            .env("RUST_LOG", "info,openraft=error")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn ledgermq broker");
-        node.child = Some(child);
+        node.child = Some(spawn_broker(&node.conf, &node.log));
     }
 
     /// SIGKILL, like a crash or `kill -9`.
