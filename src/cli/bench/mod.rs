@@ -208,6 +208,30 @@ async fn measure(b: &RaftBench, nodes: &[RaftNode]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits for every load task, stops the progress reporter, and merges the tasks' latency
+/// histograms; the last task error, if any, is the result instead.
+async fn merge_histograms(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Histogram<u64>>>>,
+    reporter: Option<tokio::task::JoinHandle<()>>,
+    what: &'static str,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut failure = None;
+    for t in tasks {
+        match t.await.context(what)? {
+            Ok(h) => hist.add(h)?,
+            Err(e) => failure = Some(e),
+        }
+    }
+    if let Some(r) = reporter {
+        r.abort();
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(hist),
+    }
+}
+
 /// Prints `label: done/total, rate, elapsed` every second until aborted, so a long run shows
 /// whether throughput is steady or collapsing.
 fn spawn_progress(
@@ -262,19 +286,5 @@ async fn run_writes(
             anyhow::Ok(h)
         }));
     }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut failure = None;
-    for t in tasks {
-        match t.await.context("writer task")? {
-            Ok(h) => hist.add(h)?,
-            Err(e) => failure = Some(e),
-        }
-    }
-    if let Some(r) = reporter {
-        r.abort();
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    Ok(hist)
+    merge_histograms(tasks, reporter, "writer task").await
 }

@@ -18,7 +18,7 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
-use super::spawn_progress;
+use super::{merge_histograms, spawn_progress};
 use crate::message::decode_all;
 use crate::protocol::body::{parse_fastjson, BrokerData, QueueData, TopicRouteData};
 use crate::protocol::header::CommandHeader;
@@ -256,20 +256,7 @@ async fn produce_phase(
             }
         }));
     }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut failure = None;
-    for task in tasks {
-        match task.await.context("sender task")? {
-            Ok(h) => hist.add(h)?,
-            Err(e) => failure = Some(e),
-        }
-    }
-    if let Some(r) = reporter {
-        r.abort();
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    let hist = merge_histograms(tasks, reporter, "sender task").await?;
     Ok((hist, errors.load(Ordering::Relaxed)))
 }
 
