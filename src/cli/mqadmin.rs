@@ -244,8 +244,7 @@ async fn cluster_list(admin: &MqAdmin) -> anyhow::Result<()> {
         .nodes()
         .await
         .context("cannot read the cluster info from the name server")?;
-    let stats =
-        futures::future::join_all(nodes.iter().map(|n| admin.broker_runtime_info(&n.addr))).await;
+    let stats = admin.runtime_infos(&nodes).await;
     say(cluster_row([
         "#Cluster Name",
         "#Broker Name",

@@ -101,6 +101,11 @@ impl MqAdmin {
         parse_body(addr, &resp.body)
     }
 
+    /// GET_BROKER_RUNTIME_INFO from every node at once, in the order given.
+    pub async fn runtime_infos(&self, nodes: &[BrokerNode]) -> Vec<Result<KVTable, ClientError>> {
+        futures::future::join_all(nodes.iter().map(|n| self.broker_runtime_info(&n.addr))).await
+    }
+
     /// UPDATE_AND_CREATE_TOPIC on one node (it must be its group's master).
     pub async fn create_topic(&self, addr: &str, tc: &TopicConfig) -> Result<(), ClientError> {
         let header = CreateTopicRequestHeader {

@@ -155,12 +155,7 @@ impl RaftWatch {
                 return;
             }
         };
-        let infos = futures::future::join_all(
-            nodes
-                .iter()
-                .map(|n| self.admin.broker_runtime_info(&n.addr)),
-        )
-        .await;
+        let infos = self.admin.runtime_infos(&nodes).await;
         let mut groups = self.groups.lock();
         for (node, info) in nodes.iter().zip(infos) {
             let Ok(kv) = info else { continue };

@@ -110,12 +110,7 @@ impl Traffic {
                 return;
             }
         };
-        let infos = futures::future::join_all(
-            nodes
-                .iter()
-                .map(|n| self.admin.broker_runtime_info(&n.addr)),
-        )
-        .await;
+        let infos = self.admin.runtime_infos(&nodes).await;
         let now = Instant::now();
         let mut s = self.state.lock();
         s.error = None;

@@ -89,9 +89,7 @@ pub async fn cockpit(State(app): AppState) -> ApiResult<Json<Value>> {
             text: e.clone(),
         });
     }
-    let infos =
-        futures::future::join_all(nodes.iter().map(|n| app.admin.broker_runtime_info(&n.addr)))
-            .await;
+    let infos = app.admin.runtime_infos(&nodes).await;
     for (n, info) in nodes.iter().zip(infos) {
         match info {
             Ok(kv) => {
@@ -157,6 +155,32 @@ struct NodeRow {
     error: Option<String>,
 }
 
+impl NodeRow {
+    /// A node that does not answer, with no load figures.
+    fn down(
+        broker_id: Option<i64>,
+        addr: String,
+        raft_node: String,
+        raft_state: String,
+        error: Option<String>,
+    ) -> NodeRow {
+        NodeRow {
+            broker_id,
+            role: "DOWN".into(),
+            addr,
+            raft_node,
+            raft_state,
+            version: String::new(),
+            put_tps: 0.0,
+            get_tps: 0.0,
+            put_today: 0,
+            get_today: 0,
+            disk_ratio: 0.0,
+            error,
+        }
+    }
+}
+
 /// The first number of RocketMQ's `"a b c"` TPS triple (the 10 s window).
 fn first_tps(v: Option<&String>) -> f64 {
     v.and_then(|s| s.split(' ').next())
@@ -169,9 +193,7 @@ fn first_tps(v: Option<&String>) -> f64 {
 pub async fn cluster(State(app): AppState) -> ApiResult<Json<Value>> {
     let info = app.admin.cluster_info().await?;
     let nodes = nodes_of(&info, None);
-    let infos =
-        futures::future::join_all(nodes.iter().map(|n| app.admin.broker_runtime_info(&n.addr)))
-            .await;
+    let infos = app.admin.runtime_infos(&nodes).await;
     let raft = app.raft.views();
     // cluster → broker name → rows
     let mut out: BTreeMap<String, BTreeMap<String, Vec<NodeRow>>> = BTreeMap::new();
@@ -204,20 +226,13 @@ pub async fn cluster(State(app): AppState) -> ApiResult<Json<Value>> {
                     error: None,
                 }
             }
-            Err(e) => NodeRow {
-                broker_id: Some(n.broker_id),
-                role: "DOWN".into(),
-                addr: n.addr.clone(),
-                raft_node: String::new(),
-                raft_state: String::new(),
-                version: String::new(),
-                put_tps: 0.0,
-                get_tps: 0.0,
-                put_today: 0,
-                get_today: 0,
-                disk_ratio: 0.0,
-                error: Some(e.to_string()),
-            },
+            Err(e) => NodeRow::down(
+                Some(n.broker_id),
+                n.addr.clone(),
+                String::new(),
+                String::new(),
+                Some(e.to_string()),
+            ),
         };
         out.entry(n.cluster.clone())
             .or_default()
@@ -234,20 +249,13 @@ pub async fn cluster(State(app): AppState) -> ApiResult<Json<Value>> {
                 .or_default()
                 .entry(g.broker_name.clone())
                 .or_default()
-                .push(NodeRow {
-                    broker_id: None,
-                    role: "DOWN".into(),
-                    addr: format!("(Raft peer {})", m.addr),
-                    raft_node: m.name.clone(),
-                    raft_state: "down".into(),
-                    version: String::new(),
-                    put_tps: 0.0,
-                    get_tps: 0.0,
-                    put_today: 0,
-                    get_today: 0,
-                    disk_ratio: 0.0,
-                    error: m.error.clone(),
-                });
+                .push(NodeRow::down(
+                    None,
+                    format!("(Raft peer {})", m.addr),
+                    m.name.clone(),
+                    "down".into(),
+                    m.error.clone(),
+                ));
         }
     }
     let clusters: Vec<Value> = out
