@@ -91,39 +91,59 @@ impl NodeView {
 /// timings, so it counts as down after this.
 const OBSERVE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Reads every node's status (and, with `admin`, the registrations) once.
-pub async fn observe(specs: &[NodeSpec], admin: Option<&MqAdmin>) -> Vec<NodeView> {
-    let client = RaftAdminClient::new(specs.iter().map(|s| s.raft_addr.clone()).collect())
-        .with_call_timeout(OBSERVE_TIMEOUT);
-    let statuses = futures::future::join_all(
+/// Observes a cluster again and again over the same connections (a drill polls every few
+/// milliseconds; a fresh client per look would open a connection per node each time).
+pub struct Observer {
+    raft: RaftAdminClient,
+    admin: Option<MqAdmin>,
+}
+
+impl Observer {
+    /// `admin` (the name server) adds each node's registration to what is observed.
+    pub fn new(specs: &[NodeSpec], admin: Option<MqAdmin>) -> Observer {
+        let raft = RaftAdminClient::new(specs.iter().map(|s| s.raft_addr.clone()).collect())
+            .with_call_timeout(OBSERVE_TIMEOUT);
+        Observer { raft, admin }
+    }
+
+    pub fn has_namesrv(&self) -> bool {
+        self.admin.is_some()
+    }
+
+    /// Reads the status of every node in `specs` (and, with a name server, the registrations)
+    /// once.
+    pub async fn observe(&self, specs: &[NodeSpec]) -> Vec<NodeView> {
+        let statuses = futures::future::join_all(specs.iter().map(|s| async {
+            self.raft
+                .status(&s.raft_addr)
+                .await
+                .map_err(|e| e.to_string())
+        }))
+        .await;
+        let registered: BTreeMap<String, i64> = match &self.admin {
+            Some(a) => tokio::time::timeout(OBSERVE_TIMEOUT, a.cluster_info())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|info| {
+                    info.broker_addr_table
+                        .values()
+                        .flat_map(|bd| bd.broker_addrs.iter().map(|(id, addr)| (addr.clone(), *id)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => BTreeMap::new(),
+        };
         specs
             .iter()
-            .map(|s| async { client.status(&s.raft_addr).await.map_err(|e| e.to_string()) }),
-    )
-    .await;
-    let registered: BTreeMap<String, i64> = match admin {
-        Some(a) => tokio::time::timeout(OBSERVE_TIMEOUT, a.cluster_info())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|info| {
-                info.broker_addr_table
-                    .values()
-                    .flat_map(|bd| bd.broker_addrs.iter().map(|(id, addr)| (addr.clone(), *id)))
-                    .collect()
+            .zip(statuses)
+            .map(|(spec, status)| NodeView {
+                registered_id: registered.get(&spec.client_addr).copied(),
+                spec: spec.clone(),
+                status,
             })
-            .unwrap_or_default(),
-        None => BTreeMap::new(),
-    };
-    specs
-        .iter()
-        .zip(statuses)
-        .map(|(spec, status)| NodeView {
-            registered_id: registered.get(&spec.client_addr).copied(),
-            spec: spec.clone(),
-            status,
-        })
-        .collect()
+            .collect()
+    }
 }
 
 /// True when every broker group has a leader, registered as master (BID 0) when

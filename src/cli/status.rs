@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use clap::Args;
 
-use super::cluster::{is_whole, observe, table, NodeSpec};
+use super::cluster::{is_whole, table, NodeSpec, Observer};
 use super::say;
 use crate::client::{ClientOptions, MqAdmin};
 
@@ -37,11 +37,12 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         Some(n) => Some(MqAdmin::new(ClientOptions::new(n.clone()))?),
         None => None,
     };
+    let obs = Observer::new(&specs, admin);
     let deadline = args.wait.map(|s| Instant::now() + Duration::from_secs(s));
     let views = loop {
-        let views = observe(&specs, admin.as_ref()).await;
+        let views = obs.observe(&specs).await;
         match deadline {
-            Some(d) if !is_whole(&views, admin.is_some()) && Instant::now() < d => {
+            Some(d) if !is_whole(&views, obs.has_namesrv()) && Instant::now() < d => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             _ => break views,
@@ -57,7 +58,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(secs) = args.wait {
-        if !is_whole(&views, admin.is_some()) {
+        if !is_whole(&views, obs.has_namesrv()) {
             bail!("after {secs} s, not every broker group has a registered master with every node following it");
         }
     }

@@ -20,7 +20,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio::sync::watch;
 
-use super::cluster::{is_whole, observe, NodeSpec, NodeView};
+use super::cluster::{is_whole, NodeSpec, NodeView, Observer};
 use super::say;
 use crate::client::{ClientOptions, MqAdmin};
 use ledger::Ledger;
@@ -94,8 +94,9 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn run(args: DrillArgs) -> anyhow::Result<()> {
     let specs = NodeSpec::load_all(&args.confs)?;
     let admin = MqAdmin::new(ClientOptions::new(args.namesrv.clone()))?;
+    let obs = Observer::new(&specs, Some(admin));
     let mut procs = Processes::new(&args.run_dir);
-    wait_whole(&specs, &admin).await.context(
+    wait_whole(&specs, &obs).await.context(
         "the cluster is not whole before the drill; is it running (scripts/fast-try.sh start)?",
     )?;
     let run_id = format!("{:x}", crate::client::mq::now_ms());
@@ -127,9 +128,9 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<()> {
     let outcome = {
         let drill = async {
             if args.majority {
-                majority(&args, &specs, &admin, &mut procs, &ledger).await
+                majority(&args, &specs, &obs, &mut procs, &ledger).await
             } else {
-                rounds(&args, &specs, &admin, &mut procs, &ledger).await
+                rounds(&args, &specs, &obs, &mut procs, &ledger).await
             }
         };
         tokio::select! {
@@ -172,10 +173,10 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_whole(specs: &[NodeSpec], admin: &MqAdmin) -> anyhow::Result<Vec<NodeView>> {
+async fn wait_whole(specs: &[NodeSpec], obs: &Observer) -> anyhow::Result<Vec<NodeView>> {
     let deadline = Instant::now() + STEP_TIMEOUT;
     loop {
-        let views = observe(specs, Some(admin)).await;
+        let views = obs.observe(specs).await;
         if is_whole(&views, true) {
             return Ok(views);
         }
@@ -200,15 +201,15 @@ fn node_label(v: &NodeView) -> String {
 async fn rounds(
     args: &DrillArgs,
     specs: &[NodeSpec],
-    admin: &MqAdmin,
+    obs: &Observer,
     procs: &mut Processes,
     ledger: &Arc<Ledger>,
 ) -> anyhow::Result<Vec<Round>> {
     let mut out = Vec::new();
     for round in 1..=args.rounds {
-        wait_whole(specs, admin).await?;
+        wait_whole(specs, obs).await?;
         tokio::time::sleep(Duration::from_secs(args.warmup)).await;
-        let views = observe(specs, Some(admin)).await;
+        let views = obs.observe(specs).await;
         let old_leader = leader_of(&views)
             .map(node_label)
             .unwrap_or_else(|| "-".into());
@@ -229,11 +230,11 @@ async fn rounds(
         }
         // Watched side by side: each time is when its own condition first held.
         let ((elected, registered), rto, catch_up) = tokio::join!(
-            watch_takeover(specs, admin, &target, t0),
+            watch_takeover(specs, obs, &target, t0),
             wait_for(|| ledger.first_ack_after(t0).map(|a| a - t0)),
             wait_for(|| ledger.caught_up_with(t0).then(|| t0.elapsed())),
         );
-        let after = observe(specs, Some(admin)).await;
+        let after = obs.observe(specs).await;
         let new_leader = leader_of(&after)
             .map(node_label)
             .unwrap_or_else(|| "-".into());
@@ -270,7 +271,7 @@ async fn rounds(
         ));
         out.push(r);
     }
-    wait_whole(specs, admin).await?;
+    wait_whole(specs, obs).await?;
     Ok(out)
 }
 
@@ -278,7 +279,7 @@ async fn rounds(
 /// name server has it as master. Splits the RTO into election, registration and client time.
 async fn watch_takeover(
     specs: &[NodeSpec],
-    admin: &MqAdmin,
+    obs: &Observer,
     target: &NodeSpec,
     t0: Instant,
 ) -> (Option<Duration>, Option<Duration>) {
@@ -291,7 +292,7 @@ async fn watch_takeover(
         .cloned()
         .collect();
     while registered.is_none() && Instant::now() < deadline {
-        let views = observe(&others, Some(admin)).await;
+        let views = obs.observe(&others).await;
         let new = views
             .iter()
             .find(|v| v.is_leader() && v.spec.name != target.name);
@@ -311,16 +312,16 @@ async fn watch_takeover(
 async fn majority(
     args: &DrillArgs,
     specs: &[NodeSpec],
-    admin: &MqAdmin,
+    obs: &Observer,
     procs: &mut Processes,
     ledger: &Arc<Ledger>,
 ) -> anyhow::Result<Vec<Round>> {
-    let views = wait_whole(specs, admin).await?;
+    let views = wait_whole(specs, obs).await?;
     if views.len() < 3 {
         bail!("--majority needs a group of three nodes");
     }
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
-    let views = observe(specs, Some(admin)).await;
+    let views = obs.observe(specs).await;
     let leader = leader_of(&views).context("no leader")?.spec.clone();
     let follower = views
         .iter()
@@ -339,7 +340,7 @@ async fn majority(
     let down_until = Instant::now();
     // Answers to sends committed just before the kill may arrive in the first moments.
     let acked_while_down = ledger.acks_between(t0 + Duration::from_secs(1), down_until);
-    let views = observe(specs, Some(admin)).await;
+    let views = obs.observe(specs).await;
     let leaders: Vec<String> = views
         .iter()
         .filter(|v| v.is_leader())
@@ -353,7 +354,7 @@ async fn majority(
     procs.restart(&leader)?;
     procs.restart(&follower)?;
     let recovered = wait_for(|| ledger.first_ack_after(down_until).map(|a| a - down_until)).await;
-    wait_whole(specs, admin).await?;
+    wait_whole(specs, obs).await?;
     say(format!(
         "majority: recovered {} after the restart",
         secs(recovered)
