@@ -43,6 +43,9 @@ impl Default for BatchLimits {
     }
 }
 
+/// How many times a proposal yields to let more writes in while another is in flight.
+const MAX_FILL_YIELDS: u32 = 4;
+
 #[derive(Clone)]
 pub struct WriteBatcher {
     tx: mpsc::Sender<Pending>,
@@ -95,13 +98,33 @@ async fn propose_loop(raft: Raft, mut rx: mpsc::Receiver<Pending>, limits: Batch
         };
         let mut bytes = command_size(&first.cmd);
         let mut batch = vec![first];
-        while batch.len() < limits.max_commands && bytes < limits.max_bytes {
-            match rx.try_recv() {
-                Ok(p) => {
-                    bytes += command_size(&p.cmd);
-                    batch.push(p);
+        let full = |batch: &Vec<Pending>, bytes: usize| {
+            batch.len() >= limits.max_commands || bytes >= limits.max_bytes
+        };
+        let mut yields = 0;
+        loop {
+            while !full(&batch, bytes) {
+                match rx.try_recv() {
+                    Ok(p) => {
+                        bytes += command_size(&p.cmd);
+                        batch.push(p);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
+            }
+            // While another proposal is in flight this one has time to fill up. The writers
+            // answered by the last commit were all woken together, but the first of them to
+            // submit wakes this loop, which the runtime runs next; proposing then would take
+            // one write and leave the rest for another entry (each entry costs a replication
+            // round to every follower). Yielding lets the others submit first.
+            let others_in_flight = permits.available_permits() + 1 < limits.max_outstanding.max(1);
+            if !others_in_flight || full(&batch, bytes) || yields >= MAX_FILL_YIELDS {
+                break;
+            }
+            tokio::task::yield_now().await;
+            yields += 1;
+            if rx.is_empty() {
+                break;
             }
         }
         let (mut cmds, replies): (Vec<LogCommand>, Vec<Reply>) =

@@ -4,12 +4,18 @@
 //! The vote and the purge point are written with write-temp, fsync, rename, fsync-dir, so a crash
 //! leaves the old or the new value, never a mix: the vote must be durable before this node
 //! answers a vote request, or it could vote twice in one term. The committed id is only a hint
-//! for replaying the state machine after a restart; it is written in place without fsync.
+//! for replaying the state machine after a restart; it is written in place without fsync, and
+//! at most every [`COMMITTED_HINT_INTERVAL`]: openraft reports every commit, and one `pwrite`
+//! per commit on every node was almost half of all the group's writes to disk (measured with
+//! `perf stat -e syscalls:sys_enter_pwrite64` under `bench raft`). A hint that lags only
+//! means replaying less at start-up; the rest is applied once the leader says it is committed.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde::{de::DeserializeOwned, Serialize};
@@ -86,11 +92,21 @@ pub fn read_atomic<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, MetaEr
         .map_err(|e| damaged(format!("cannot decode: {e}")))
 }
 
+/// The committed-id hint is written at most this often (and by [`RaftMeta::persist_committed`]).
+pub const COMMITTED_HINT_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The committed id in memory and what the hint file holds.
+struct CommittedHint {
+    id: Option<LogId>,
+    written: Option<LogId>,
+    written_at: Instant,
+}
+
 pub struct RaftMeta {
     dir: PathBuf,
     vote: Mutex<Option<Vote>>,
     purged: Mutex<Option<LogId>>,
-    committed: Mutex<Option<LogId>>,
+    committed: Mutex<CommittedHint>,
     committed_file: File,
 }
 
@@ -118,7 +134,11 @@ impl RaftMeta {
             dir: dir.to_path_buf(),
             vote: Mutex::new(vote),
             purged: Mutex::new(purged),
-            committed: Mutex::new(committed),
+            committed: Mutex::new(CommittedHint {
+                id: committed,
+                written: committed,
+                written_at: Instant::now(),
+            }),
             committed_file,
         })
     }
@@ -152,16 +172,35 @@ impl RaftMeta {
     }
 
     pub fn committed(&self) -> Option<LogId> {
-        *self.committed.lock()
+        self.committed.lock().id
     }
 
-    /// Records the committed id in memory and in the hint file (no fsync: losing it only
-    /// means replaying less after a restart, never applying something uncommitted, because the
-    /// hint is never ahead of what this node was told is committed).
+    /// Records the committed id in memory, and in the hint file if the last write is older
+    /// than [`COMMITTED_HINT_INTERVAL`] (no fsync: losing it only means replaying less after a
+    /// restart, never applying something uncommitted, because the hint is never ahead of what
+    /// this node was told is committed).
     pub fn save_committed(&self, log_id: Option<LogId>) -> Result<(), MetaError> {
-        *self.committed.lock() = log_id;
+        let mut c = self.committed.lock();
+        c.id = log_id;
+        if c.written_at.elapsed() >= COMMITTED_HINT_INTERVAL {
+            self.write_committed(&mut c)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the committed id to the hint file if it is newer than what the file holds; run
+    /// periodically and at shutdown so the hint catches up once commits stop.
+    pub fn persist_committed(&self) -> Result<(), MetaError> {
+        let mut c = self.committed.lock();
+        if c.written != c.id {
+            self.write_committed(&mut c)?;
+        }
+        Ok(())
+    }
+
+    fn write_committed(&self, c: &mut CommittedHint) -> Result<(), MetaError> {
         let mut buf = [0u8; 36];
-        if let Some(id) = log_id {
+        if let Some(id) = c.id {
             buf[0] = 1;
             buf[1..9].copy_from_slice(&id.leader_id.term.to_be_bytes());
             buf[9..17].copy_from_slice(&id.leader_id.node_id.to_be_bytes());
@@ -171,7 +210,10 @@ impl RaftMeta {
         buf[25..29].copy_from_slice(&crc.to_be_bytes());
         self.committed_file
             .write_all_at(&buf, 0)
-            .map_err(io("write", &self.dir.join("committed")))
+            .map_err(io("write", &self.dir.join("committed")))?;
+        c.written = c.id;
+        c.written_at = Instant::now();
+        Ok(())
     }
 }
 
@@ -208,11 +250,28 @@ mod tests {
         m.save_purged(&purged).unwrap();
         let committed = LogId::new(openraft::CommittedLeaderId::new(4, 2), 100);
         m.save_committed(Some(committed)).unwrap();
+        m.persist_committed().unwrap();
         drop(m);
         let m = RaftMeta::open(dir.path()).unwrap();
         assert_eq!(m.vote(), Some(vote));
         assert_eq!(m.purged(), Some(purged));
         assert_eq!(m.committed(), Some(committed));
+    }
+
+    #[test]
+    fn committed_hint_is_written_at_most_every_interval_and_caught_up_by_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = RaftMeta::open(dir.path()).unwrap();
+        let id = |i| LogId::new(openraft::CommittedLeaderId::new(1, 0), i);
+        std::thread::sleep(COMMITTED_HINT_INTERVAL);
+        m.save_committed(Some(id(1))).unwrap();
+        // Within the interval: memory moves on, the file keeps the last written id.
+        m.save_committed(Some(id(2))).unwrap();
+        assert_eq!(m.committed(), Some(id(2)));
+        let on_disk = || RaftMeta::open(dir.path()).unwrap().committed();
+        assert_eq!(on_disk(), Some(id(1)));
+        m.persist_committed().unwrap();
+        assert_eq!(on_disk(), Some(id(2)));
     }
 
     #[test]

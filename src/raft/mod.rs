@@ -3,7 +3,7 @@
 //! `types` declares openraft's types once; `log_store` is openraft's log storage backed by the
 //! CommitLog itself; `state_machine` applies committed entries to the `broker_state` (queue
 //! offsets, ConsumeQueues, topics, consumer offsets) and snapshots its metadata; `network` and
-//! `server` are the peer transport; `election` adds pre-vote and leadership transfer; `node`
+//! `server` are the peer transport, whose frames `frame_bytes` decodes without copying payloads; `election` adds pre-vote and leadership transfer; `node`
 //! starts and stops all of it.
 
 // openraft's `StorageError` is the error type its storage traits require; boxing it in our
@@ -14,6 +14,7 @@ pub mod batcher;
 pub mod broker_state;
 pub mod codec;
 pub mod election;
+pub mod frame_bytes;
 pub mod log_store;
 pub mod meta;
 pub mod network;

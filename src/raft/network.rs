@@ -27,7 +27,7 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use parking_lot::Mutex;
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
@@ -231,7 +231,9 @@ async fn connection_task(
                 }
             }
         });
-        let mut w = BufWriter::with_capacity(256 * 1024, write_half);
+        // Everything queued is encoded into `buf` and written with one call; a `BufWriter`
+        // would only copy each AppendEntries frame once more.
+        let mut w = write_half;
         let mut buf = Vec::new();
         let mut check = tokio::time::interval(SILENCE_CHECK);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -174,6 +174,37 @@ pub struct NodeCore {
     master_hint: parking_lot::Mutex<Option<String>>,
     batcher: WriteBatcher,
     write_timeout: Duration,
+    /// AppendEntries this node has received as a follower (for `bench raft`).
+    pub append_stats: AppendStats,
+}
+
+/// AppendEntries received, with and without entries. openraft 0.9 tells followers about a new
+/// commit index with an empty AppendEntries whenever no entries are waiting to go, and each
+/// such round costs a follower (and the leader) about as much CPU as one that carries data;
+/// `bench raft` reports both counts so that cost can be seen.
+#[derive(Debug, Default)]
+pub struct AppendStats {
+    with_entries: AtomicU64,
+    empty: AtomicU64,
+}
+
+impl AppendStats {
+    pub fn count(&self, empty: bool) {
+        let c = if empty {
+            &self.empty
+        } else {
+            &self.with_entries
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(with entries, empty)` so far.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.with_entries.load(Ordering::Relaxed),
+            self.empty.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// Why a SYNC_MASTER could not confirm that a slave holds a message (which is stored and
@@ -520,6 +551,20 @@ impl NodeCore {
 }
 
 /// A started node. Dropping it does not stop it; call [`RaftNode::shutdown`].
+/// Brings the committed-id hint file up to date once commits pause; while they flow,
+/// `save_committed` itself writes it every [`super::meta::COMMITTED_HINT_INTERVAL`].
+async fn persist_committed_hint(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(super::meta::COMMITTED_HINT_INTERVAL * 2) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = core.meta.persist_committed() {
+            tracing::warn!(error = %e, "writing the committed-id hint");
+        }
+    }
+}
+
 pub struct RaftNode {
     core: Arc<NodeCore>,
     shutdown_tx: watch::Sender<bool>,
@@ -620,6 +665,7 @@ impl RaftNode {
             master_hint: parking_lot::Mutex::new(cfg.master_hint.clone()),
             batcher: WriteBatcher::start(raft.clone(), cfg.batch),
             write_timeout: cfg.write_timeout,
+            append_stats: AppendStats::default(),
         });
 
         let initialized = raft
@@ -660,6 +706,7 @@ impl RaftNode {
                 shutdown_rx.clone(),
             )),
             tokio::spawn(watch_role(core.clone(), shutdown_rx.clone())),
+            tokio::spawn(persist_committed_hint(core.clone(), shutdown_rx.clone())),
         ];
         let mut tasks = tasks;
         {
@@ -714,6 +761,9 @@ impl RaftNode {
         }
         for t in self.tasks {
             let _ = t.await;
+        }
+        if let Err(e) = self.core.meta.persist_committed() {
+            tracing::warn!(error = %e, "writing the committed-id hint at shutdown");
         }
         self.core.log.close();
         if let Err(e) = self.core.log.flush() {
@@ -789,21 +839,26 @@ async fn join_master(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
 
 /// Logs every change of role, leader or term, so a failover can be read from the log alone,
 /// and counts elections: a known leader in a term not seen with a leader before.
+///
+/// It watches openraft's server metrics, which change only with the vote, role, leader or
+/// membership; the full metrics change with every append and commit, and waking this task
+/// for each of those was a task switch per entry on every node.
 async fn watch_role(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
-    let mut metrics = core.raft.metrics();
+    let mut metrics = core.raft.server_metrics();
     let mut last = (ServerState::Learner, None, 0u64);
     let mut last_leader: Option<(u64, NodeId)> = None;
     loop {
         {
             let m = metrics.borrow_and_update();
-            let now = (m.state, m.current_leader, m.current_term);
+            let term = m.vote.leader_id().term;
+            let now = (m.state, m.current_leader, term);
             if now != last {
-                tracing::info!(node = core.id, state = ?m.state, leader = ?m.current_leader, term = m.current_term, "raft role changed");
+                tracing::info!(node = core.id, state = ?m.state, leader = ?m.current_leader, term, "raft role changed");
                 last = now;
             }
             if let Some(leader) = m.current_leader {
-                if last_leader != Some((m.current_term, leader)) {
-                    last_leader = Some((m.current_term, leader));
+                if last_leader != Some((term, leader)) {
+                    last_leader = Some((term, leader));
                     core.on_leader_change();
                 }
             }

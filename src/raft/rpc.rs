@@ -5,6 +5,7 @@
 //! request id, so many requests can be in flight on one connection and answers can come back in
 //! any order: a heartbeat or a vote never waits behind a large AppendEntries.
 
+use bytes::BytesMut;
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -13,6 +14,7 @@ use openraft::raft::{
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::frame_bytes::FrameScope;
 use super::types::{ApplyResult, LogCommand, LogId, NodeId, TypeConfig};
 use crate::store::LogDigest;
 
@@ -205,9 +207,17 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     if len > MAX_FRAME {
         return Err(FrameError::TooLarge(len));
     }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf).await?;
-    Ok(bincode::deserialize(&buf)?)
+    // Read into spare capacity (no zero-fill), then decode payloads as slices of the frame.
+    let mut buf = BytesMut::with_capacity(len);
+    while buf.len() < len {
+        let want = (len - buf.len()) as u64;
+        if (&mut *r).take(want).read_buf(&mut buf).await? == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+    }
+    let frame = buf.freeze();
+    let _scope = FrameScope::enter(&frame);
+    Ok(bincode::deserialize(&frame)?)
 }
 
 #[cfg(test)]

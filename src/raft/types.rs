@@ -49,14 +49,14 @@ impl fmt::Display for PeerNode {
 pub enum LogCommand {
     /// One message in RocketMQ store format; the state machine gives it the next offset of its
     /// (topic, queue).
-    PutMessage(Bytes),
+    PutMessage(#[serde(with = "super::frame_bytes")] Bytes),
     /// The messages of one batch send, each in store format, concatenated; they get consecutive
     /// offsets of one queue.
-    PutBatch(Bytes),
+    PutBatch(#[serde(with = "super::frame_bytes")] Bytes),
     /// Topic and consumer-offset metadata.
     Meta(MetaCommand),
     /// Opaque bytes with no effect on broker state: the raft test client and `bench raft`.
-    Raw(Bytes),
+    Raw(#[serde(with = "super::frame_bytes")] Bytes),
     /// Several commands proposed as one entry by the write batcher, so that one append (and
     /// one fsync on each node) commits them all: group commit above openraft, whose core waits
     /// for each append's flush before the next. Never nested.

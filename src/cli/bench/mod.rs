@@ -186,9 +186,24 @@ async fn measure(b: &RaftBench, nodes: &[RaftNode]) -> anyhow::Result<()> {
         "measuring {} writes of {} bytes, {} in flight",
         b.count, b.size, b.inflight
     );
+    let before = GroupCounters::read(&leader, nodes);
     let started = Instant::now();
     let hist = run_writes(&leader, &payload, b.count, b.inflight, true).await?;
     let secs = started.elapsed().as_secs_f64();
+    let after = GroupCounters::read(&leader, nodes);
+    let entries = after.last_index.saturating_sub(before.last_index).max(1);
+    let cpu_secs = after.cpu_secs - before.cpu_secs;
+    // Where the CPU goes: per entry, each follower costs one or two replication rounds
+    // (see `AppendStats`), so writes per entry and rounds per entry explain most of the
+    // difference between group sizes.
+    eprintln!(
+        "raft-bench detail: entries={entries} writes_per_entry={:.1} append_rpcs={} empty_append_rpcs={} cpu_pct={:.0} cpu_us_per_msg={:.2}",
+        b.count as f64 / entries as f64,
+        after.appends.0 - before.appends.0,
+        after.appends.1 - before.appends.1,
+        100.0 * cpu_secs / secs,
+        1e6 * cpu_secs / b.count as f64,
+    );
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     super::say(format_args!(
         "raft-bench nodes={} size={} inflight={} flush={} msgs_per_s={:.0} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3}",
@@ -206,6 +221,40 @@ async fn measure(b: &RaftBench, nodes: &[RaftNode]) -> anyhow::Result<()> {
         hist.max() as f64 / 1000.0
     ));
     Ok(())
+}
+
+/// Counters read before and after the measured writes.
+struct GroupCounters {
+    last_index: u64,
+    /// AppendEntries received by all nodes: (with entries, empty).
+    appends: (u64, u64),
+    /// CPU time of this whole process (every node and the load), user + system.
+    cpu_secs: f64,
+}
+
+impl GroupCounters {
+    fn read(leader: &NodeCore, nodes: &[RaftNode]) -> GroupCounters {
+        let appends = nodes.iter().fold((0, 0), |acc, n| {
+            let (e, h) = n.core().append_stats.get();
+            (acc.0 + e, acc.1 + h)
+        });
+        GroupCounters {
+            last_index: leader.raft.metrics().borrow().last_log_index.unwrap_or(0),
+            appends,
+            cpu_secs: process_cpu_secs(),
+        }
+    }
+}
+
+/// User plus system CPU time of this process so far (0 if the kernel will not say).
+fn process_cpu_secs() -> f64 {
+    // SAFETY: `getrusage` only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
 }
 
 /// Waits for every load task, stops the progress reporter, and merges the tasks' latency
