@@ -107,7 +107,7 @@ async fn respond(w: &Responder, id: u64, body: PeerResponse) {
 async fn handle(core: &NodeCore, req: PeerRequest) -> PeerResponse {
     match req {
         PeerRequest::AppendEntries(rpc) => {
-            core.append_stats.count(rpc.entries.is_empty());
+            core.append_stats.count(rpc.entries.len());
             let res = core.raft.append_entries(rpc).await;
             if matches!(
                 res,
