@@ -14,16 +14,18 @@
 //! `#[test]`, under one `FailScenario`. Run with
 //! `cargo test --features failpoints --test failpoints`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ledgermq::config::BrokerConfig;
+use common::in_process::{free_addr, node_config};
 use ledgermq::raft::codec::KIND_RAW;
 use ledgermq::raft::rpc::ReadEntry;
 use ledgermq::raft::types::LogId;
-use ledgermq::raft::{GroupRole, LogCommand, RaftNode, RaftNodeConfig, WriteError, WriteOk};
+use ledgermq::raft::{LogCommand, RaftNode, RaftNodeConfig, WriteError, WriteOk};
 use ledgermq::store::{CommitLog, CommitLogConfig, FlushMode, LogDigest, RecordMeta, StoreError};
 use openraft::ServerState;
 use tempfile::TempDir;
@@ -352,34 +354,17 @@ impl Group {
     }
 
     fn config(&self) -> RaftNodeConfig {
-        let root = self.dir.path();
         // Settings these scenarios do not care about come from the broker defaults, with
         // retention kept from deleting segments while a scenario counts them.
-        let broker = BrokerConfig {
-            delete_when: Vec::new(),
-            disk_max_used_space_ratio: 95,
-            ..BrokerConfig::default()
-        };
+        let peers = BTreeMap::from([(0, self.addr.clone())]);
         RaftNodeConfig {
-            role: GroupRole::Voter,
-            master_hint: None,
-            node_id: 0,
-            peers: BTreeMap::from([(0, self.addr.clone())]),
-            group: "failpoints".into(),
-            commit_log_dir: root.join("commitlog"),
-            checkpoint_path: root.join("checkpoint"),
-            raft_dir: root.join("raft"),
-            consume_queue_dir: root.join("consumequeue"),
-            abort_file: root.join("abort"),
             segment_size: self.segment_size,
             consume_queue_file_size: 6_000_000,
             flush: self.flush,
-            heartbeat_ms: 50,
-            election_timeout_ms: 300,
             snapshot_logs_since_last: 1_000_000,
             preferred_leader: None,
             write_timeout: Duration::from_secs(3),
-            ..RaftNodeConfig::from_broker_config(&broker)
+            ..node_config(self.dir.path(), 0, &peers, "failpoints")
         }
     }
 
@@ -425,12 +410,6 @@ impl Group {
     fn segment_files(&self) -> usize {
         count_segments(&self.dir.path().join("commitlog"))
     }
-}
-
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    let port = l.local_addr().expect("local address").port();
-    format!("127.0.0.1:{port}")
 }
 
 /// Segment files are named by their 20-digit start offset.

@@ -1,46 +1,31 @@
 //! One Raft node in-process: the write batcher's group commit, and the state machine's
 //! message path (queue offsets, ConsumeQueue entries, restart and snapshot recovery).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ledgermq::config::BrokerConfig;
+use common::in_process::{free_addr, node_config};
 use ledgermq::message::{
     encode_stored, tags_hash_code, MessageExt, MessageProperties, StoredMessageView,
 };
-use ledgermq::raft::{ApplyResult, GroupRole, LogCommand, RaftNode, RaftNodeConfig};
+use ledgermq::raft::{ApplyResult, LogCommand, RaftNode, RaftNodeConfig};
 use openraft::ServerState;
 
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    format!("127.0.0.1:{}", l.local_addr().expect("addr").port())
-}
-
 fn config(dir: &std::path::Path, addr: &str, snapshot_every: u64) -> RaftNodeConfig {
-    let broker = BrokerConfig {
-        delete_when: Vec::new(),
-        disk_max_used_space_ratio: 95,
-        ..BrokerConfig::default()
-    };
     RaftNodeConfig {
-        role: GroupRole::Voter,
-        master_hint: None,
-        node_id: 0,
-        peers: BTreeMap::from([(0, addr.to_string())]),
-        group: "node-test".into(),
-        commit_log_dir: dir.join("commitlog"),
-        checkpoint_path: dir.join("checkpoint"),
-        raft_dir: dir.join("raft"),
-        consume_queue_dir: dir.join("consumequeue"),
-        abort_file: dir.join("abort"),
         segment_size: 1 << 20,
         consume_queue_file_size: 20 * 100,
-        heartbeat_ms: 50,
-        election_timeout_ms: 300,
         snapshot_logs_since_last: snapshot_every,
-        ..RaftNodeConfig::from_broker_config(&broker)
+        ..node_config(
+            dir,
+            0,
+            &BTreeMap::from([(0, addr.to_string())]),
+            "node-test",
+        )
     }
 }
 

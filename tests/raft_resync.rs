@@ -5,43 +5,22 @@
 //! entries, more with a longer log). This test counts what a follower receives after a leader
 //! change instead of timing it.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ledgermq::config::BrokerConfig;
-use ledgermq::raft::{GroupRole, LogCommand, NodeCore, RaftNode, RaftNodeConfig};
+use common::in_process::{free_addr, node_config};
+use ledgermq::raft::{LogCommand, NodeCore, RaftNode, RaftNodeConfig};
 use openraft::ServerState;
 
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    format!("127.0.0.1:{}", l.local_addr().expect("addr").port())
-}
-
 fn config(dir: &std::path::Path, id: u64, peers: &BTreeMap<u64, String>) -> RaftNodeConfig {
-    let broker = BrokerConfig {
-        delete_when: Vec::new(),
-        disk_max_used_space_ratio: 99,
-        ..BrokerConfig::default()
-    };
-    let dir = dir.join(format!("n{id}"));
     RaftNodeConfig {
-        role: GroupRole::Voter,
-        master_hint: None,
-        node_id: id,
-        peers: peers.clone(),
-        group: "resync-test".into(),
-        commit_log_dir: dir.join("commitlog"),
-        checkpoint_path: dir.join("checkpoint"),
-        raft_dir: dir.join("raft"),
-        consume_queue_dir: dir.join("consumequeue"),
-        abort_file: dir.join("abort"),
         segment_size: 8 << 20,
-        heartbeat_ms: 50,
-        election_timeout_ms: 300,
         snapshot_logs_since_last: 1_000_000,
-        ..RaftNodeConfig::from_broker_config(&broker)
+        ..node_config(&dir.join(format!("n{id}")), id, peers, "resync-test")
     }
 }
 

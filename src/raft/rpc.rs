@@ -260,5 +260,14 @@ mod tests {
             read_frame::<_, PeerRequest>(&mut r).await,
             Err(FrameError::Closed)
         ));
+
+        // A connection that ends inside a frame body is an I/O error, not a short frame.
+        let mut cut = 100u32.to_be_bytes().to_vec();
+        cut.extend_from_slice(&[0u8; 10]);
+        let mut r = &cut[..];
+        assert!(matches!(
+            read_frame::<_, PeerRequest>(&mut r).await,
+            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof
+        ));
     }
 }

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod in_process;
 pub mod layout;
 
 use std::path::{Path, PathBuf};
