@@ -276,7 +276,6 @@ impl CommitLog {
     pub fn append(&self, records: &[(RecordMeta, &[&[u8]])]) -> Result<u64> {
         let seg_size = self.shared.cfg.segment_size;
         let mut inner = self.shared.inner.write();
-        let mut scratch = Vec::new();
         for (meta, parts) in records {
             failpoint!("commitlog::append");
             // An empty log may start at any index: openraft's storage suite appends below a
@@ -306,13 +305,8 @@ impl CommitLog {
                 })?;
             let seg = &inner.segments[si];
             let rel = (pos - seg.start) as usize;
-            scratch.clear();
-            scratch.resize(RECORD_HEADER_LEN, 0);
-            for p in parts.iter() {
-                scratch.extend_from_slice(p);
-            }
-            record::write_header(&mut scratch, meta);
-            seg.write_at(rel, &scratch)?;
+            let header = record::header_for(len, meta, parts);
+            seg.write_parts_at(rel, &header, parts)?;
             if inner.positions.is_empty() {
                 inner.first_index = meta.index;
             }

@@ -81,6 +81,29 @@ fn append_read_reopen() {
 }
 
 #[test]
+fn record_of_more_parts_than_one_pwritev_takes_is_written_whole() {
+    // 2,500 parts (a third of them empty) need three `pwritev` calls of at most 1,024 buffers.
+    let dir = tempfile::tempdir().unwrap();
+    let log = CommitLog::open(async_cfg(dir.path())).unwrap();
+    let parts: Vec<Vec<u8>> = (0..2500u32)
+        .map(|i| (0..i % 3).map(|j| (i * 7 + j) as u8).collect())
+        .collect();
+    let slices: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+    log.append(&[(meta(1, 0), &slices[..])]).unwrap();
+    append_n(&log, 1, 1, 2, 10);
+    let whole: Vec<u8> = parts.concat();
+    assert_eq!(&log.read(0).unwrap().unwrap().payload[..], &whole[..]);
+    drop(log);
+    let log = CommitLog::open(async_cfg(dir.path())).unwrap();
+    assert_eq!(log.last_index(), Some(1), "both records survive recovery");
+    assert_eq!(&log.read(0).unwrap().unwrap().payload[..], &whole[..]);
+    assert_eq!(
+        &log.read(1).unwrap().unwrap().payload[..],
+        &payload(1, 10)[..]
+    );
+}
+
+#[test]
 fn records_roll_across_segments_and_read_at_works() {
     let dir = tempfile::tempdir().unwrap();
     let log = CommitLog::open(async_cfg(dir.path())).unwrap();
