@@ -20,6 +20,7 @@ use crate::raft::retention::RetentionPolicy;
 use crate::raft::{GroupRole, LogCommand, NodeCore, RaftNode, RaftNodeConfig};
 use crate::store::FlushMode;
 
+mod floor;
 mod mq;
 
 #[derive(Args, Debug)]
@@ -38,6 +39,9 @@ enum BenchCmd {
     Consume(mq::ConsumeBench),
     /// A trivial endpoint that answers every send at once (to show the client is no bottleneck).
     Endpoint(mq::EndpointBench),
+    /// The kernel's share alone: page-cache writes on every node and TCP to the followers, no
+    /// Raft (what `bench raft` cannot beat on the same cores).
+    Floor(floor::FloorBench),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -96,6 +100,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCmd::Produce(b) => mq::produce(b).await,
         BenchCmd::Consume(b) => mq::consume(b).await,
         BenchCmd::Endpoint(b) => mq::endpoint(b).await,
+        BenchCmd::Floor(b) => floor::floor(b).await,
     }
 }
 
