@@ -93,13 +93,21 @@ pub fn encode(entry: &Entry) -> Result<(RecordMeta, Vec<Bytes>), CodecError> {
             })?)],
         ),
         EntryPayload::Normal(LogCommand::Group(cmds)) => {
-            let mut parts = Vec::with_capacity(cmds.len() * 2);
+            // Every item header lives in one buffer, sliced per item: one allocation per
+            // entry rather than one per command.
+            let mut items = Vec::with_capacity(cmds.len());
+            let mut headers = BytesMut::with_capacity(cmds.len() * GROUP_ITEM_HEADER);
             for cmd in cmds {
                 let (kind, payload) = encode_command(index, cmd)?;
-                let mut h = BytesMut::with_capacity(GROUP_ITEM_HEADER);
-                h.extend_from_slice(&[kind]);
-                h.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-                parts.push(h.freeze());
+                headers.extend_from_slice(&[kind]);
+                headers.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+                items.push(payload);
+            }
+            let headers = headers.freeze();
+            let mut parts = Vec::with_capacity(items.len() * 2);
+            for (i, payload) in items.into_iter().enumerate() {
+                let at = i * GROUP_ITEM_HEADER;
+                parts.push(headers.slice(at..at + GROUP_ITEM_HEADER));
                 parts.push(payload);
             }
             (KIND_GROUP, parts)

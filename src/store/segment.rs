@@ -2,7 +2,7 @@
 //! (RocketMQ's naming), mapped into memory.
 //!
 //! Space is reserved with `fallocate` when the segment is created, so that a full disk is an
-//! error at roll time, not half-way through an append. Records are written with `pwrite` and
+//! error at roll time, not half-way through an append. Records are written with `pwritev` and
 //! read through a read-only shared mapping of the same file (Linux keeps one page cache for
 //! both). Writing through the mapping instead costs a page fault per new page that zero-fills
 //! (and reads ahead) the page first, and makes every writeback write-protect the mapping again,
