@@ -33,8 +33,8 @@ const MAX_READ_BYTES: usize = 8 << 20;
 /// (`BatchLimits::max_bytes` is 4 MiB), which is what is in flight on the hot path. Anything
 /// older is a lagging follower's catch-up, which reads the CommitLog. The cache was 64 MiB;
 /// every node then touched 64 MiB of fresh memory before reusing any, which on this VM cost
-/// more than the copies it saved (`bench raft`, three nodes: 160k → 235k msgs/s, p99 5.3 →
-/// 1.1 ms; BENCHMARKS.md).
+/// more than the copies it saved (most of the three-node gain in BENCHMARKS.md's third-session
+/// section).
 const CACHE_BYTES: usize = 8 << 20;
 
 /// The most recent entries, contiguous, ending at the log's last index.

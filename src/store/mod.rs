@@ -21,6 +21,8 @@ pub use consume_queue::{ConsumeQueue, CqEntry, CQ_ENTRY_SIZE};
 pub use flush::{FlushCallback, FlushMode};
 pub use index::KeyIndex;
 pub use record::{RecordMeta, BLANK_MAGIC, RECORD_HEADER_LEN, RECORD_MAGIC};
+/// Space reservation as for a segment, for tools that lay out files the same way.
+pub(crate) use segment::reserve;
 
 use std::path::PathBuf;
 

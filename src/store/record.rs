@@ -69,15 +69,6 @@ pub(crate) fn header_for(
     h
 }
 
-/// Fills in the header of a record whose payload is already at `buf[RECORD_HEADER_LEN..]`;
-/// `buf` is exactly the record.
-#[cfg(test)]
-pub(crate) fn write_header(buf: &mut [u8], meta: &RecordMeta) {
-    let (head, payload) = buf.split_at_mut(RECORD_HEADER_LEN);
-    let len = head.len() + payload.len();
-    head.copy_from_slice(&header_for(len, meta, &[payload]));
-}
-
 fn be_u32(b: &[u8], at: usize) -> u32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[at..at + 4]);
@@ -130,7 +121,8 @@ mod tests {
         let payload = b"hello";
         let mut buf = vec![0u8; record_len(payload.len())];
         buf[RECORD_HEADER_LEN..].copy_from_slice(payload);
-        write_header(&mut buf, &meta);
+        let len = buf.len();
+        buf[..RECORD_HEADER_LEN].copy_from_slice(&header_for(len, &meta, &[payload]));
         let h = decode_header(&buf);
         assert_eq!(h.len as usize, buf.len());
         assert_eq!(h.magic, RECORD_MAGIC);

@@ -44,7 +44,9 @@ pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
     }
 }
 
-fn reserve(file: &File, path: &Path, size: u64) -> Result<()> {
+/// Reserves `size` bytes for `file` (`fallocate`, or a sparse length where the filesystem has
+/// no fallocate), so a full disk shows up here rather than in the middle of a write.
+pub(crate) fn reserve(file: &File, path: &Path, size: u64) -> Result<()> {
     // SAFETY: plain syscall on a valid, open file descriptor.
     let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size as libc::off_t) };
     if rc == 0 {
@@ -156,8 +158,9 @@ impl Segment {
                 .filter(|p| !p.is_empty())
                 .map(|p| IoSlice::new(p)),
         );
-        let total: usize = head.len() + parts.iter().map(|p| p.len()).sum::<usize>();
-        debug_assert!(rel + total <= self.size as usize);
+        debug_assert!(
+            rel + head.len() + parts.iter().map(|p| p.len()).sum::<usize>() <= self.size as usize
+        );
         let mut remaining = &mut slices[..];
         let mut at = rel as u64;
         while !remaining.is_empty() {
@@ -225,5 +228,28 @@ impl Segment {
             at = end;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_pwritev_is_an_io_error_naming_the_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = Segment::create(dir.path(), 0, 4096).unwrap();
+        // The same file opened read-only: the kernel refuses the write (EBADF).
+        let read_only = File::open(&seg.path).unwrap();
+        let seg = Segment::map(seg.path.clone(), read_only, 0, 4096).unwrap();
+        let parts: [&[u8]; 2] = [b"ab", b"cd"];
+        match seg.write_parts_at(0, b"head", &parts) {
+            Err(StoreError::Io { op, path, source }) => {
+                assert_eq!(op, "write segment");
+                assert_eq!(path, seg.path);
+                assert_eq!(source.raw_os_error(), Some(libc::EBADF));
+            }
+            other => panic!("expected an I/O error, got {other:?}"),
+        }
     }
 }

@@ -14,7 +14,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,24 +88,20 @@ fn node_file(dir: &Path, id: usize, len: u64) -> anyhow::Result<File> {
         .open(&path)
         .with_context(|| format!("creating {}", path.display()))?;
     // Reserved like a CommitLog segment, so writes see the same extent state.
-    // SAFETY: plain syscall on a valid, open file descriptor.
-    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len as libc::off_t) };
-    if rc != 0 {
-        file.set_len(len)
-            .with_context(|| format!("sizing {}", path.display()))?;
-    }
+    crate::store::reserve(&file, &path, len)?;
     Ok(file)
 }
 
-/// A follower: read a batch, write it at the next offset, acknowledge it.
-fn follower(mut conn: TcpStream, file: File, batch_bytes: usize) -> std::io::Result<()> {
+/// A follower: read a batch, write it at the next offset, acknowledge it. Returns how many
+/// batches it wrote once the leader closes the link.
+fn follower(mut conn: TcpStream, file: File, batch_bytes: usize) -> std::io::Result<u64> {
     let mut buf = vec![0u8; batch_bytes];
     let mut offset = 0u64;
     let mut batches = 0u64;
     loop {
         match conn.read_exact(&mut buf) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(batches),
             Err(e) => return Err(e),
         }
         file.write_all_at(&buf, offset)?;
@@ -125,7 +120,14 @@ fn ack_reader(mut conn: TcpStream, slot: usize, acks: Arc<Acks>) {
     }
 }
 
-fn run_floor(b: &FloorBench) -> anyhow::Result<()> {
+/// What one run measured.
+struct FloorResult {
+    msgs: u64,
+    secs: f64,
+    cpu_secs: f64,
+}
+
+fn run_floor(b: &FloorBench) -> anyhow::Result<FloorResult> {
     if b.nodes == 0 || b.batch == 0 || b.size == 0 || b.window == 0 {
         bail!("--nodes, --batch, --size and --window must be at least 1");
     }
@@ -180,31 +182,39 @@ fn run_floor(b: &FloorBench) -> anyhow::Result<()> {
         let _ = link.shutdown(std::net::Shutdown::Write);
     }
     for t in threads {
-        if let Ok(Err(e)) = t.join() {
-            eprintln!("follower failed: {e}");
+        match t.join() {
+            Ok(Ok(n)) if n == batches => {}
+            Ok(Ok(n)) => bail!("a follower wrote {n} of {batches} batches"),
+            Ok(Err(e)) => bail!("follower failed: {e}"),
+            Err(_) => bail!("follower thread panicked"),
         }
     }
     let _ = std::fs::remove_dir_all(&root);
-    let msgs = batches as f64 * b.batch as f64;
+    Ok(FloorResult {
+        msgs: batches * b.batch as u64,
+        secs,
+        cpu_secs: cpu,
+    })
+}
+
+pub async fn floor(b: FloorBench) -> anyhow::Result<()> {
+    let r = tokio::task::spawn_blocking(move || run_floor(&b).map(|r| (b, r)))
+        .await
+        .context("floor benchmark thread")?;
+    let (b, r) = r?;
+    let msgs = r.msgs as f64;
     println!(
         "floor-bench nodes={} size={} batch={} window={} msgs_per_s={:.0} cpu_pct={:.0} cpu_us_per_msg={:.2}",
         b.nodes,
         b.size,
         b.batch,
         b.window,
-        msgs / secs,
-        cpu / secs * 100.0,
-        cpu / msgs * 1e6
+        msgs / r.secs,
+        r.cpu_secs / r.secs * 100.0,
+        r.cpu_secs / msgs * 1e6
     );
     Ok(())
 }
-
-pub async fn floor(b: FloorBench) -> anyhow::Result<()> {
-    tokio::task::spawn_blocking(move || run_floor(&b))
-        .await
-        .context("floor benchmark thread")?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,7 +239,7 @@ mod tests {
     }
 
     #[test]
-    fn a_small_run_reports_throughput() {
+    fn a_small_run_sends_every_batch_and_cleans_up() {
         let dir = tempfile::tempdir().unwrap();
         let b = FloorBench {
             nodes: 3,
@@ -239,7 +249,10 @@ mod tests {
             count: 400,
             dir: dir.path().to_path_buf(),
         };
-        run_floor(&b).unwrap();
+        let r = run_floor(&b).unwrap();
+        // run_floor fails unless every follower wrote all 100 batches.
+        assert_eq!(r.msgs, 400);
+        assert!(r.secs > 0.0);
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             0,
