@@ -208,6 +208,71 @@ async fn isolated_follower_rejoins_without_deposing_the_leader() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_cut_off_at_its_first_start_joins_the_group_instead_of_forming_its_own() {
+    // n1 never hears from anyone before the others elect a leader. It used to form a group of
+    // its own after two election timeouts, and on rejoining could make the leader step down.
+    let mut c = Cluster::configure(19, 3, "");
+    c.isolate(1);
+    for i in 0..3 {
+        c.start_node(i);
+    }
+    let leader = c.wait_leader(Duration::from_secs(15)).await;
+    assert_ne!(leader.id, 1, "the cut-off node cannot lead");
+    // Past n1's formation delay (two election timeouts) and a retry.
+    let until = Instant::now() + Duration::from_secs(4);
+    let mut n = 0;
+    while Instant::now() < until {
+        c.client
+            .write(raw(&format!("during-{n}")), Duration::from_secs(5))
+            .await
+            .expect("majority writes");
+        n += 1;
+    }
+    let cut_off = c.status(1).await.expect("status of the cut-off node");
+    assert_eq!(
+        cut_off.last_index, None,
+        "the cut-off node formed a group of its own: {cut_off:?}"
+    );
+    c.heal();
+    let applied = c
+        .status(leader.id)
+        .await
+        .expect("leader status")
+        .applied
+        .unwrap_or(0);
+    c.wait_applied(1, applied, Duration::from_secs(10)).await;
+    let now = c.wait_leader(Duration::from_secs(5)).await;
+    assert_eq!(
+        (now.id, now.term),
+        (leader.id, leader.term),
+        "the leader changed when the node joined"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_group_forms_while_its_first_node_is_down() {
+    // n0 forms the group at once; when it is down the next node does, once a quorum of voters
+    // (itself and n2) answers that it is new.
+    let mut c = Cluster::configure(20, 3, "");
+    c.start_node(1);
+    c.start_node(2);
+    let leader = c.wait_leader(Duration::from_secs(20)).await;
+    assert_ne!(leader.id, 0);
+    c.client
+        .write(raw("without n0"), Duration::from_secs(10))
+        .await
+        .expect("two of three commit");
+    c.start_node(0);
+    let applied = c
+        .status(leader.id)
+        .await
+        .expect("leader status")
+        .applied
+        .unwrap_or(0);
+    c.wait_applied(0, applied, Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn isolated_leader_never_acknowledges_and_loses_nothing() {
     let mut c = Cluster::start(14, 3, "");
     let old = c.wait_leader(Duration::from_secs(15)).await;

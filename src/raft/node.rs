@@ -694,7 +694,8 @@ impl RaftNode {
         // Forming a group starts an election at once on the node that does it. If every node
         // did so together, a later candidate of the same term with a higher id would depose the
         // first winner, so the lowest id forms the group and the others only step in, one after
-        // another, if they have not heard from anyone by then (that node may be down).
+        // another, if they have not heard from anyone by then (that node may be down) and a
+        // quorum of voters says it is new too (`pristine_quorum`).
         let rank = cfg
             .peers
             .keys()
@@ -740,17 +741,26 @@ impl RaftNode {
             tasks.push(tokio::spawn(join_master(core.clone(), shutdown_rx.clone())));
         }
         if let Some((delay, members)) = form_later {
-            let raft = raft.clone();
+            let core = core.clone();
+            let retry = timing.timeout_max;
             let mut shutdown = shutdown_rx;
             tasks.push(tokio::spawn(async move {
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => return,
-                }
-                if matches!(raft.is_initialized().await, Ok(false)) {
-                    if let Err(e) = form_group(&raft, members).await {
-                        tracing::error!(error = %e, "forming the Raft group failed");
+                let mut wait = delay;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => return,
                     }
+                    if !matches!(core.raft.is_initialized().await, Ok(false)) {
+                        return;
+                    }
+                    if pristine_quorum(&core, &members).await {
+                        if let Err(e) = form_group(&core.raft, members).await {
+                            tracing::error!(error = %e, "forming the Raft group failed");
+                        }
+                        return;
+                    }
+                    wait = retry;
                 }
             }));
         }
@@ -786,6 +796,39 @@ impl RaftNode {
         let _ = std::fs::remove_file(&self.abort_file);
         tracing::info!(node = self.core.id, "raft node stopped");
     }
+}
+
+/// True if a quorum of the voters (this node included) answers that it has never been part of
+/// a group: only then may a node other than the first form it. A node that was cut off at its
+/// first start would otherwise form a second group of its own and, on rejoining, disturb the
+/// leader the others elected meanwhile. A voter that does not answer counts against forming,
+/// and one that already holds a log means the group exists and its leader will reach us.
+async fn pristine_quorum(core: &NodeCore, members: &BTreeMap<NodeId, PeerNode>) -> bool {
+    let quorum = members.len() / 2 + 1;
+    let timeout = (core.timing.heartbeat * 3).max(Duration::from_millis(100));
+    let mut pristine = 1usize;
+    for (id, node) in members.iter().filter(|(id, _)| **id != core.id) {
+        let client = core.registry.get(*id, &node.addr);
+        match client.call(PeerRequest::Status, timeout).await {
+            Ok(PeerResponse::Status(s)) if s.last_index.is_none() && s.leader.is_none() => {
+                pristine += 1;
+            }
+            Ok(PeerResponse::Status(s)) => {
+                tracing::info!(peer = id, leader = ?s.leader, "the group already exists; waiting to hear from its leader");
+                return false;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(peer = id, error = %e, "no status from a peer"),
+        }
+    }
+    if pristine < quorum {
+        tracing::info!(
+            pristine,
+            quorum,
+            "not forming the group: too few voters answer that they are new"
+        );
+    }
+    pristine >= quorum
 }
 
 /// Initializes a pristine node with the configured voters; "already formed" is not an error.

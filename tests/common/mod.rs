@@ -127,16 +127,28 @@ impl Cluster {
         format!("{}:30911", self.nodes[id as usize].ip)
     }
 
+    /// Like `start`, but starts no node: the test starts them with [`Cluster::start_node`],
+    /// for example after cutting one off.
+    pub fn configure(block: u8, n: u64, extra: &str) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::finish(dir, shifted_block(block), n, extra, None, None)
+    }
+
     fn start_inner(block: u8, n: u64, extra: &str, with_namesrv: bool) -> Cluster {
         let block = shifted_block(block);
         let dir = tempfile::tempdir().expect("tempdir");
-        if with_namesrv {
+        let mut c = if with_namesrv {
             // The name server binds 0.0.0.0:<port>, so give each test its own port.
             let addr_port = format!("127.0.0.1:{}", namesrv_port(block));
             let namesrv_child = Some(spawn_namesrv(dir.path(), block));
-            return Self::finish(dir, block, n, extra, Some(addr_port), namesrv_child);
+            Self::finish(dir, block, n, extra, Some(addr_port), namesrv_child)
+        } else {
+            Self::finish(dir, block, n, extra, None, None)
+        };
+        for i in 0..n {
+            c.start_node(i);
         }
-        Self::finish(dir, block, n, extra, None, None)
+        c
     }
 
     fn finish(
@@ -189,7 +201,7 @@ impl Cluster {
             });
         }
         let client = RaftAdminClient::new(peers.iter().map(|(_, a, _)| a.clone()).collect());
-        let mut c = Cluster {
+        Cluster {
             dir,
             nodes,
             client,
@@ -199,11 +211,7 @@ impl Cluster {
                 .map(|_| format!("127.0.0.1:{}", namesrv_metrics_port(block))),
             namesrv,
             namesrv_child,
-        };
-        for i in 0..n {
-            c.start_node(i);
         }
-        c
     }
 
     pub fn start_node(&mut self, id: u64) {
