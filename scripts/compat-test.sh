@@ -17,7 +17,8 @@
 # Environment: CARGO_TARGET_DIR (ledgermq build; default /var/tmp/ledgermq-target),
 # COMPAT_COUNT (messages per client, default 1000), COMPAT_ONLY (rust or cpp),
 # COMPAT_KEEP_TMP=1 (keep the temp dir with logs and client output, for debugging),
-# LEDGERMQ_BIN (use this ledgermq binary instead of building one, e.g. a release build).
+# LEDGERMQ_BIN (use this ledgermq binary instead of building one, e.g. a release build),
+# COMPAT_PROFILE (the cargo profile of the Rust client program, default dev).
 # Runs as root on a fresh Debian machine with Rust; needs no network but the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,18 @@ COUNT="${COMPAT_COUNT:-1000}"
 ONLY="${COMPAT_ONLY:-all}"
 MODE="${1:-all}"
 BIN="${LEDGERMQ_BIN:-$CARGO_TARGET_DIR/debug/ledgermq}"
-RUST_COMPAT="$COMPAT_TARGET/debug/rust-compat"
+# COMPAT_PROFILE=NAME builds the Rust client program with that cargo profile (see test.sh).
+COMPAT_PROFILE="${COMPAT_PROFILE:-dev}"
+case "$COMPAT_PROFILE" in
+  dev) COMPAT_DIR=debug ;;
+  release) COMPAT_DIR=release ;;
+  *)
+    COMPAT_DIR=$COMPAT_PROFILE
+    inherits_var="CARGO_PROFILE_$(printf '%s' "$COMPAT_PROFILE" | tr '[:lower:]-' '[:upper:]_')_INHERITS"
+    export "$inherits_var=${!inherits_var:-dev}"
+    ;;
+esac
+RUST_COMPAT="$COMPAT_TARGET/$COMPAT_DIR/rust-compat"
 CPP_COMPAT="$REPO/compat/cpp-client/compat.py"
 VERIFY="$REPO/compat/verify.py"
 READY_SECS=60          # cap on waiting for the cluster to show a master
@@ -195,7 +207,7 @@ install_clients() {
 
   echo "    cargo build compat/rust-client (target dir $COMPAT_TARGET)"
   [ -x "$RUST_COMPAT" ] || echo "    (first build: ~360 crates, about 4 minutes on 2 cores)"
-  if ! CARGO_TARGET_DIR="$COMPAT_TARGET" cargo build --locked --quiet \
+  if ! CARGO_TARGET_DIR="$COMPAT_TARGET" cargo build --locked --quiet --profile "$COMPAT_PROFILE" \
     --manifest-path "$REPO/compat/rust-client/Cargo.toml"; then
     die "building compat/rust-client (rocketmq-client-rust 1.0.0) failed"
   fi

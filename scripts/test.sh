@@ -10,6 +10,21 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ledgermq-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# LEDGERMQ_PROFILE=NAME builds with a cargo profile of that name (inheriting `dev` unless
+# CARGO_PROFILE_<NAME>_INHERITS says otherwise), into $CARGO_TARGET_DIR/NAME: several
+# checkouts can then share one target dir without overwriting each other's binaries.
+PROFILE="${LEDGERMQ_PROFILE:-dev}"
+case "$PROFILE" in
+  dev) PROFILE_DIR=debug ;;
+  release) PROFILE_DIR=release ;;
+  *)
+    PROFILE_DIR=$PROFILE
+    inherits_var="CARGO_PROFILE_$(printf '%s' "$PROFILE" | tr '[:lower:]-' '[:upper:]_')_INHERITS"
+    export "$inherits_var=${!inherits_var:-dev}"
+    ;;
+esac
+export COMPAT_PROFILE="${COMPAT_PROFILE:-$PROFILE}"
+export LEDGERMQ_BIN="${LEDGERMQ_BIN:-$CARGO_TARGET_DIR/$PROFILE_DIR/ledgermq}"
 
 need_apt=()
 command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
@@ -54,23 +69,23 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (workspace, all targets, all features) -D warnings"
-cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo clippy --profile "$PROFILE" --workspace --all-targets --all-features -- -D warnings
 
 step "cargo test (unit, openraft storage suite, cluster tests, jepsen checker)"
-cargo test --workspace --all-targets
+cargo test --profile "$PROFILE" --workspace --all-targets
 
 step "dashboard in a real browser: headless Chromium over WebDriver (screenshots in $CARGO_TARGET_DIR/tmp/dashboard-browser)"
-cargo test --test dashboard_browser -- --ignored
+cargo test --profile "$PROFILE" --test dashboard_browser -- --ignored
 
 step "cargo test --features failpoints (I/O fault injection)"
-cargo test --features failpoints --test failpoints
+cargo test --profile "$PROFILE" --features failpoints --test failpoints
 
 # The Jepsen suite against the debug broker built above (about 1.5 min together): the smoke
 # scenario (partition the leader, kill -9 the leader) must come back valid, and the same kind
 # of partition against unsafeAckBeforeCommit must come back invalid with lost writes.
 step "jepsen: smoke scenario (must be valid) and unsafe-ack scenario (must be invalid)"
-cargo build --bin ledgermq
-cargo test -p jepsen --test suite -- --ignored --test-threads=1 --nocapture
+cargo build --profile "$PROFILE" --bin ledgermq
+cargo test --profile "$PROFILE" -p jepsen --test suite -- --ignored --test-threads=1 --nocapture
 
 # Longer scenarios are opt-in: JEPSEN_SCENARIOS="halves ring mixed-soak" scripts/test.sh
 for scenario in ${JEPSEN_SCENARIOS:-}; do
