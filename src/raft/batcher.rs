@@ -14,6 +14,8 @@ use std::time::Duration;
 use openraft::error::ClientWriteError;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use super::codec;
+use super::group_entry;
 use super::rpc::WriteError;
 use super::types::{ApplyResult, LogCommand, LogId, Raft};
 
@@ -51,12 +53,9 @@ pub struct WriteBatcher {
     tx: mpsc::Sender<Pending>,
 }
 
+/// Bytes `cmd` adds to a proposal's record.
 fn command_size(cmd: &LogCommand) -> usize {
-    match cmd {
-        LogCommand::PutMessage(b) | LogCommand::PutBatch(b) | LogCommand::Raw(b) => b.len(),
-        LogCommand::Meta(_) => 64,
-        LogCommand::Group(v) => v.iter().map(command_size).sum(),
-    }
+    group_entry::ITEM_HEADER + codec::payload_len(cmd) as usize
 }
 
 impl WriteBatcher {

@@ -15,6 +15,7 @@ pub mod broker_state;
 pub mod codec;
 pub mod election;
 pub mod frame_bytes;
+pub mod group_entry;
 pub mod log_store;
 pub mod meta;
 pub mod network;

@@ -114,29 +114,27 @@ impl StateMachine {
             };
             for rec in records {
                 let base = rec.payload_offset();
-                let Ok(items) = codec::items(rec.meta.index, rec.meta.kind, &rec.payload) else {
+                let Ok(items) =
+                    codec::record_items(rec.meta.kind, &rec.payload).collect::<Result<Vec<_>, _>>()
+                else {
                     continue;
                 };
-                let group = rec.meta.kind == codec::KIND_GROUP;
-                let mut rel = 0u64;
-                for (kind, payload) in items {
-                    if group {
-                        rel += codec::GROUP_ITEM_HEADER as u64;
+                for item in items {
+                    if item.kind != codec::KIND_MESSAGE && item.kind != codec::KIND_BATCH {
+                        continue;
                     }
-                    if kind == codec::KIND_MESSAGE || kind == codec::KIND_BATCH {
-                        let mut pos = 0usize;
-                        while pos < payload.len() {
-                            let Ok(view) =
-                                crate::message::StoredMessageView::parse(&payload[pos..])
-                            else {
-                                break;
-                            };
-                            self.state.index_message(&view, base + rel + pos as u64);
-                            indexed += 1;
-                            pos += view.total_size().max(1);
-                        }
+                    let payload = &item.payload;
+                    let mut pos = 0usize;
+                    while pos < payload.len() {
+                        let Ok(view) = crate::message::StoredMessageView::parse(&payload[pos..])
+                        else {
+                            break;
+                        };
+                        self.state
+                            .index_message(&view, base + (item.offset + pos) as u64);
+                        indexed += 1;
+                        pos += view.total_size().max(1);
                     }
-                    rel += payload.len() as u64;
                 }
             }
             at = last + 1;
