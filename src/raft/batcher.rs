@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::codec;
 use super::group_entry;
-use super::rpc::WriteError;
-use super::types::{ApplyResult, LogCommand, LogId, Raft};
+use super::rpc::{FatalError, WriteError};
+use super::types::{ApplyResult, LogCommand, LogId, Raft, RejectReason};
 
 type Reply = oneshot::Sender<Result<(LogId, ApplyResult), WriteError>>;
 
@@ -75,10 +75,10 @@ impl WriteBatcher {
         self.tx
             .send(Pending { cmd, reply })
             .await
-            .map_err(|_| WriteError::Fatal("write batcher stopped".into()))?;
+            .map_err(|_| WriteError::Fatal(FatalError::BatcherStopped))?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(WriteError::Fatal("raft stopped before answering".into())),
+            Ok(Err(_)) => Err(WriteError::Fatal(FatalError::NoAnswer)),
             Err(_) => Err(WriteError::Timeout {
                 millis: timeout.as_millis() as u64,
             }),
@@ -141,7 +141,7 @@ async fn propose_loop(raft: Raft, mut rx: mpsc::Receiver<Pending>, limits: Batch
             Ok(rx) => rx,
             Err(fatal) => {
                 for r in replies {
-                    let _ = r.send(Err(WriteError::Fatal(fatal.to_string())));
+                    let _ = r.send(Err(WriteError::Fatal(fatal.clone().into())));
                 }
                 continue;
             }
@@ -176,7 +176,10 @@ fn deliver(outcome: Outcome, replies: Vec<Reply>, grouped: bool) {
                 }
                 (true, other) => fail(
                     replies,
-                    WriteError::Fatal(format!("group entry {log_id} applied as {other:?}")),
+                    WriteError::Fatal(FatalError::GroupMismatch {
+                        log_id,
+                        applied: format!("{other:?}"),
+                    }),
                 ),
                 (false, data) => {
                     for r in replies {
@@ -191,10 +194,10 @@ fn deliver(outcome: Outcome, replies: Vec<Reply>, grouped: bool) {
                 leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)),
             },
         ),
-        Ok(Err(e)) => fail(replies, WriteError::Rejected(e.to_string())),
-        Err(_) => fail(
+        Ok(Err(e)) => fail(
             replies,
-            WriteError::Fatal("raft stopped before answering".into()),
+            WriteError::Rejected(RejectReason::Raft(e.to_string())),
         ),
+        Err(_) => fail(replies, WriteError::Fatal(FatalError::NoAnswer)),
     }
 }

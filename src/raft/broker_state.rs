@@ -12,7 +12,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
 
-use super::types::{ApplyResult, MetaCommand, PutPosition};
+use super::types::{ApplyResult, MetaCommand, PutPosition, RejectReason};
 use crate::message::StoredMessageView;
 use crate::protocol::topic::TopicConfig;
 use crate::store::{CommitLog, ConsumeQueue, CqEntry, KeyIndex, StoreError};
@@ -196,11 +196,7 @@ impl BrokerState {
     pub fn apply_message(&self, bytes: &[u8], offset: u64) -> Result<ApplyResult, StoreError> {
         let view = match StoredMessageView::parse(bytes) {
             Ok(v) => v,
-            Err(e) => {
-                return Ok(ApplyResult::Rejected(format!(
-                    "malformed stored message: {e}"
-                )))
-            }
+            Err(e) => return Ok(ApplyResult::Rejected(RejectReason::MalformedMessage(e))),
         };
         if let Some(reason) = unindexable(&view) {
             return Ok(ApplyResult::Rejected(reason));
@@ -217,18 +213,20 @@ impl BrokerState {
             match StoredMessageView::parse(&bytes[at..]) {
                 Ok(v) => {
                     if let Some(reason) = unindexable(&v) {
-                        return Ok(ApplyResult::Rejected(format!(
-                            "message at byte {at} of batch: {reason}"
-                        )));
+                        return Ok(ApplyResult::Rejected(RejectReason::InBatch {
+                            at,
+                            reason: Box::new(reason),
+                        }));
                     }
                     let n = v.total_size();
                     views.push((v, at));
                     at += n;
                 }
-                Err(e) => {
-                    return Ok(ApplyResult::Rejected(format!(
-                        "malformed message in batch at byte {at}: {e}"
-                    )))
+                Err(error) => {
+                    return Ok(ApplyResult::Rejected(RejectReason::MalformedInBatch {
+                        at,
+                        error,
+                    }))
                 }
             }
         }
@@ -275,9 +273,8 @@ impl BrokerState {
         match cmd {
             MetaCommand::UpdateTopic(tc) => {
                 if !valid_topic_name(&tc.topic_name) {
-                    return Ok(ApplyResult::Rejected(format!(
-                        "invalid topic name {:?}",
-                        tc.topic_name
+                    return Ok(ApplyResult::Rejected(RejectReason::InvalidTopicName(
+                        tc.topic_name.clone(),
                     )));
                 }
                 self.meta
@@ -287,8 +284,8 @@ impl BrokerState {
             }
             MetaCommand::DeleteTopic(name) => {
                 if !valid_topic_name(name) {
-                    return Ok(ApplyResult::Rejected(format!(
-                        "invalid topic name {name:?}"
+                    return Ok(ApplyResult::Rejected(RejectReason::InvalidTopicName(
+                        name.clone(),
                     )));
                 }
                 let removed: Vec<(QueueKey, Arc<ConsumeQueue>)> = {
@@ -398,15 +395,15 @@ impl BrokerState {
 /// Why a well-formed stored message cannot be indexed, if it cannot. The broker checks the same
 /// before proposing; this is the state machine's own guard, because topic names become
 /// directory names.
-fn unindexable(view: &StoredMessageView<'_>) -> Option<String> {
+fn unindexable(view: &StoredMessageView<'_>) -> Option<RejectReason> {
     if view.total_size() == 0 {
-        return Some("empty message".into());
+        return Some(RejectReason::EmptyMessage);
     }
     if view.queue_id() < 0 {
-        return Some(format!("negative queue id {}", view.queue_id()));
+        return Some(RejectReason::NegativeQueueId(view.queue_id()));
     }
     if !valid_topic_name(view.topic()) {
-        return Some(format!("invalid topic name {:?}", view.topic()));
+        return Some(RejectReason::InvalidTopicName(view.topic().to_string()));
     }
     None
 }

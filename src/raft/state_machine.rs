@@ -19,7 +19,8 @@ use super::broker_state::{BrokerMetadata, BrokerState};
 use super::codec;
 use super::meta::{read_atomic, write_atomic};
 use super::types::{
-    ApplyResult, Entry, LogCommand, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    ApplyResult, Entry, LogCommand, LogId, RejectReason, SnapshotMeta, StorageError,
+    StoredMembership, TypeConfig,
 };
 use crate::store::{CommitLog, StoreError, RECORD_HEADER_LEN};
 
@@ -170,7 +171,7 @@ impl StateMachine {
                 let mut out = Vec::with_capacity(cmds.len());
                 for (c, rel) in cmds.iter().zip(offsets) {
                     if matches!(c, LogCommand::Group(_)) {
-                        out.push(ApplyResult::Rejected("nested group".into()));
+                        out.push(ApplyResult::Rejected(RejectReason::NestedGroup));
                         continue;
                     }
                     out.push(self.apply_command(index, c, offset.map(|o| o + rel))?);
