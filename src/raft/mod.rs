@@ -16,6 +16,7 @@
 //! - `retention`: deletes old CommitLog segments by `fileReservedTime`/`deleteWhen`/disk use.
 //! - `node`: starts and stops all of it ([`RaftNode`]); [`NodeCore`] is what the broker talks
 //!   to: writes through the write gate, and committed reads.
+//! - `test_support` (tests only): real nodes in the unit-test process.
 
 // openraft's `StorageError` is the error type its storage traits require; boxing it in our
 // helpers would only add conversions.
@@ -35,6 +36,8 @@ pub mod retention;
 pub mod rpc;
 pub mod server;
 pub mod state_machine;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod types;
 
 pub use node::{GroupRole, NodeCore, NodeError, RaftNode, RaftNodeConfig, SlaveWait};

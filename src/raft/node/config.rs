@@ -112,3 +112,109 @@ impl RaftNodeConfig {
         self.peers.get(&self.node_id).map(String::as_str)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn parse(text: &str) -> RaftNodeConfig {
+        let broker = BrokerConfig::parse(text, Path::new("broker.conf"), false)
+            .unwrap_or_else(|e| panic!("broker.conf does not parse: {e}"));
+        RaftNodeConfig::from_broker_config(&broker)
+    }
+
+    #[test]
+    fn a_dledger_node_is_a_voter_among_its_peers_with_its_preferred_leader() {
+        let c = parse(
+            "brokerName = RaftNode00\n\
+             storePathRootDir = /data/n1\n\
+             enableDLegerCommitLog = true\n\
+             dLegerGroup = RaftNode00\n\
+             dLegerPeers = n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913\n\
+             dLegerSelfId = n1\n\
+             preferredLeaderId = n2\n\
+             flushDiskType = SYNC_FLUSH\n\
+             fileReservedTime = 48\n\
+             deleteWhen = 04\n",
+        );
+        assert_eq!(c.role, GroupRole::Voter);
+        assert_eq!(c.node_id, 1);
+        assert_eq!(c.group, "RaftNode00");
+        assert_eq!(
+            c.peers,
+            BTreeMap::from([
+                (0, "127.0.0.1:40911".to_string()),
+                (1, "127.0.0.1:40912".to_string()),
+                (2, "127.0.0.1:40913".to_string()),
+            ])
+        );
+        assert_eq!(c.self_addr(), Some("127.0.0.1:40912"));
+        assert_eq!(c.preferred_leader, Some(2));
+        assert_eq!(c.flush, FlushMode::Sync);
+        assert_eq!(c.raft_dir, Path::new("/data/n1/raft"));
+        assert!(c.commit_log_dir.starts_with("/data/n1"));
+        assert!(c.consume_queue_dir.starts_with("/data/n1"));
+        assert_eq!(c.retention.reserved, Duration::from_secs(48 * 3600));
+        assert_eq!(c.master_hint, None);
+    }
+
+    #[test]
+    fn without_preferred_leader_id_no_node_is_preferred() {
+        let c = parse(
+            "enableDLegerCommitLog = true\n\
+             dLegerPeers = n0-127.0.0.1:40911;n1-127.0.0.1:40912\n\
+             dLegerSelfId = n0\n",
+        );
+        assert_eq!(
+            (c.role, c.node_id, c.preferred_leader),
+            (GroupRole::Voter, 0, None)
+        );
+        // (An id outside dLegerPeers never gets here: validation refuses it.)
+        let err = BrokerConfig::parse(
+            "enableDLegerCommitLog = true\n\
+             dLegerPeers = n0-127.0.0.1:40911\n\
+             dLegerSelfId = n0\n\
+             preferredLeaderId = n7\n",
+            Path::new("broker.conf"),
+            false,
+        );
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn masters_and_slaves_are_a_group_of_one_numbered_by_broker_id() {
+        let master = parse(
+            "brokerName = broker-a\n\
+             brokerId = 0\n\
+             brokerRole = SYNC_MASTER\n\
+             brokerIP1 = 127.0.0.1\n\
+             listenPort = 10911\n\
+             flushDiskType = ASYNC_FLUSH\n",
+        );
+        assert_eq!(master.role, GroupRole::Master);
+        assert_eq!(master.node_id, 0);
+        assert_eq!(master.peers.len(), 1);
+        // The peer port is RocketMQ's HA port, listenPort + 1.
+        assert_eq!(master.self_addr(), Some("127.0.0.1:10912"));
+        assert!(matches!(master.flush, FlushMode::Async { .. }));
+
+        let async_master = parse("brokerRole = ASYNC_MASTER\n");
+        assert_eq!(async_master.role, GroupRole::Master);
+
+        let slave = parse(
+            "brokerName = broker-a\n\
+             brokerId = 1\n\
+             brokerRole = SLAVE\n\
+             brokerIP1 = 127.0.0.1\n\
+             listenPort = 10921\n\
+             haMasterAddress = 127.0.0.1:10912\n",
+        );
+        assert_eq!(slave.role, GroupRole::Slave);
+        assert_eq!(slave.node_id, 1);
+        assert_eq!(slave.self_addr(), Some("127.0.0.1:10922"));
+        assert_eq!(slave.master_hint.as_deref(), Some("127.0.0.1:10912"));
+        assert_eq!(slave.preferred_leader, None);
+    }
+}

@@ -14,6 +14,8 @@ mod node_core;
 mod queries;
 mod roles;
 mod start;
+#[cfg(test)]
+mod tests;
 
 pub use self::config::{GroupRole, RaftNodeConfig};
 pub use self::node_core::{AppendStats, NodeCore};
