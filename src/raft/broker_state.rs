@@ -39,6 +39,18 @@ pub struct BrokerMetadata {
     pub next_commit_log_offset: u64,
 }
 
+impl BrokerMetadata {
+    /// This metadata as a node holds it after installing it as a snapshot: the messages before
+    /// the snapshot are not in that node's ConsumeQueues, so every queue is empty at its next
+    /// offset.
+    pub fn with_empty_queues(mut self) -> BrokerMetadata {
+        for range in self.queues.values_mut() {
+            range.min = range.next;
+        }
+        self
+    }
+}
+
 type QueueKey = (String, u32);
 
 pub struct BrokerState {
@@ -366,7 +378,8 @@ impl BrokerState {
 
     /// Replaces everything with a snapshot's metadata: the old queues are removed and each
     /// queue restarts, empty, at the snapshot's next offset.
-    pub fn replace(&self, mut meta: BrokerMetadata) -> Result<(), StoreError> {
+    pub fn replace(&self, meta: BrokerMetadata) -> Result<(), StoreError> {
+        let meta = meta.with_empty_queues();
         let old: Vec<Arc<ConsumeQueue>> = self.queues.write().drain().map(|(_, q)| q).collect();
         drop(old);
         if self.cq_dir.exists() {
@@ -376,8 +389,7 @@ impl BrokerState {
         std::fs::create_dir_all(&self.cq_dir)
             .map_err(|e| StoreError::io("create consume queue root", &self.cq_dir, e))?;
         let mut queues = HashMap::new();
-        for ((topic, qid), range) in meta.queues.iter_mut() {
-            range.min = range.next;
+        for ((topic, qid), range) in &meta.queues {
             let cq = ConsumeQueue::open(
                 &queue_dir(&self.cq_dir, topic, *qid),
                 self.cq_file_size,

@@ -309,6 +309,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let sig = Some(meta.signature());
         let data: BrokerMetadata = bincode::deserialize(snapshot.get_ref())
             .map_err(|e| StorageIOError::read_snapshot(sig.clone(), AnyError::new(&e)))?;
+        // The file records the state as this node holds it. With the leader's queue ranges,
+        // a restart before this node's next snapshot looked for queue entries it never had
+        // and refused to open its ConsumeQueues.
+        let data = data.with_empty_queues();
         let file = SnapshotFile {
             meta: meta.clone(),
             data: data.clone(),
@@ -694,10 +698,7 @@ mod tests {
             .unwrap();
         // Everything but the messages: each queue restarts, empty, at the leader's next
         // offset, since the messages before it are not in this node's log.
-        let mut without_messages = want.clone();
-        for range in without_messages.queues.values_mut() {
-            range.min = range.next;
-        }
+        let without_messages = want.clone().with_empty_queues();
         assert_eq!(b.sm.broker_state().metadata(), without_messages);
         let (applied, membership) = b.sm.applied_state().await.unwrap();
         assert_eq!(applied, snapshot.meta.last_log_id);
@@ -718,5 +719,14 @@ mod tests {
             .await;
         assert_eq!(on_a, on_b);
         assert_eq!(put(&on_b).queue_offset, 2);
+
+        // And the installed snapshot is what the node loads after a restart.
+        b.log.close();
+        drop(b);
+        let mut b = open(&dir.path().join("b"));
+        assert_eq!(b.sm.last_applied(), snapshot.meta.last_log_id);
+        assert_eq!(b.sm.broker_state().metadata(), without_messages);
+        let current = b.sm.get_current_snapshot().await.unwrap().expect("kept");
+        assert_eq!(current.meta, snapshot.meta);
     }
 }
