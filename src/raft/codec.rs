@@ -7,7 +7,7 @@
 //! each payload again stored verbatim.
 //!
 //! Encoding produces a list of byte parts rather than one buffer, so message bytes are copied
-//! exactly once: from the request into the mapped segment.
+//! exactly once: from the request into the segment file, by the CommitLog's `pwritev`.
 
 use bytes::{Bytes, BytesMut};
 use openraft::{EntryPayload, Membership};
