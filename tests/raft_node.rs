@@ -163,10 +163,13 @@ async fn messages_get_queue_offsets_and_survive_restart_and_snapshot() {
         }
     };
     check(&node);
-    assert!(
-        node.core().raft().metrics().borrow().snapshot.is_some(),
-        "a snapshot was taken"
-    );
+    // Snapshots are built in the background, after the entries they cover were applied (and
+    // answered); wait for one rather than race it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.core().raft().metrics().borrow().snapshot.is_none() {
+        assert!(Instant::now() < deadline, "a snapshot was taken");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     node.shutdown().await;
 
     let node = start(dir.path(), &addr, 50).await;
