@@ -452,7 +452,7 @@ fn record_meta(term: u64, index: u64) -> RecordMeta {
 async fn wait_leader(node: &RaftNode, label: &str) {
     let deadline = Instant::now() + ELECT_WITHIN;
     loop {
-        let m = node.core().raft.metrics().borrow().clone();
+        let m = node.core().raft().metrics().borrow().clone();
         if m.state == ServerState::Leader {
             return;
         }
@@ -469,7 +469,7 @@ async fn wait_leader(node: &RaftNode, label: &str) {
 async fn assert_never_leader(node: &RaftNode, period: Duration, label: &str) {
     let until = Instant::now() + period;
     while Instant::now() < until {
-        let state = node.core().raft.metrics().borrow().state;
+        let state = node.core().raft().metrics().borrow().state;
         assert_ne!(
             state,
             ServerState::Leader,
@@ -508,7 +508,7 @@ async fn write_acked(
 fn digest_of(node: &RaftNode, acked: &[(LogId, Bytes)], label: &str) -> LogDigest {
     let first = node
         .core()
-        .log
+        .commit_log()
         .first_index()
         .unwrap_or_else(|| panic!("{label}: the log is empty"));
     let last = acked
@@ -537,7 +537,7 @@ async fn assert_not_acked_and_reported(
     };
     let deadline = Instant::now() + Duration::from_secs(3);
     let stopped = loop {
-        let running = node.core().raft.metrics().borrow().running_state.clone();
+        let running = node.core().raft().metrics().borrow().running_state.clone();
         if let Err(fatal) = running {
             break Some(fatal.to_string());
         }
@@ -637,7 +637,7 @@ async fn assert_consistent(
 /// Says whether the write that failed survived the restart. Both outcomes are correct: it was
 /// never acknowledged, so the client must treat it as unknown.
 fn report_survivor(node: &RaftNode, failpoint: &str, failed: &Bytes) {
-    let first = node.core().log.first_index().unwrap_or_default();
+    let first = node.core().commit_log().first_index().unwrap_or_default();
     let survived = read_all(node, first, failpoint)
         .values()
         .any(|e| e.payload == *failed);

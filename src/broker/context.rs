@@ -87,7 +87,7 @@ impl BrokerContext {
 
     /// `host:port` of the current leader's client port, if known (for error messages).
     pub fn leader_hint(&self) -> String {
-        match self.core.raft.metrics().borrow().current_leader {
+        match self.core.leader_id() {
             Some(id) => format!("n{id}"),
             None => "unknown".into(),
         }

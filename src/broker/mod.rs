@@ -122,7 +122,7 @@ impl Broker {
             broker = %bc.cfg.broker_name,
             cluster = %bc.cfg.broker_cluster_name,
             addr = %bc.broker_addr,
-            raft = %bc.core.addr,
+            raft = %bc.core.addr(),
             "The broker boot success"
         );
         Ok(Broker {

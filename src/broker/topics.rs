@@ -52,11 +52,11 @@ impl TopicManager {
     }
 
     pub fn get(&self, topic: &str) -> Option<TopicConfig> {
-        self.core.state.topic(topic)
+        self.core.broker_state().topic(topic)
     }
 
     pub fn all(&self) -> Vec<TopicConfig> {
-        self.core.state.topics()
+        self.core.broker_state().topics()
     }
 
     /// Creates or updates a topic through Raft (leader only).

@@ -48,7 +48,7 @@ pub fn collector(bc: Arc<BrokerContext>) -> Collect {
 
 fn collect(bc: &BrokerContext) {
     let group = bc.cfg.d_leger_group.clone();
-    let node = format!("n{}", bc.core.id);
+    let node = format!("n{}", bc.core.id());
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "role" => "broker").set(1.0);
 
     let s = bc.core.status();
@@ -66,7 +66,7 @@ fn collect(bc: &BrokerContext) {
     }
     let last = s.last_index.unwrap_or(0);
     for (follower, matched) in &s.replication {
-        if *follower == bc.core.id {
+        if *follower == bc.core.id() {
             continue;
         }
         let lag = last.saturating_sub(matched.unwrap_or(0));
@@ -74,7 +74,7 @@ fn collect(bc: &BrokerContext) {
             .set(lag as f64);
     }
 
-    let (segments, bytes) = bc.core.log.disk_usage();
+    let (segments, bytes) = bc.core.commit_log_usage();
     gauge!(COMMITLOG_SEGMENTS).set(segments as f64);
     gauge!(COMMITLOG_DISK_BYTES).set(bytes as f64);
     if let Some(pct) = crate::raft::retention::disk_used_pct(&bc.cfg.store_path_commit_log) {
@@ -90,7 +90,7 @@ fn collect(bc: &BrokerContext) {
 fn group_lags(bc: &BrokerContext) -> BTreeMap<(String, String), u64> {
     let groups: BTreeSet<String> = bc
         .core
-        .state
+        .broker_state()
         .metadata()
         .consumer_offsets
         .keys()
@@ -101,7 +101,7 @@ fn group_lags(bc: &BrokerContext) -> BTreeMap<(String, String), u64> {
         for ((topic, queue), offset) in bc.offsets.offsets_of_group(&group) {
             let max = bc
                 .core
-                .state
+                .broker_state()
                 .consume_queue(&topic, queue)
                 .map(|cq| cq.max_offset())
                 .unwrap_or(0);

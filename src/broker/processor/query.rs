@@ -23,7 +23,7 @@ pub fn view_message(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
     };
     match u64::try_from(h.offset)
         .ok()
-        .and_then(|o| message_at(&bc.core.state, &bc.core.log, o))
+        .and_then(|o| message_at(bc.core.broker_state(), o))
     {
         Some(bytes) => ok(req).with_body(bytes.freeze()),
         None => error(
@@ -51,8 +51,8 @@ pub fn query_message(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
     };
     let mut body = BytesMut::new();
     let mut found = 0;
-    for offset in bc.core.state.index().get(&h.key, max * 4) {
-        let Some(bytes) = message_at(&bc.core.state, &bc.core.log, offset) else {
+    for offset in bc.core.broker_state().index().get(&h.key, max * 4) {
+        let Some(bytes) = message_at(bc.core.broker_state(), offset) else {
             continue;
         };
         let Ok(view) = StoredMessageView::parse(&bytes) else {
@@ -82,7 +82,7 @@ pub fn query_message(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
         ok(req).with_body(body.freeze()),
         &QueryMessageResponseHeader {
             index_last_update_timestamp: now_ms(),
-            index_last_update_phyoffset: bc.core.log.max_offset() as i64,
+            index_last_update_phyoffset: bc.core.commit_log_max_offset() as i64,
         },
     )
 }

@@ -363,7 +363,7 @@ pub async fn send_back(
     }
     let Some(stored) = u64::try_from(h.offset)
         .ok()
-        .and_then(|o| message_at(&bc.core.state, &bc.core.log, o))
+        .and_then(|o| message_at(bc.core.broker_state(), o))
     else {
         return error(
             req,
