@@ -83,10 +83,7 @@ fn say(rec: Option<&Recorder>, msg: &str) {
 }
 
 fn run_dir(root: &Path, name: &str, run_id: &str) -> Result<PathBuf, RunError> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let stamp = ledgermq::time::now_ms() / 1000;
     let dir = root.join(format!("{stamp}-{name}-{run_id}"));
     std::fs::create_dir_all(&dir)
         .map_err(|e| RunError::Setup(format!("{}: {e}", dir.display())))?;

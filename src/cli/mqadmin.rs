@@ -17,6 +17,7 @@ use crate::client::{ClientOptions, MqAdmin};
 use crate::message::MessageExt;
 use crate::protocol::body::{ConsumeType, KVTable, MessageModel};
 use crate::protocol::topic::{perm, TopicConfig};
+use crate::protocol::topic_names::{is_dlq_topic, is_retry_topic, retry_group};
 
 #[derive(Args, Debug)]
 pub struct MqadminArgs {
@@ -184,20 +185,12 @@ fn java_double(x: f64) -> String {
 /// Local time as Java's `UtilAll.timeMillisToHumanString2` (`yyyy-MM-dd HH:mm:ss,SSS`) or,
 /// without millis, `UtilAll.formatDate(.., YYYY_MM_DD_HH_MM_SS)`.
 pub(crate) fn local_time(ms: i64, with_millis: bool) -> String {
-    let secs = ms.div_euclid(1000) as libc::time_t;
-    // SAFETY: localtime_r writes only into the `tm` we own.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+    let Some(t) = crate::time::local_time(ms.div_euclid(1000)) else {
         return ms.to_string();
-    }
+    };
     let base = format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     );
     if with_millis {
         format!("{base},{:03}", ms.rem_euclid(1000))
@@ -257,7 +250,7 @@ async fn cluster_list(admin: &MqAdmin) -> anyhow::Result<()> {
         "#Hour",
         "#SPACE",
     ]));
-    let now = crate::client::mq::now_ms();
+    let now = crate::time::now_ms();
     for (node, kv) in nodes.iter().zip(stats) {
         let t = match kv {
             Ok(kv) => kv.table,
@@ -328,7 +321,7 @@ async fn topic_list(admin: &MqAdmin, cluster_model: bool) -> anyhow::Result<()> 
         "#Cluster Name", "#Topic", "#Consumer Group"
     ));
     for topic in &topics.topic_list {
-        if topic.starts_with("%RETRY%") || topic.starts_with("%DLQ%") {
+        if is_retry_topic(topic) || is_dlq_topic(topic) {
             continue;
         }
         let cluster = match admin.topic_route(topic).await {
@@ -484,7 +477,7 @@ async fn all_groups_progress(admin: &MqAdmin) -> anyhow::Result<()> {
         "#Group", "#Count", "#Version", "#Type", "#Model", "#TPS", "#Diff Total"
     ));
     for topic in &topics.topic_list {
-        let Some(group) = topic.strip_prefix("%RETRY%") else {
+        let Some(group) = retry_group(topic) else {
             continue;
         };
         let stats = admin.consume_stats(group, None).await.ok();

@@ -77,7 +77,7 @@ fn collect(bc: &BrokerContext) {
     let (segments, bytes) = bc.core.log.disk_usage();
     gauge!(COMMITLOG_SEGMENTS).set(segments as f64);
     gauge!(COMMITLOG_DISK_BYTES).set(bytes as f64);
-    if let Some(pct) = crate::raft::retention::disk_used_pct(&bc.cfg.store_path_commit_log) {
+    if let Some(pct) = crate::store::disk_used_pct(&bc.cfg.store_path_commit_log) {
         gauge!(DISK_USED_RATIO).set(f64::from(pct) / 100.0);
     }
 

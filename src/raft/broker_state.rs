@@ -15,6 +15,7 @@ use tokio::sync::{watch, Notify};
 use super::types::{ApplyResult, MetaCommand, PutPosition};
 use crate::message::StoredMessageView;
 use crate::protocol::topic::TopicConfig;
+use crate::protocol::topic_names::valid_topic_name;
 use crate::store::{CommitLog, ConsumeQueue, CqEntry, KeyIndex, StoreError};
 
 /// Keys kept in the in-memory message index.
@@ -409,15 +410,6 @@ fn unindexable(view: &StoredMessageView<'_>) -> Option<String> {
         return Some(format!("invalid topic name {:?}", view.topic()));
     }
     None
-}
-
-/// RocketMQ's topic charset: letters, digits, `%`, `|`, `-`, `_`; at most 127 bytes.
-pub fn valid_topic_name(topic: &str) -> bool {
-    !topic.is_empty()
-        && topic.len() <= 127
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'-' | b'_'))
 }
 
 fn remove_unknown_queue_dirs(root: &Path, meta: &BrokerMetadata) -> Result<(), StoreError> {

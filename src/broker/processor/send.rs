@@ -12,9 +12,8 @@ use bytes::{Bytes, BytesMut};
 use rand::Rng;
 
 use super::{error, ok, with_header, write_error};
-use crate::broker::context::{now_ms, BrokerContext};
+use crate::broker::context::BrokerContext;
 use crate::broker::message_store::message_at;
-use crate::broker::topics::{dlq_topic, AUTO_CREATE_TOPIC_KEY, RETRY_PREFIX};
 use crate::config::BrokerRole;
 use crate::message::properties as keys;
 use crate::message::{
@@ -26,10 +25,11 @@ use crate::protocol::headers::{
     ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader, SendMessageResponseHeader,
 };
 use crate::protocol::topic::{perm, TopicConfig};
-use crate::raft::broker_state::valid_topic_name;
+use crate::protocol::topic_names::{retry_group, valid_topic_name, AUTO_CREATE_TOPIC_KEY};
 use crate::raft::{ApplyResult, LogCommand, SlaveWait};
 use crate::remoting::codes::{request_code, response_code as code};
 use crate::remoting::{ChannelContext, RemotingCommand};
+use crate::time::now_ms;
 
 const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
 
@@ -89,11 +89,8 @@ async fn writable_topic(
     let tc = match bc.topics.get(&h.topic) {
         Some(tc) => tc,
         None => {
-            let created = if h.topic.starts_with(RETRY_PREFIX) {
-                bc.topics
-                    .ensure_retry_topic(&h.topic[RETRY_PREFIX.len()..])
-                    .await
-                    .map(Some)
+            let created = if let Some(group) = retry_group(&h.topic) {
+                bc.topics.ensure_retry_topic(group).await.map(Some)
             } else {
                 bc.topics
                     .auto_create(&h.topic, &h.default_topic, h.default_topic_queue_nums)
@@ -169,10 +166,10 @@ pub async fn send(
     };
     let reconsume_times = h.reconsume_times.unwrap_or(0);
     // A retry that failed too often goes to the group's dead-letter queue.
-    if let Some(group) = topic.strip_prefix(RETRY_PREFIX).map(str::to_string) {
+    if let Some(group) = retry_group(&topic).map(str::to_string) {
         let max = h.max_reconsume_times.unwrap_or(DEFAULT_MAX_RECONSUME_TIMES);
         if reconsume_times >= max {
-            match ensure_dlq(bc, &group).await {
+            match bc.topics.ensure_dlq_topic(&group).await {
                 Ok(dlq) => {
                     topic = dlq.topic_name.clone();
                     tc = dlq;
@@ -333,19 +330,6 @@ async fn unsafe_ack_before_commit(
     )
 }
 
-async fn ensure_dlq(
-    bc: &BrokerContext,
-    group: &str,
-) -> Result<TopicConfig, crate::raft::WriteError> {
-    let name = dlq_topic(group);
-    if let Some(tc) = bc.topics.get(&name) {
-        return Ok(tc);
-    }
-    let tc = TopicConfig::new(name, 1);
-    bc.topics.put(tc.clone()).await?;
-    Ok(tc)
-}
-
 /// A consumer could not process a message: store it again in the group's retry topic (or, past
 /// `maxReconsumeTimes`, its dead-letter topic). Delay levels are not scheduled yet: the retry
 /// is delivered at once.
@@ -385,7 +369,7 @@ pub async fn send_back(
     let max = h.max_reconsume_times.unwrap_or(DEFAULT_MAX_RECONSUME_TIMES);
     let to_dlq = reconsume >= max || h.delay_level < 0;
     let target = if to_dlq {
-        ensure_dlq(bc, &h.group).await
+        bc.topics.ensure_dlq_topic(&h.group).await
     } else {
         bc.topics.ensure_retry_topic(&h.group).await
     };
