@@ -187,7 +187,7 @@ impl RequestHandler for NamesrvHandler {
         req: RemotingCommand,
     ) -> Option<RemotingCommand> {
         let resp = self.dispatch(&ctx, &req);
-        crate::metrics::namesrv::on_request(req.code, resp.code);
+        super::metrics::on_request(req.code, resp.code);
         Some(resp)
     }
 
