@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use ledgermq::client::{ClientOptions, MqAdmin};
 use ledgermq::protocol::topic::TopicConfig;
+use ledgermq::protocol::topic_names::AUTO_CREATE_TOPIC_KEY;
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -379,7 +380,7 @@ async fn wait_ready(
         let Some(l) = cluster.leader().await else {
             continue;
         };
-        let master = match admin.client().fetch_route("TBW102").await {
+        let master = match admin.client().fetch_route(AUTO_CREATE_TOPIC_KEY).await {
             Ok(route) => route
                 .broker_datas
                 .iter()
