@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::context::BrokerContext;
+use crate::message::java_crc32;
 use crate::protocol::body::RegisterBrokerBody;
 use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::{
@@ -58,7 +59,7 @@ pub async fn register_once(bc: &BrokerContext, client: &RemotingClient) -> usize
         ha_server_addr: bc.core.addr().to_string(),
         broker_id,
         compressed: false,
-        body_crc32: (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32,
+        body_crc32: java_crc32(&body),
     };
     let calls = addrs.iter().map(|addr| {
         let mut req =

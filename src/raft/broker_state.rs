@@ -15,6 +15,7 @@ use tokio::sync::{watch, Notify};
 use super::types::{ApplyResult, MetaCommand, PutPosition, RejectReason};
 use crate::message::StoredMessageView;
 use crate::protocol::topic::TopicConfig;
+use crate::protocol::topic_names::valid_topic_name;
 use crate::store::{CommitLog, ConsumeQueue, CqEntry, KeyIndex, StoreError};
 
 /// Keys kept in the in-memory message index.
@@ -418,15 +419,6 @@ fn unindexable(view: &StoredMessageView<'_>) -> Option<RejectReason> {
         return Some(RejectReason::InvalidTopicName(view.topic().to_string()));
     }
     None
-}
-
-/// RocketMQ's topic charset: letters, digits, `%`, `|`, `-`, `_`; at most 127 bytes.
-pub fn valid_topic_name(topic: &str) -> bool {
-    !topic.is_empty()
-        && topic.len() <= 127
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'-' | b'_'))
 }
 
 fn remove_unknown_queue_dirs(root: &Path, meta: &BrokerMetadata) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{error, json_body, ok, with_header, write_error};
-use crate::broker::context::{now_ms, BrokerContext};
+use crate::broker::context::BrokerContext;
 use crate::broker::processor::send::check_writable;
 use crate::config::properties::to_text;
 use crate::protocol::body::{
@@ -17,10 +17,11 @@ use crate::protocol::headers::{
     GetConsumeStatsRequestHeader, GetConsumerConnectionListRequestHeader,
     GetTopicStatsInfoRequestHeader,
 };
-use crate::raft::broker_state::valid_topic_name;
-use crate::raft::retention::disk_used_pct;
+use crate::protocol::topic_names::valid_topic_name;
 use crate::remoting::codes::response_code as code;
 use crate::remoting::RemotingCommand;
+use crate::store::disk_used_pct;
+use crate::time::now_ms;
 
 /// Most queues a topic may have.
 const MAX_QUEUES: u32 = 1024;

@@ -3,7 +3,7 @@
 use bytes::BytesMut;
 
 use super::{error, ok, with_header};
-use crate::broker::context::{now_ms, BrokerContext};
+use crate::broker::context::BrokerContext;
 use crate::broker::message_store::message_at;
 use crate::message::StoredMessageView;
 use crate::protocol::header::CommandHeader;
@@ -12,6 +12,7 @@ use crate::protocol::headers::{
 };
 use crate::remoting::codes::response_code as code;
 use crate::remoting::RemotingCommand;
+use crate::time::now_ms;
 
 /// Most messages one QUERY_MESSAGE returns (RocketMQ's `defaultQueryMaxNum`).
 const QUERY_MAX: usize = 32;

@@ -1,5 +1,9 @@
 //! The broker's metrics: what its dispatch records per request, and the gauges computed from
 //! its Raft node, store and consumer offsets when Prometheus scrapes.
+//!
+//! They live with the broker, not in `metrics/`, because they read the broker's own state:
+//! `metrics/` (the recorder, the names, the listener) stays a leaf that any layer may record
+//! into without an import cycle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -7,9 +11,9 @@ use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
 
-use super::names::*;
-use super::Collect;
-use crate::broker::context::BrokerContext;
+use super::context::BrokerContext;
+use crate::metrics::names::*;
+use crate::metrics::Collect;
 use crate::remoting::request_code as rc;
 
 /// Records one answered request. Latency histograms are kept for sends and pulls only: they
@@ -77,7 +81,7 @@ fn collect(bc: &BrokerContext) {
     let (segments, bytes) = bc.core.commit_log_usage();
     gauge!(COMMITLOG_SEGMENTS).set(segments as f64);
     gauge!(COMMITLOG_DISK_BYTES).set(bytes as f64);
-    if let Some(pct) = crate::raft::retention::disk_used_pct(&bc.cfg.store_path_commit_log) {
+    if let Some(pct) = crate::store::disk_used_pct(&bc.cfg.store_path_commit_log) {
         gauge!(DISK_USED_RATIO).set(f64::from(pct) / 100.0);
     }
 
