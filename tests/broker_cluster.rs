@@ -153,8 +153,11 @@ async fn leader_is_master_followers_refuse_sends_and_serve_pulls_and_failover_re
         .await
         .expect("send to follower");
     assert_eq!(resp.code, code::SERVICE_NOT_AVAILABLE);
-    // ...and serves pulls of committed data, with queue offsets filled in.
+    // ...and serves pulls of committed data, with queue offsets filled in. The follower
+    // learns of the last commits one heartbeat after the leader, so it may first serve a
+    // shorter prefix; it must reach all ten.
     let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = None;
     let msgs = loop {
         let resp = client
             .invoke(&follower, pull_request("Orders", 1, 0), T)
@@ -162,12 +165,15 @@ async fn leader_is_master_followers_refuse_sends_and_serve_pulls_and_failover_re
             .expect("pull");
         if resp.code == code::SUCCESS {
             let h = PullMessageResponseHeader::from_ext(&resp.ext_fields).expect("pull header");
-            assert_eq!(h.next_begin_offset, 10);
-            break decode_all(&resp.body, true).expect("decode pull body");
+            assert!(h.next_begin_offset <= 10, "{h:?}");
+            seen = Some(h.next_begin_offset);
+            if h.next_begin_offset == 10 {
+                break decode_all(&resp.body, true).expect("decode pull body");
+            }
         }
         assert!(
             Instant::now() < deadline,
-            "follower never served the messages ({})",
+            "follower never served all ten messages (last answer {}, next begin offset {seen:?})",
             resp.code
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
