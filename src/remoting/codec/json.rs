@@ -13,13 +13,25 @@ use std::collections::HashMap;
 
 use bytes::{BufMut, BytesMut};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+#[cfg(test)]
+use serde::Serialize;
 use serde_json::Value;
 
 use super::{snippet, CodecError};
 use crate::remoting::command::{LanguageCode, RemotingCommand, SerializeType};
 
 pub(super) fn read(header: &[u8]) -> Result<RemotingCommand, CodecError> {
+    // Headers as clients write them (string and integer values, no nesting) take the
+    // hand-written path; anything else, errors included, goes through serde, whose answer
+    // (and error text) is the reference. A test holds the two together.
+    if let Some(cmd) = fast::read(header) {
+        return Ok(cmd);
+    }
+    read_serde(header)
+}
+
+fn read_serde(header: &[u8]) -> Result<RemotingCommand, CodecError> {
     // One streaming pass into the command's fields: no intermediate `serde_json::Value` tree,
     // which cost more than the rest of a request's handling.
     FIELD_ERROR.with(|f| f.set(None));
@@ -327,6 +339,19 @@ impl<'de> de::DeserializeSeed<'de> for IntSeed {
     }
 }
 
+/// An `int` header field from a scalar that is not a float: [`IntSeed`]'s rules, `None` where
+/// it would fail.
+fn int_field(value: Scalar) -> Option<i32> {
+    let wide: i64 = match value {
+        Scalar::Null => return Some(0),
+        Scalar::Text(s) => s.trim().parse().ok()?,
+        Scalar::Other(s) => s.parse().ok()?,
+    };
+    i32::try_from(wide)
+        .ok()
+        .or_else(|| u32::try_from(wide).ok().map(|v| v as i32))
+}
+
 fn language(value: Scalar) -> LanguageCode {
     match value {
         Scalar::Null => LanguageCode::Java,
@@ -338,36 +363,469 @@ fn language(value: Scalar) -> LanguageCode {
     }
 }
 
-/// The header as fastjson writes it: fields in alphabetical order, `remark` and an empty
-/// `extFields` omitted (Java omits them when null).
-#[derive(Serialize)]
-struct HeaderOut<'a> {
-    code: i32,
-    #[serde(rename = "extFields", skip_serializing_if = "HashMap::is_empty")]
-    ext_fields: &'a HashMap<String, String>,
-    flag: i32,
-    language: &'a str,
-    opaque: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remark: Option<&'a str>,
-    #[serde(rename = "serializeTypeCurrentRPC")]
-    serialize_type: &'static str,
-    version: i32,
+/// The request path's JSON header reader, for what clients actually send: an object whose
+/// values are strings, integers, booleans or null, and an `extFields` object of the same.
+/// Every other input (floats, nested values, bad syntax) returns `None` and is left to the
+/// serde reader, so this path never decides an error. It allocates only the command's own
+/// strings and map; the serde visitors cost about twice as much per field.
+mod fast {
+    use std::collections::HashMap;
+
+    use super::{int_field, language, Scalar};
+    use crate::remoting::command::{LanguageCode, RemotingCommand, SerializeType};
+
+    pub(super) fn read(header: &[u8]) -> Option<RemotingCommand> {
+        // serde_json rejects invalid UTF-8 in strings; checking the whole header at once is
+        // cheaper than per string and refuses no header serde would take.
+        std::str::from_utf8(header).ok()?;
+        let mut p = Parser { s: header, i: 0 };
+        let mut cmd = RemotingCommand {
+            code: 0,
+            language: LanguageCode::Java,
+            version: 0,
+            opaque: 0,
+            flag: 0,
+            remark: None,
+            ext_fields: HashMap::new(),
+            body: bytes::Bytes::new(),
+            serialize_type: SerializeType::Json,
+        };
+        p.expect(b'{')?;
+        if !p.eat(b'}') {
+            loop {
+                let key = p.string()?;
+                p.expect(b':')?;
+                match key.as_str() {
+                    "code" => cmd.code = int_field(p.scalar()?)?,
+                    "version" => cmd.version = int_field(p.scalar()?)?,
+                    "opaque" => cmd.opaque = int_field(p.scalar()?)?,
+                    "flag" => cmd.flag = int_field(p.scalar()?)?,
+                    "language" => cmd.language = language(p.scalar()?),
+                    "remark" => {
+                        cmd.remark = match p.scalar()? {
+                            Scalar::Null => None,
+                            Scalar::Text(s) if s.is_empty() => None,
+                            Scalar::Text(s) | Scalar::Other(s) => Some(s),
+                        }
+                    }
+                    "extFields" => cmd.ext_fields = p.ext_fields()?,
+                    _ => {
+                        p.scalar()?;
+                    }
+                }
+                if p.eat(b',') {
+                    continue;
+                }
+                p.expect(b'}')?;
+                break;
+            }
+        }
+        p.skip_ws();
+        (p.i == p.s.len()).then_some(cmd)
+    }
+
+    struct Parser<'a> {
+        s: &'a [u8],
+        i: usize,
+    }
+
+    impl Parser<'_> {
+        fn skip_ws(&mut self) {
+            while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+                self.i += 1;
+            }
+        }
+
+        /// Skips whitespace, then consumes `b` if it is next.
+        fn eat(&mut self, b: u8) -> bool {
+            self.skip_ws();
+            if self.s.get(self.i) == Some(&b) {
+                self.i += 1;
+                true
+            } else {
+                false
+            }
+        }
+
+        fn expect(&mut self, b: u8) -> Option<()> {
+            self.eat(b).then_some(())
+        }
+
+        fn ext_fields(&mut self) -> Option<HashMap<String, String>> {
+            self.skip_ws();
+            if self.s[self.i..].starts_with(b"null") {
+                self.i += 4;
+                return Some(HashMap::new());
+            }
+            self.expect(b'{')?;
+            // Java's send header has 14 fields: room for them without a re-hash.
+            let mut out = HashMap::with_capacity(16);
+            if self.eat(b'}') {
+                return Some(out);
+            }
+            loop {
+                let key = self.string()?;
+                self.expect(b':')?;
+                match self.scalar()? {
+                    Scalar::Null => {}
+                    Scalar::Text(v) | Scalar::Other(v) => {
+                        out.insert(key, v);
+                    }
+                }
+                if self.eat(b',') {
+                    continue;
+                }
+                self.expect(b'}')?;
+                return Some(out);
+            }
+        }
+
+        /// A string, integer, boolean or null; `None` for anything else.
+        fn scalar(&mut self) -> Option<Scalar> {
+            self.skip_ws();
+            let rest = &self.s[self.i..];
+            match *rest.first()? {
+                b'"' => self.string().map(Scalar::Text),
+                b'n' if rest.starts_with(b"null") => {
+                    self.i += 4;
+                    Some(Scalar::Null)
+                }
+                b't' if rest.starts_with(b"true") => {
+                    self.i += 4;
+                    Some(Scalar::Other("true".into()))
+                }
+                b'f' if rest.starts_with(b"false") => {
+                    self.i += 5;
+                    Some(Scalar::Other("false".into()))
+                }
+                b'-' | b'0'..=b'9' => self.integer().map(Scalar::Other),
+                _ => None,
+            }
+        }
+
+        /// An integer literal as serde_json would print the number it parses: the literal
+        /// itself, when it has no fraction, exponent or leading zero, fits an i64 and is not
+        /// `-0` (serde_json reads that as a float).
+        fn integer(&mut self) -> Option<String> {
+            let start = self.i;
+            if self.s.get(self.i) == Some(&b'-') {
+                self.i += 1;
+            }
+            let digits = self.i;
+            while let Some(b'0'..=b'9') = self.s.get(self.i) {
+                self.i += 1;
+            }
+            let n = self.i - digits;
+            if n == 0 || (n > 1 && self.s[digits] == b'0') {
+                return None;
+            }
+            if let Some(b'.' | b'e' | b'E') = self.s.get(self.i) {
+                return None;
+            }
+            let text = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+            let v: i64 = text.parse().ok()?;
+            (v != 0 || start == digits).then(|| text.to_string())
+        }
+
+        /// A JSON string, unescaped; `None` on a raw control character, a bad escape or a
+        /// surrogate escape (serde decides those).
+        fn string(&mut self) -> Option<String> {
+            self.skip_ws();
+            if self.s.get(self.i) != Some(&b'"') {
+                return None;
+            }
+            self.i += 1;
+            let mut out = Vec::new();
+            let mut clean = self.i;
+            loop {
+                let b = *self.s.get(self.i)?;
+                match b {
+                    b'"' => {
+                        out.extend_from_slice(&self.s[clean..self.i]);
+                        self.i += 1;
+                        // The header is valid UTF-8 and escapes produce whole characters.
+                        return String::from_utf8(out).ok();
+                    }
+                    b'\\' => {
+                        out.extend_from_slice(&self.s[clean..self.i]);
+                        let e = *self.s.get(self.i + 1)?;
+                        self.i += 2;
+                        match e {
+                            b'"' | b'\\' | b'/' => out.push(e),
+                            b'b' => out.push(0x08),
+                            b'f' => out.push(0x0C),
+                            b'n' => out.push(b'\n'),
+                            b'r' => out.push(b'\r'),
+                            b't' => out.push(b'\t'),
+                            b'u' => {
+                                let hex = self.s.get(self.i..self.i + 4)?;
+                                let code =
+                                    u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                    return None;
+                                }
+                                let c = char::from_u32(code)?;
+                                let mut buf = [0u8; 4];
+                                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                                self.i += 4;
+                            }
+                            _ => return None,
+                        }
+                        clean = self.i;
+                    }
+                    0x00..=0x1F => return None,
+                    _ => self.i += 1,
+                }
+            }
+        }
+    }
 }
 
+/// The header as fastjson writes it: fields in alphabetical order, `remark` and an empty
+/// `extFields` omitted (Java omits them when null).
+///
+/// Written by hand rather than through serde: every answer goes through here, and the
+/// serializer's generic map and string paths were most of an answer's encoding cost. The
+/// output is byte for byte what `serde_json` writes for the same fields (a test holds the two
+/// together): strings escaped as serde_json escapes them, integers in decimal.
 pub(super) fn write(cmd: &RemotingCommand, out: &mut BytesMut) -> Result<(), CodecError> {
-    let header = HeaderOut {
-        code: cmd.code,
-        ext_fields: &cmd.ext_fields,
-        flag: cmd.flag,
-        language: cmd.language.name(),
-        opaque: cmd.opaque,
-        remark: cmd.remark.as_deref(),
-        serialize_type: SerializeType::Json.name(),
-        version: cmd.version,
-    };
-    serde_json::to_writer(out.writer(), &header).map_err(|source| CodecError::Json {
-        snippet: String::from("(while encoding)"),
-        source,
-    })
+    let ext_len: usize = cmd
+        .ext_fields
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 6)
+        .sum();
+    let remark_len = cmd.remark.as_ref().map_or(0, |r| r.len() + 12);
+    out.reserve(128 + ext_len + remark_len);
+    out.put_slice(b"{\"code\":");
+    put_int(out, cmd.code.into());
+    if !cmd.ext_fields.is_empty() {
+        out.put_slice(b",\"extFields\":{");
+        for (i, (k, v)) in cmd.ext_fields.iter().enumerate() {
+            if i > 0 {
+                out.put_u8(b',');
+            }
+            put_str(out, k);
+            out.put_u8(b':');
+            put_str(out, v);
+        }
+        out.put_u8(b'}');
+    }
+    out.put_slice(b",\"flag\":");
+    put_int(out, cmd.flag.into());
+    out.put_slice(b",\"language\":");
+    put_str(out, cmd.language.name());
+    out.put_slice(b",\"opaque\":");
+    put_int(out, cmd.opaque.into());
+    if let Some(remark) = &cmd.remark {
+        out.put_slice(b",\"remark\":");
+        put_str(out, remark);
+    }
+    out.put_slice(b",\"serializeTypeCurrentRPC\":");
+    put_str(out, SerializeType::Json.name());
+    out.put_slice(b",\"version\":");
+    put_int(out, cmd.version.into());
+    out.put_u8(b'}');
+    Ok(())
+}
+
+fn put_int(out: &mut BytesMut, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.put_u8(b'-');
+    }
+    out.put_slice(&digits[at..]);
+}
+
+/// A JSON string as serde_json writes it: `"` and `\\` escaped, the control characters as
+/// `\b \f \n \r \t` or `\u00xx`, everything else (non-ASCII included) as it is.
+fn put_str(out: &mut BytesMut, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.put_u8(b'"');
+    let bytes = s.as_bytes();
+    let mut clean = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x0C => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x00..=0x1F => 0,
+            _ => continue,
+        };
+        out.put_slice(&bytes[clean..i]);
+        out.put_u8(b'\\');
+        if short == 0 {
+            out.put_slice(&[
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xF)],
+            ]);
+        } else {
+            out.put_u8(short);
+        }
+        clean = i + 1;
+    }
+    out.put_slice(&bytes[clean..]);
+    out.put_u8(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remoting::command::{FLAG_RESPONSE, LEDGERMQ_VERSION};
+
+    /// What serde_json writes for the header: the reference the hand-written encoder matches.
+    #[derive(Serialize)]
+    struct HeaderOut<'a> {
+        code: i32,
+        #[serde(rename = "extFields", skip_serializing_if = "HashMap::is_empty")]
+        ext_fields: &'a HashMap<String, String>,
+        flag: i32,
+        language: &'a str,
+        opaque: i32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remark: Option<&'a str>,
+        #[serde(rename = "serializeTypeCurrentRPC")]
+        serialize_type: &'static str,
+        version: i32,
+    }
+
+    fn serde_form(cmd: &RemotingCommand) -> Vec<u8> {
+        serde_json::to_vec(&HeaderOut {
+            code: cmd.code,
+            ext_fields: &cmd.ext_fields,
+            flag: cmd.flag,
+            language: cmd.language.name(),
+            opaque: cmd.opaque,
+            remark: cmd.remark.as_deref(),
+            serialize_type: SerializeType::Json.name(),
+            version: cmd.version,
+        })
+        .unwrap()
+    }
+
+    /// The fast reader either declines or agrees with the serde reader, field for field.
+    fn agrees(header: &[u8]) -> bool {
+        match fast::read(header) {
+            None => false,
+            Some(cmd) => {
+                let reference = read_serde(header)
+                    .unwrap_or_else(|e| panic!("fast path took what serde refuses: {e}"));
+                assert_eq!(cmd, reference, "{}", String::from_utf8_lossy(header));
+                true
+            }
+        }
+    }
+
+    #[test]
+    fn fast_reader_takes_client_headers_and_agrees_with_serde() {
+        let taken: &[&[u8]] = &[
+            br#"{"code":310,"extFields":{"a":"P1","b":"BenchTopic","c":"TBW102","d":"8","e":"3","f":"0","g":"1700000000123","h":"0","i":"TAGS\u0001bench\u0002WAIT\u0001true","j":"0","k":"false","l":"16","m":"false","n":"broker-a"},"flag":0,"language":"JAVA","opaque":42,"serializeTypeCurrentRPC":"JSON","version":407}"#,
+            br#"{"code":10,"extFields":{"AccessKey":"","queueId":3,"unitMode":"0","batch":false,"x":null},"flag":0,"language":"CPP","opaque":1,"remark":"","version":63}
+"#,
+            br#" { "code" : "12" , "language" : 12, "version":-5,"opaque":4294967295,"flag":null,"remark":"r\"\\\/\b\f\n\r\t\u00e9\u6f22","extFields":null,"new":true,"other":"x"}  "#,
+            br#"{"code":1,"remark":7,"language":true,"extFields":{},"extFields":{"k\u0041":"v"}}"#,
+            br#"{}"#,
+            "{\"code\":0,\"extFields\":{\"é\":\"漢字\"}}".as_bytes(),
+        ];
+        for h in taken {
+            assert!(
+                agrees(h),
+                "fast path declined {}",
+                String::from_utf8_lossy(h)
+            );
+        }
+        let declined: &[&[u8]] = &[
+            br#"{"code":1.0}"#,
+            br#"{"code":1,"extFields":{"f":1.5}}"#,
+            br#"{"code":1,"extFields":{"o":{"x":[1]}}}"#,
+            br#"{"code":1,"somethingNew":{"a":1}}"#,
+            br#"{"code":-0}"#,
+            br#"{"code":01}"#,
+            br#"{"code":99999999999999999999}"#,
+            br#"{"code":"x"}"#,
+            br#"{"code":1,}"#,
+            br#"{"code":1}x"#,
+            br#"{"remark":"\ud83d\ude00"}"#,
+            br#"{"remark":"\u00zz"}"#,
+            b"{\"remark\":\"a\x01\"}",
+            b"{\"remark\":\"\xff\"}",
+            br#"[1]"#,
+            b"",
+        ];
+        for h in declined {
+            assert!(!agrees(h), "fast path took {}", String::from_utf8_lossy(h));
+        }
+        // Every prefix and every one-byte change of a real header: the fast path declines or
+        // agrees, never differs.
+        let base = taken[0];
+        for cut in 0..base.len() {
+            agrees(&base[..cut]);
+        }
+        for at in 0..base.len() {
+            for b in [
+                b'"', b'\\', b'{', b'}', b',', b':', b'1', b'-', b' ', b'x', 0x01,
+            ] {
+                let mut h = base.to_vec();
+                h[at] = b;
+                agrees(&h);
+            }
+        }
+    }
+
+    #[test]
+    fn hand_written_header_is_what_serde_json_writes() {
+        let awkward: String = (0u8..0x80).map(char::from).collect::<String>() + "é漢\u{10FFFF}";
+        let mut cases = vec![
+            RemotingCommand::response(0),
+            RemotingCommand::request(310)
+                .with_ext("a", "P1")
+                .with_ext("i", "TAGS\u{1}bench\u{2}WAIT\u{1}true"),
+            RemotingCommand::response(1).with_remark(awkward.clone()),
+            RemotingCommand::request(-7).with_ext(awkward.clone(), awkward.clone()),
+        ];
+        let mut extreme = RemotingCommand::response(i32::MIN).with_remark("");
+        extreme.opaque = i32::MAX;
+        extreme.flag = FLAG_RESPONSE;
+        extreme.version = i32::MIN;
+        extreme.language = LanguageCode::UnknownName("CO\"BOL".into());
+        cases.push(extreme);
+        let mut many = RemotingCommand::response(0);
+        many.version = LEDGERMQ_VERSION;
+        for i in 0..20 {
+            many.set_ext(format!("k{i}"), i * 1_000_003);
+        }
+        cases.push(many);
+        for cmd in &cases {
+            let mut out = BytesMut::new();
+            write(cmd, &mut out).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&serde_form(cmd)),
+                "{cmd:?}"
+            );
+            // And it reads back as the same command.
+            let back = read(&out).unwrap();
+            assert_eq!(back.ext_fields, cmd.ext_fields);
+            assert_eq!(
+                (back.code, back.opaque, back.flag),
+                (cmd.code, cmd.opaque, cmd.flag)
+            );
+        }
+    }
 }
