@@ -18,8 +18,8 @@ use crate::broker::topics::{dlq_topic, AUTO_CREATE_TOPIC_KEY, RETRY_PREFIX};
 use crate::config::BrokerRole;
 use crate::message::properties as keys;
 use crate::message::{
-    create_offset_msg_id, decode_batch, decode_stored, encode_stored_into, MessageExt,
-    MessageProperties,
+    create_offset_msg_id, decode_batch, decode_stored, encode_stored_into, encode_stored_parts,
+    MessageExt, MessageProperties, StoredFields,
 };
 use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::{
@@ -182,10 +182,32 @@ pub async fn send(
             }
         }
     }
-    let header_props = MessageProperties::decode(h.properties.as_deref().unwrap_or(""));
     let batch = req.code == request_code::SEND_BATCH_MESSAGE;
-    let messages: Vec<(i32, Bytes, MessageProperties)> = if batch {
-        match decode_batch(&req.body) {
+    let max_size = bc.cfg.max_message_size as usize;
+    let now = now_ms();
+    let fields = StoredFields {
+        queue_id: queue_id as i32,
+        flag: h.flag,
+        queue_offset: 0,
+        commit_log_offset: 0,
+        sys_flag: h.sys_flag,
+        born_timestamp: h.born_timestamp,
+        born_host: ctx.peer,
+        store_timestamp: now,
+        store_host: bc.store_host,
+        reconsume_times,
+        prepared_transaction_offset: 0,
+    };
+    let oversize = || {
+        message_illegal(
+            req,
+            format!("the message body size over max value, MAX: {max_size}"),
+        )
+    };
+    let mut bytes = BytesMut::new();
+    if batch {
+        let header_props = MessageProperties::decode(h.properties.as_deref().unwrap_or(""));
+        let messages: Vec<(i32, Bytes, MessageProperties)> = match decode_batch(&req.body) {
             Ok(list) if !list.is_empty() => list
                 .into_iter()
                 .map(|m| {
@@ -200,35 +222,28 @@ pub async fn send(
                 .collect(),
             Ok(_) => return message_illegal(req, "the batch is empty"),
             Err(e) => return message_illegal(req, format!("bad batch body: {e}")),
+        };
+        for (flag, body, properties) in &messages {
+            if body.len() > max_size {
+                return oversize();
+            }
+            let fields = StoredFields {
+                flag: *flag,
+                ..fields
+            };
+            let properties = properties.encode();
+            if let Err(e) = encode_stored_parts(&fields, &topic, &properties, body, &mut bytes) {
+                return message_illegal(req, e.to_string());
+            }
         }
     } else {
-        vec![(h.flag, req.body.clone(), header_props)]
-    };
-    let max_size = bc.cfg.max_message_size as usize;
-    let now = now_ms();
-    let mut bytes = BytesMut::new();
-    for (flag, body, properties) in &messages {
-        if body.len() > max_size {
-            return message_illegal(
-                req,
-                format!("the message body size over max value, MAX: {max_size}"),
-            );
+        if req.body.len() > max_size {
+            return oversize();
         }
-        let msg = MessageExt {
-            topic: topic.clone(),
-            queue_id: queue_id as i32,
-            flag: *flag,
-            sys_flag: h.sys_flag,
-            born_timestamp: h.born_timestamp,
-            born_host: ctx.peer,
-            store_timestamp: now,
-            store_host: bc.store_host,
-            reconsume_times,
-            body: body.clone(),
-            properties: properties.clone(),
-            ..MessageExt::default()
-        };
-        if let Err(e) = encode_stored_into(&msg, &mut bytes) {
+        // The producer's properties string is stored as it came when it is already in the form
+        // the broker would re-encode it to; the body goes from the frame into the entry.
+        let properties = keys::canonical(h.properties.as_deref().unwrap_or(""));
+        if let Err(e) = encode_stored_parts(&fields, &topic, &properties, &req.body, &mut bytes) {
             return message_illegal(req, e.to_string());
         }
     }
@@ -260,11 +275,14 @@ pub async fn send(
         Err(e) => return write_error(req, bc, &e),
     };
     bc.stats.on_put(&topic, positions.len() as u64, total);
-    let msg_id = positions
-        .iter()
-        .map(|p| create_offset_msg_id(bc.store_host, p.commit_log_offset as i64))
-        .collect::<Vec<_>>()
-        .join(",");
+    let msg_id = match positions.as_slice() {
+        [one] => create_offset_msg_id(bc.store_host, one.commit_log_offset as i64),
+        many => many
+            .iter()
+            .map(|p| create_offset_msg_id(bc.store_host, p.commit_log_offset as i64))
+            .collect::<Vec<_>>()
+            .join(","),
+    };
     let _ = tc;
     with_header(
         slave_ack(bc, req, log_index).await,
