@@ -459,8 +459,16 @@ impl CommitLog {
     }
 
     /// Copies `len` bytes at `offset`; the range must lie inside one segment and inside the
-    /// retained, written part of the log. This is how pulls read a message.
+    /// retained, written part of the log.
     pub fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
+        let mut b = BytesMut::with_capacity(len);
+        self.read_into(offset, len, &mut b)?;
+        Ok(b.freeze())
+    }
+
+    /// Appends the `len` bytes at `offset` to `out`, as [`CommitLog::read_at`] reads them. A
+    /// pull copies each message once, from the mapped segment into its answer's body.
+    pub fn read_into(&self, offset: u64, len: usize, out: &mut BytesMut) -> Result<()> {
         let inner = self.shared.inner.read();
         let seg_size = self.shared.cfg.segment_size;
         let min = inner.positions.front().copied().unwrap_or(inner.write_pos);
@@ -482,9 +490,8 @@ impl CommitLog {
         if rel + len > seg.size as usize {
             return Err(out_of_range());
         }
-        let mut b = BytesMut::with_capacity(len);
-        b.extend_from_slice(seg.bytes(rel, len));
-        Ok(b.freeze())
+        out.extend_from_slice(seg.bytes(rel, len));
+        Ok(())
     }
 
     /// Removes records `index..` (a Raft conflict). Their bytes are zeroed so that recovery can
