@@ -377,8 +377,12 @@ mod fast {
     pub(super) fn read(header: &[u8]) -> Option<RemotingCommand> {
         // serde_json rejects invalid UTF-8 in strings; checking the whole header at once is
         // cheaper than per string and refuses no header serde would take.
-        std::str::from_utf8(header).ok()?;
-        let mut p = Parser { s: header, i: 0 };
+        let text = std::str::from_utf8(header).ok()?;
+        let mut p = Parser {
+            text,
+            s: header,
+            i: 0,
+        };
         let mut cmd = RemotingCommand {
             code: 0,
             language: LanguageCode::Java,
@@ -425,6 +429,8 @@ mod fast {
     }
 
     struct Parser<'a> {
+        /// The header, checked to be UTF-8, and its bytes.
+        text: &'a str,
         s: &'a [u8],
         i: usize,
     }
@@ -522,7 +528,7 @@ mod fast {
             if let Some(b'.' | b'e' | b'E') = self.s.get(self.i) {
                 return None;
             }
-            let text = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+            let text = &self.text[start..self.i];
             let v: i64 = text.parse().ok()?;
             (v != 0 || start == digits).then(|| text.to_string())
         }
@@ -535,38 +541,48 @@ mod fast {
                 return None;
             }
             self.i += 1;
-            let mut out = Vec::new();
-            let mut clean = self.i;
+            let start = self.i;
+            // Most strings have no escape: one exact allocation, no second UTF-8 check (the
+            // header was checked whole, and a quote or backslash is a character boundary).
             loop {
-                let b = *self.s.get(self.i)?;
-                match b {
+                match *self.s.get(self.i)? {
                     b'"' => {
-                        out.extend_from_slice(&self.s[clean..self.i]);
+                        let out = self.text[start..self.i].to_owned();
                         self.i += 1;
-                        // The header is valid UTF-8 and escapes produce whole characters.
-                        return String::from_utf8(out).ok();
+                        return Some(out);
+                    }
+                    b'\\' => break,
+                    0x00..=0x1F => return None,
+                    _ => self.i += 1,
+                }
+            }
+            let mut out = String::with_capacity(self.i - start + 16);
+            let mut clean = start;
+            loop {
+                match *self.s.get(self.i)? {
+                    b'"' => {
+                        out.push_str(&self.text[clean..self.i]);
+                        self.i += 1;
+                        return Some(out);
                     }
                     b'\\' => {
-                        out.extend_from_slice(&self.s[clean..self.i]);
+                        out.push_str(&self.text[clean..self.i]);
                         let e = *self.s.get(self.i + 1)?;
                         self.i += 2;
                         match e {
-                            b'"' | b'\\' | b'/' => out.push(e),
-                            b'b' => out.push(0x08),
-                            b'f' => out.push(0x0C),
-                            b'n' => out.push(b'\n'),
-                            b'r' => out.push(b'\r'),
-                            b't' => out.push(b'\t'),
+                            b'"' | b'\\' | b'/' => out.push(char::from(e)),
+                            b'b' => out.push('\u{8}'),
+                            b'f' => out.push('\u{c}'),
+                            b'n' => out.push('\n'),
+                            b'r' => out.push('\r'),
+                            b't' => out.push('\t'),
                             b'u' => {
-                                let hex = self.s.get(self.i..self.i + 4)?;
-                                let code =
-                                    u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-                                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                let hex = self.text.get(self.i..self.i + 4)?;
+                                if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                                     return None;
                                 }
-                                let c = char::from_u32(code)?;
-                                let mut buf = [0u8; 4];
-                                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                                let code = u32::from_str_radix(hex, 16).ok()?;
+                                out.push(char::from_u32(code)?);
                                 self.i += 4;
                             }
                             _ => return None,
