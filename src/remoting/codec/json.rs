@@ -544,17 +544,18 @@ mod fast {
             let start = self.i;
             // Most strings have no escape: one exact allocation, no second UTF-8 check (the
             // header was checked whole, and a quote or backslash is a character boundary).
-            loop {
-                match *self.s.get(self.i)? {
-                    b'"' => {
-                        let out = self.text[start..self.i].to_owned();
-                        self.i += 1;
-                        return Some(out);
-                    }
-                    b'\\' => break,
-                    0x00..=0x1F => return None,
-                    _ => self.i += 1,
+            let stop = self.s[start..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            self.i = start + stop;
+            match self.s[self.i] {
+                b'"' => {
+                    let out = self.text[start..self.i].to_owned();
+                    self.i += 1;
+                    return Some(out);
                 }
+                b'\\' => {}
+                _ => return None,
             }
             let mut out = String::with_capacity(self.i - start + 16);
             let mut clean = start;
@@ -590,7 +591,13 @@ mod fast {
                         clean = self.i;
                     }
                     0x00..=0x1F => return None,
-                    _ => self.i += 1,
+                    _ => {
+                        // Up to the next quote, backslash or control character at once.
+                        self.i += self.s[self.i..]
+                            .iter()
+                            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                            .unwrap_or(self.s.len() - self.i);
+                    }
                 }
             }
         }
