@@ -162,8 +162,13 @@ async fn leader_is_master_followers_refuse_sends_and_serve_pulls_and_failover_re
             .expect("pull");
         if resp.code == code::SUCCESS {
             let h = PullMessageResponseHeader::from_ext(&resp.ext_fields).expect("pull header");
-            assert_eq!(h.next_begin_offset, 10);
-            break decode_all(&resp.body, true).expect("decode pull body");
+            // A follower applies an entry once it learns it is committed, which can trail the
+            // leader's answer by a replication round: it may serve the first nine before the
+            // tenth, never more than the ten committed.
+            assert!(h.next_begin_offset <= 10, "{}", h.next_begin_offset);
+            if h.next_begin_offset == 10 {
+                break decode_all(&resp.body, true).expect("decode pull body");
+            }
         }
         assert!(
             Instant::now() < deadline,
