@@ -458,16 +458,14 @@ impl CommitLog {
         Ok(out)
     }
 
-    /// Copies `len` bytes at `offset`; the range must lie inside one segment and inside the
-    /// retained, written part of the log.
+    /// Copies `len` bytes at `offset` (see [`CommitLog::read_into`]).
     pub fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
         let mut b = BytesMut::with_capacity(len);
-        self.read_into(offset, len, &mut b)?;
-        Ok(b.freeze())
+        self.read_into(offset, len, &mut b).map(|()| b.freeze())
     }
 
-    /// Appends the `len` bytes at `offset` to `out`, as [`CommitLog::read_at`] reads them. A
-    /// pull copies each message once, from the mapped segment into its answer's body.
+    /// Appends the `len` bytes at `offset` to `out` (a pull: one copy, mapping to answer); the
+    /// range must lie inside one segment and inside the retained, written part of the log.
     pub fn read_into(&self, offset: u64, len: usize, out: &mut BytesMut) -> Result<()> {
         let inner = self.shared.inner.read();
         let seg_size = self.shared.cfg.segment_size;
