@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod context;
 pub mod message_store;
+pub mod metrics;
 pub mod offsets;
 pub mod processor;
 pub mod register;
@@ -20,9 +21,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::BrokerConfig;
-use crate::raft::retention::disk_space;
 use crate::raft::{NodeError, RaftNode, RaftNodeConfig};
 use crate::remoting::{ClientConfig, RemotingClient, ServerConfig};
+use crate::store::disk_space;
 use context::BrokerContext;
 use processor::BrokerHandler;
 
@@ -102,7 +103,7 @@ impl Broker {
         let metrics = crate::metrics::start_listener(
             store_host.ip(),
             bc.cfg.metrics_listen(),
-            crate::metrics::broker::collector(bc.clone()),
+            metrics::collector(bc.clone()),
             shutdown_rx,
         )
         .await;
@@ -122,7 +123,7 @@ impl Broker {
             broker = %bc.cfg.broker_name,
             cluster = %bc.cfg.broker_cluster_name,
             addr = %bc.broker_addr,
-            raft = %bc.core.addr,
+            raft = %bc.core.addr(),
             "The broker boot success"
         );
         Ok(Broker {

@@ -43,7 +43,7 @@ impl BrokerStats {
             }
         }
         drop(per_topic);
-        crate::metrics::broker::on_put(topic, msgs, bytes);
+        super::metrics::on_put(topic, msgs, bytes);
     }
 
     pub fn on_get(&self, group: &str, msgs: u64, bytes: u64) {
@@ -64,7 +64,7 @@ impl BrokerStats {
         if let Some(g) = groups.get_mut(group) {
             g.total += msgs;
         }
-        crate::metrics::broker::on_get(msgs, bytes);
+        super::metrics::on_get(msgs, bytes);
     }
 
     pub fn topic_puts(&self) -> HashMap<String, u64> {

@@ -1,5 +1,9 @@
 //! The broker's metrics: what its dispatch records per request, and the gauges computed from
 //! its Raft node, store and consumer offsets when Prometheus scrapes.
+//!
+//! They live with the broker, not in `metrics/`, because they read the broker's own state:
+//! `metrics/` (the recorder, the names, the listener) stays a leaf that any layer may record
+//! into without an import cycle.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
@@ -8,9 +12,9 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram, Counter, Histogram};
 use parking_lot::RwLock;
 
-use super::names::*;
-use super::Collect;
-use crate::broker::context::BrokerContext;
+use super::context::BrokerContext;
+use crate::metrics::names::*;
+use crate::metrics::Collect;
 use crate::remoting::request_code as rc;
 
 /// Records one answered request. Latency histograms are kept for sends and pulls only: they
@@ -23,7 +27,7 @@ pub fn on_request(request: i32, response: i32, received: usize, sent: usize, ela
         Some(h) => h,
         None => {
             let h = request_handles(request, response);
-            if super::installed() {
+            if crate::metrics::installed() {
                 REQUEST_HANDLES
                     .write()
                     .insert((request, response), h.clone());
@@ -80,7 +84,7 @@ pub fn on_put(topic: &str, msgs: u64, bytes: u64) {
                 counter!(TOPIC_PUT_MESSAGES, "topic" => topic.to_string()),
                 counter!(TOPIC_PUT_BYTES, "topic" => topic.to_string()),
             );
-            if super::installed() {
+            if crate::metrics::installed() {
                 PUT_HANDLES.write().insert(topic.to_string(), h.clone());
             }
             h
@@ -103,7 +107,7 @@ pub fn collector(bc: Arc<BrokerContext>) -> Collect {
 
 fn collect(bc: &BrokerContext) {
     let group = bc.cfg.d_leger_group.clone();
-    let node = format!("n{}", bc.core.id);
+    let node = format!("n{}", bc.core.id());
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "role" => "broker").set(1.0);
 
     let s = bc.core.status();
@@ -121,7 +125,7 @@ fn collect(bc: &BrokerContext) {
     }
     let last = s.last_index.unwrap_or(0);
     for (follower, matched) in &s.replication {
-        if *follower == bc.core.id {
+        if *follower == bc.core.id() {
             continue;
         }
         let lag = last.saturating_sub(matched.unwrap_or(0));
@@ -129,10 +133,10 @@ fn collect(bc: &BrokerContext) {
             .set(lag as f64);
     }
 
-    let (segments, bytes) = bc.core.log.disk_usage();
+    let (segments, bytes) = bc.core.commit_log_usage();
     gauge!(COMMITLOG_SEGMENTS).set(segments as f64);
     gauge!(COMMITLOG_DISK_BYTES).set(bytes as f64);
-    if let Some(pct) = crate::raft::retention::disk_used_pct(&bc.cfg.store_path_commit_log) {
+    if let Some(pct) = crate::store::disk_used_pct(&bc.cfg.store_path_commit_log) {
         gauge!(DISK_USED_RATIO).set(f64::from(pct) / 100.0);
     }
 
@@ -145,7 +149,7 @@ fn collect(bc: &BrokerContext) {
 fn group_lags(bc: &BrokerContext) -> BTreeMap<(String, String), u64> {
     let groups: BTreeSet<String> = bc
         .core
-        .state
+        .broker_state()
         .metadata()
         .consumer_offsets
         .keys()
@@ -156,7 +160,7 @@ fn group_lags(bc: &BrokerContext) -> BTreeMap<(String, String), u64> {
         for ((topic, queue), offset) in bc.offsets.offsets_of_group(&group) {
             let max = bc
                 .core
-                .state
+                .broker_state()
                 .consume_queue(&topic, queue)
                 .map(|cq| cq.max_offset())
                 .unwrap_or(0);
