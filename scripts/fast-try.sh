@@ -12,14 +12,16 @@
 #   scripts/fast-try.sh clean                stop, then delete logs, pids and data
 # Layouts (cluster-conf/README.md): dledger (default: three Raft nodes, RaftNode00, client ports
 # 30911/30921/30931), single, 2m-noslave, 2m-2s-async, 2m-2s-sync. Name server 127.0.0.1:9876.
-# Logs, pids and data: /tmp/ledgermq/ (LEDGERMQ_RUN_DIR). Running `start` again starts only
+# Logs, pids and data: /tmp/ledgermq/ (LEDGERMQ_RUN_DIR). LEDGERMQ_BIN=path runs that binary
+# instead of building the release one. Running `start` again starts only
 # what is down, so it also restarts a node killed in a drill.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 RUN=${LEDGERMQ_RUN_DIR:-/tmp/ledgermq}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ledgermq-target}"
-BIN="$CARGO_TARGET_DIR/release/ledgermq"
+# LEDGERMQ_BIN: run this binary instead of building one (e.g. a named profile's build).
+BIN="${LEDGERMQ_BIN:-$CARGO_TARGET_DIR/release/ledgermq}"
 NAMESRV=127.0.0.1:9876
 DASHBOARD=127.0.0.1:8080
 export NAMESRV_ADDR=$NAMESRV
@@ -49,6 +51,10 @@ layout_files() {
 current_layout() { cat "$RUN/layout" 2>/dev/null || echo dledger; }
 
 build() {
+  if [ -n "${LEDGERMQ_BIN:-}" ]; then
+    [ -x "$BIN" ] || { echo "fast-try: LEDGERMQ_BIN=$BIN is not an executable" >&2; exit 1; }
+    return
+  fi
   if [ ! -x "$BIN" ] || [ -n "$(find src Cargo.toml Cargo.lock -newer "$BIN" 2>/dev/null | head -1)" ]; then
     echo "==> cargo build --release (target dir $CARGO_TARGET_DIR)"
     cargo build --release --quiet --bin ledgermq

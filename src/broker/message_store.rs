@@ -8,7 +8,7 @@
 //! PHYSICALOFFSET fields of a stored message are filled in here, from the ConsumeQueue entry,
 //! when the message is copied into a response.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::message::{patch_offsets, StoredMessageView};
 use crate::raft::broker_state::BrokerState;
@@ -112,12 +112,25 @@ pub fn get_messages(
         if !filter(e.tags_code) {
             continue;
         }
-        let Ok(bytes) = log.read_at(e.commit_log_offset as u64, e.size as usize) else {
+        if result.body.capacity() == 0 {
+            // One allocation for the whole answer in the usual case (messages of one size).
+            let size = e.size.max(0) as usize;
+            result
+                .body
+                .reserve(size.saturating_mul(max_count).min(max_bytes + size));
+        }
+        let start = result.body.len();
+        if log
+            .read_into(
+                e.commit_log_offset as u64,
+                e.size as usize,
+                &mut result.body,
+            )
+            .is_err()
+        {
             // Retention removed it between the queue read and this one.
             continue;
-        };
-        let start = result.body.len();
-        result.body.put_slice(&bytes);
+        }
         if patch_offsets(
             &mut result.body[start..],
             queue_offset as i64,

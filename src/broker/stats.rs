@@ -34,11 +34,15 @@ impl BrokerStats {
     pub fn on_put(&self, topic: &str, msgs: u64, bytes: u64) {
         self.put_msgs.fetch_add(msgs, Ordering::Relaxed);
         self.put_bytes.fetch_add(bytes, Ordering::Relaxed);
-        *self
-            .per_topic_put
-            .lock()
-            .entry(topic.to_string())
-            .or_default() += msgs;
+        let mut per_topic = self.per_topic_put.lock();
+        // Looked up by `&str` first: a new String only for a new topic.
+        match per_topic.get_mut(topic) {
+            Some(n) => *n += msgs,
+            None => {
+                per_topic.insert(topic.to_string(), msgs);
+            }
+        }
+        drop(per_topic);
         super::metrics::on_put(topic, msgs, bytes);
     }
 

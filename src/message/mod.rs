@@ -30,9 +30,9 @@ pub use crc::java_crc32;
 pub use msg_id::{create_offset_msg_id, decode_offset_msg_id, UniqIdGenerator};
 pub use properties::MessageProperties;
 pub use store_format::{
-    decode_all, decode_stored, decode_stored_bytes, encode_stored, encode_stored_into, iter_stored,
-    patch_offsets, MessageExt, StoredMessageView, StoredMessages, BLANK_MAGIC_CODE,
-    MESSAGE_MAGIC_CODE, PHYSICAL_OFFSET_POS, QUEUE_OFFSET_POS,
+    decode_all, decode_stored, decode_stored_bytes, encode_stored, encode_stored_into,
+    encode_stored_parts, iter_stored, patch_offsets, MessageExt, StoredFields, StoredMessageView,
+    StoredMessages, BLANK_MAGIC_CODE, MESSAGE_MAGIC_CODE, PHYSICAL_OFFSET_POS, QUEUE_OFFSET_POS,
 };
 pub use tags::{tags_code, tags_hash_code, TagSubscription};
 

@@ -105,6 +105,38 @@ pub fn find<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     pairs(s).filter(|(k, _)| *k == key).map(|(_, v)| v).last()
 }
 
+/// `s` as [`MessageProperties::decode`] then [`MessageProperties::encode`] would give it back,
+/// borrowed when that is `s` itself (no pair to drop, no repeated key, no trailing separator:
+/// what every client sends), so the send path stores the producer's string without building
+/// a map of it.
+pub fn canonical(s: &str) -> std::borrow::Cow<'_, str> {
+    let mut count = 0usize;
+    let mut is_canonical = true;
+    for item in s.split(PROPERTY_SEPARATOR) {
+        match item.split_once(NAME_VALUE_SEPARATOR) {
+            Some((key, value)) if !key.is_empty() && !value.is_empty() => {
+                // A handful of pairs: a repeated key is found by scanning what came before.
+                if pairs(s).take(count).any(|(k, _)| k == key) {
+                    is_canonical = false;
+                    break;
+                }
+                count += 1;
+            }
+            // An empty string is canonical (no pairs); any other dropped item is not.
+            _ if s.is_empty() => {}
+            _ => {
+                is_canonical = false;
+                break;
+            }
+        }
+    }
+    if is_canonical {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(MessageProperties::decode(s).encode())
+    }
+}
+
 /// Splits a `KEYS` value into its keys (space-separated; empty pieces skipped, as Java's index does).
 pub fn split_keys(keys: &str) -> impl Iterator<Item = &str> {
     keys.split(KEY_SEPARATOR).filter(|k| !k.is_empty())
@@ -257,6 +289,35 @@ mod tests {
             p.insert(*k, *v).unwrap();
         }
         p
+    }
+
+    #[test]
+    fn canonical_borrows_what_decode_and_encode_would_give_back() {
+        for s in [
+            "",
+            "TAGS\u{1}TagA",
+            "TAGS\u{1}TagA\u{2}KEYS\u{1}k1 k2\u{2}UNIQ_KEY\u{1}ABC",
+            "A\u{1}x\u{1}y\u{2}B\u{1}z",
+        ] {
+            assert!(
+                matches!(canonical(s), std::borrow::Cow::Borrowed(_)),
+                "{s:?}"
+            );
+            assert_eq!(MessageProperties::decode(s).encode(), s);
+        }
+        for s in [
+            "TAGS\u{1}TagA\u{2}",
+            "TAGS\u{1}TagA\u{2}TAGS\u{1}TagB",
+            "\u{1}x\u{2}A\u{1}y",
+            "A\u{1}\u{2}B\u{1}y",
+            "junk\u{2}A\u{1}y",
+            "\u{2}",
+            "junk",
+        ] {
+            let c = canonical(s);
+            assert!(matches!(c, std::borrow::Cow::Owned(_)), "{s:?}");
+            assert_eq!(c, MessageProperties::decode(s).encode(), "{s:?}");
+        }
     }
 
     #[test]

@@ -53,6 +53,12 @@ pub enum MetricsError {
 /// Installs the process-wide Prometheus recorder once and returns its handle; later calls
 /// return the same handle. Also starts the upkeep task that folds recorded histogram samples
 /// into their buckets, which otherwise pile up when nobody scrapes.
+/// Whether this process's recorder is installed. Metric handles taken before that are no-ops
+/// forever, so the hot paths cache handles only once this is true.
+pub(crate) fn installed() -> bool {
+    HANDLE.get().is_some()
+}
+
 pub fn install() -> Result<PrometheusHandle, MetricsError> {
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());

@@ -16,7 +16,12 @@ pub fn ok(req: &RemotingCommand) -> RemotingCommand {
 
 /// Adds a typed header's fields to an answer.
 pub fn with_header(mut resp: RemotingCommand, h: &impl CommandHeader) -> RemotingCommand {
-    resp.ext_fields.extend(h.to_ext());
+    if resp.ext_fields.is_empty() {
+        // The usual case: take the header's map as it is rather than re-hash every field.
+        resp.ext_fields = h.to_ext();
+    } else {
+        resp.ext_fields.extend(h.to_ext());
+    }
     resp
 }
 

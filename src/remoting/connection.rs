@@ -303,12 +303,29 @@ pub(crate) async fn write_loop(
         };
         let Some(first) = first else { break };
         let mut next = Some(first);
-        while let Some(cmd) = next {
-            if let Err(e) = write_one(&channel, &mut w, &mut head, cmd, max_frame).await {
-                channel.close(&format!("write failed: {e}"));
-                return;
+        let mut yielded = false;
+        loop {
+            while let Some(cmd) = next {
+                if let Err(e) = write_one(&channel, &mut w, &mut head, cmd, max_frame).await {
+                    channel.close(&format!("write failed: {e}"));
+                    return;
+                }
+                next = rx.try_recv().ok();
             }
+            // Answers come in bursts: one Raft commit wakes every send it acknowledged, but the
+            // first answer wakes this task before the others are queued. Yielding once lets
+            // the rest of the burst in, so one write carries them all (a write on loopback
+            // costs several µs of CPU, more than the answer itself); at one request in flight
+            // it costs one pass through the scheduler.
+            if yielded || w.buffer().len() >= WRITE_BUFFER / 2 {
+                break;
+            }
+            yielded = true;
+            tokio::task::yield_now().await;
             next = rx.try_recv().ok();
+            if next.is_none() {
+                break;
+            }
         }
         if let Err(e) = w.flush().await {
             channel.close(&format!("write failed: {e}"));

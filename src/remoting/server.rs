@@ -312,7 +312,12 @@ fn spawn_request<H: RequestHandler>(
     req: RemotingCommand,
     permit: OwnedSemaphorePermit,
 ) {
-    let span = tracing::info_span!(
+    // DEBUG, not INFO: with the fmt subscriber an enabled span formats its fields into a new
+    // string when it is created, and a per-request span was 10 % of a three-node leader's CPU
+    // under `bench produce` (2.2 µs per message). Disabled, it costs a cached level check and
+    // its fields are never evaluated; `RUST_LOG=debug` brings it back. Logs a handler writes
+    // name what they are about themselves.
+    let span = tracing::debug_span!(
         "request",
         code = req.code,
         code_name = request_code_name(req.code).unwrap_or("?"),
@@ -335,7 +340,7 @@ fn spawn_request<H: RequestHandler>(
                         .map(|s| s.to_string())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "unknown panic".into());
-                    tracing::error!(panic = %what, "request handler panicked");
+                    tracing::error!(code, opaque, panic = %what, "request handler panicked");
                     Some(
                         RemotingCommand::response(response_code::SYSTEM_ERROR).with_remark(
                             format!("request code {code} failed: handler panicked: {what}"),

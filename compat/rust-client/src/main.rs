@@ -10,6 +10,7 @@
 //! process if the client library itself hangs, so a dead or silent server can never stall
 //! the harness.
 
+mod bench;
 mod consume;
 mod produce;
 mod tally;
@@ -46,6 +47,8 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Push-consume (CLUSTERING, from the first offset) until EXPECT distinct messages arrived.
     Consume(consume::ConsumeArgs),
+    /// Sync sends from --inflight tasks sharing one producer; one JSON summary line.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
     let limit = match &cli.command {
         Command::Produce(a) => a.watchdog_limit(),
         Command::Consume(a) => a.watchdog_limit(),
+        Command::Bench(a) => a.watchdog_limit(),
     };
     start_watchdog(limit);
 
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         let code = match cli.command {
             Command::Produce(args) => produce::run(client_runtime.clone(), args).await,
             Command::Consume(args) => consume::run(client_runtime.clone(), args).await,
+            Command::Bench(args) => bench::run(client_runtime.clone(), args).await,
         };
         // The client runtime owns connections and background tasks; give it a bounded
         // chance to close them so the broker sees a clean disconnect.

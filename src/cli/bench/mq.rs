@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
 use super::{merge_histograms, spawn_progress};
-use crate::message::decode_all;
+use crate::message::{decode_all, encode_batch, BatchMessage, MessageProperties};
 use crate::protocol::body::{parse_fastjson, BrokerData, QueueData, TopicRouteData};
 use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::{
@@ -52,6 +52,10 @@ pub struct ProduceBench {
     count: u64,
     #[arg(long, default_value_t = 2_000)]
     warmup: u64,
+    /// Messages per send: above 1, each send is one SEND_BATCH_MESSAGE of this many messages
+    /// (as the Java client's `send(Collection)`), and `--count` still counts messages.
+    #[arg(long, default_value_t = 1)]
+    batch: u32,
 }
 
 #[derive(Args, Debug)]
@@ -171,7 +175,13 @@ fn first_master(brokers: &[BrokerData]) -> Option<String> {
         .find_map(|b| b.master_addr().map(String::from))
 }
 
-fn send_request(topic: &str, queue_id: u32, body: &Bytes) -> RemotingCommand {
+/// A send of `batch` copies of `body`: SEND_MESSAGE_V2 for one, SEND_BATCH_MESSAGE above.
+fn send_request(
+    topic: &str,
+    queue_id: u32,
+    body: &Bytes,
+    batch: u32,
+) -> anyhow::Result<RemotingCommand> {
     let h = SendMessageRequestHeader {
         producer_group: "bench_producer".into(),
         topic: topic.into(),
@@ -185,12 +195,22 @@ fn send_request(topic: &str, queue_id: u32, body: &Bytes) -> RemotingCommand {
         reconsume_times: None,
         unit_mode: false,
         max_reconsume_times: None,
-        batch: false,
+        batch: batch > 1,
         broker_name: None,
     };
-    let mut req = RemotingCommand::request(rc::SEND_MESSAGE_V2).with_body(body.clone());
+    let mut req = if batch > 1 {
+        let one = BatchMessage {
+            flag: 0,
+            body: body.clone(),
+            properties: MessageProperties::decode("TAGS\u{1}bench\u{2}WAIT\u{1}true"),
+        };
+        let messages = vec![one; batch as usize];
+        RemotingCommand::request(rc::SEND_BATCH_MESSAGE).with_body(encode_batch(&messages)?)
+    } else {
+        RemotingCommand::request(rc::SEND_MESSAGE_V2).with_body(body.clone())
+    };
     req.ext_fields = h.to_v2();
-    req
+    Ok(req)
 }
 
 async fn produce_phase(
@@ -201,10 +221,13 @@ async fn produce_phase(
     progress: bool,
 ) -> anyhow::Result<(Histogram<u64>, u64)> {
     let body = Bytes::from(vec![b'x'; b.size]);
+    let batch = u64::from(b.batch.max(1));
+    // Sends, each of `batch` messages; `count` is in messages.
+    let count = count.div_ceil(batch);
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
-    let reporter = progress.then(|| spawn_progress("produce", done.clone(), count));
+    let reporter = progress.then(|| spawn_progress("produce (sends)", done.clone(), count));
     let mut tasks = Vec::new();
     for _ in 0..b.inflight {
         let (t, body, next, done, errors, master) = (
@@ -219,7 +242,7 @@ async fn produce_phase(
         let queues = b.queues;
         tasks.push(tokio::spawn(async move {
             let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-            let template = send_request(&topic, 0, &body);
+            let template = send_request(&topic, 0, &body, batch as u32)?;
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= count {
@@ -272,16 +295,20 @@ pub async fn produce(b: ProduceBench) -> anyhow::Result<()> {
     produce_phase(&t, &b, master.clone(), b.warmup, false).await?;
     let started = Instant::now();
     let (hist, errors) = produce_phase(&t, &b, master, b.count, true).await?;
+    // Whole sends only: the last one is not cut short.
+    let batch = u64::from(b.batch.max(1));
+    let sent = b.count.div_ceil(batch) * batch;
     let secs = started.elapsed().as_secs_f64();
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     crate::cli::say(format_args!(
-        "produce-bench topic={} size={} inflight={} count={} msgs_per_s={:.0} MB_per_s={:.1} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3} retries={errors}",
+        "produce-bench topic={} size={} inflight={} batch={} count={} msgs_per_s={:.0} MB_per_s={:.1} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3} retries={errors}",
         b.topic,
         b.size,
         b.inflight,
-        b.count,
-        b.count as f64 / secs,
-        b.count as f64 * b.size as f64 / secs / 1e6,
+        b.batch.max(1),
+        sent,
+        sent as f64 / secs,
+        sent as f64 * b.size as f64 / secs / 1e6,
         ms(0.5),
         ms(0.99),
         ms(0.999),

@@ -164,18 +164,29 @@ struct Lengths {
 
 impl Lengths {
     fn of(msg: &MessageExt) -> Result<Self, MessageError> {
-        let topic_len = msg.topic.len();
+        Self::new(
+            msg.effective_sys_flag(),
+            msg.topic.len(),
+            msg.properties.encoded_len(),
+            msg.body.len(),
+        )
+    }
+
+    fn new(
+        sys_flag: i32,
+        topic_len: usize,
+        props_len: usize,
+        body_len: usize,
+    ) -> Result<Self, MessageError> {
         let topic =
             i8::try_from(topic_len).map_err(|_| MessageError::TopicTooLong { len: topic_len })?;
-        let props_len = msg.properties.encoded_len();
         let properties = i16::try_from(props_len)
             .map_err(|_| MessageError::PropertiesTooLong { len: props_len })?;
-        let body_len = msg.body.len();
         let body = i32::try_from(body_len).map_err(|_| MessageError::TooLong {
             field: "body",
             len: body_len,
         })?;
-        let total = fixed_part_len(msg.effective_sys_flag())
+        let total = fixed_part_len(sys_flag)
             .saturating_add(4 + body_len)
             .saturating_add(1 + topic_len)
             .saturating_add(2 + props_len);
@@ -193,6 +204,48 @@ impl Lengths {
     }
 }
 
+/// The fields of a stored message other than its body, topic and properties: what the send
+/// path sets from the request header and the broker, to encode a message straight from the
+/// request's bytes with [`encode_stored_parts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredFields {
+    pub queue_id: i32,
+    pub flag: i32,
+    pub queue_offset: i64,
+    pub commit_log_offset: i64,
+    /// As in [`MessageExt::sys_flag`]: the IPv6 host bits are set from the hosts on encode.
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub born_host: SocketAddr,
+    pub store_timestamp: i64,
+    pub store_host: SocketAddr,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
+}
+
+impl StoredFields {
+    fn of(msg: &MessageExt) -> StoredFields {
+        StoredFields {
+            queue_id: msg.queue_id,
+            flag: msg.flag,
+            queue_offset: msg.queue_offset,
+            commit_log_offset: msg.commit_log_offset,
+            sys_flag: msg.sys_flag,
+            born_timestamp: msg.born_timestamp,
+            born_host: msg.born_host,
+            store_timestamp: msg.store_timestamp,
+            store_host: msg.store_host,
+            reconsume_times: msg.reconsume_times,
+            prepared_transaction_offset: msg.prepared_transaction_offset,
+        }
+    }
+
+    fn effective_sys_flag(&self) -> i32 {
+        let flag = sysflag::set_born_host_v6(self.sys_flag, self.born_host.is_ipv6());
+        sysflag::set_store_host_v6(flag, self.store_host.is_ipv6())
+    }
+}
+
 /// Encodes a stored message, computing TOTALSIZE and BODYCRC.
 ///
 /// Fails if the topic is longer than 127 bytes, the properties string longer than 32767 bytes,
@@ -206,27 +259,50 @@ pub fn encode_stored(msg: &MessageExt) -> Result<Bytes, MessageError> {
 /// Appends a stored message to `out` (e.g. several messages of one batch into one Raft entry);
 /// returns the bytes written. On error nothing is written.
 pub fn encode_stored_into(msg: &MessageExt, out: &mut BytesMut) -> Result<usize, MessageError> {
-    let len = Lengths::of(msg)?;
     let properties = msg.properties.encode();
+    encode_stored_parts(
+        &StoredFields::of(msg),
+        &msg.topic,
+        &properties,
+        &msg.body,
+        out,
+    )
+}
+
+/// Appends a stored message made of its fixed fields, topic, encoded properties string and
+/// body, as [`encode_stored_into`] does for a [`MessageExt`]; returns the bytes written. The
+/// send path uses it to go from the request's header and body to the entry without building
+/// a `MessageExt` (its topic and properties would be copies). `properties` is written as it
+/// is: pass it through [`canonical`](crate::message::properties::canonical) first. On error
+/// nothing is written.
+pub fn encode_stored_parts(
+    f: &StoredFields,
+    topic: &str,
+    properties: &str,
+    body: &[u8],
+    out: &mut BytesMut,
+) -> Result<usize, MessageError> {
+    let sys_flag = f.effective_sys_flag();
+    let len = Lengths::new(sys_flag, topic.len(), properties.len(), body.len())?;
     out.reserve(len.total);
     out.put_i32(len.total_i32);
     out.put_u32(MESSAGE_MAGIC_CODE);
-    out.put_i32(java_crc32(&msg.body));
-    out.put_i32(msg.queue_id);
-    out.put_i32(msg.flag);
-    out.put_i64(msg.queue_offset);
-    out.put_i64(msg.commit_log_offset);
-    out.put_i32(msg.effective_sys_flag());
-    out.put_i64(msg.born_timestamp);
-    put_host(out, msg.born_host);
-    out.put_i64(msg.store_timestamp);
-    put_host(out, msg.store_host);
-    out.put_i32(msg.reconsume_times);
-    out.put_i64(msg.prepared_transaction_offset);
+    out.put_i32(java_crc32(body));
+    out.put_i32(f.queue_id);
+    out.put_i32(f.flag);
+    out.put_i64(f.queue_offset);
+    out.put_i64(f.commit_log_offset);
+    out.put_i32(sys_flag);
+    out.put_i64(f.born_timestamp);
+    put_host(out, f.born_host);
+    out.put_i64(f.store_timestamp);
+    put_host(out, f.store_host);
+    out.put_i32(f.reconsume_times);
+    out.put_i64(f.prepared_transaction_offset);
     out.put_i32(len.body);
-    out.put_slice(&msg.body);
+    out.put_slice(body);
     out.put_i8(len.topic);
-    out.put_slice(msg.topic.as_bytes());
+    out.put_slice(topic.as_bytes());
     out.put_i16(len.properties);
     out.put_slice(properties.as_bytes());
     Ok(len.total)
@@ -320,6 +396,30 @@ mod unit_tests {
             raw.len(),
             96 + 4 + 14 + 1 + 9 + 2 + msg.properties.encoded_len()
         );
+    }
+
+    #[test]
+    fn parts_encode_as_the_message_does() {
+        for v6 in [false, true] {
+            let msg = sample(v6);
+            let mut parts = BytesMut::new();
+            let n = encode_stored_parts(
+                &StoredFields::of(&msg),
+                &msg.topic,
+                &msg.properties.encode(),
+                &msg.body,
+                &mut parts,
+            )
+            .unwrap();
+            assert_eq!(n, parts.len());
+            assert_eq!(parts.freeze(), encode_stored(&msg).unwrap());
+        }
+        let mut out = BytesMut::new();
+        let long = "x".repeat(32_768);
+        let f = StoredFields::of(&sample(false));
+        assert!(encode_stored_parts(&f, "T", &long, b"", &mut out).is_err());
+        assert!(encode_stored_parts(&f, &"t".repeat(128), "", b"", &mut out).is_err());
+        assert!(out.is_empty());
     }
 
     #[test]

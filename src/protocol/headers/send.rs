@@ -221,7 +221,8 @@ impl CommandHeader for SendMessageResponseHeader {
     }
 
     fn to_ext(&self) -> HashMap<String, String> {
-        let mut ext = ExtFields::new();
+        // Sized for every field: every send is answered with this header.
+        let mut ext = ExtFields::with_capacity(6);
         put(&mut ext, "msgId", &self.msg_id);
         put(&mut ext, "queueId", self.queue_id);
         put(&mut ext, "queueOffset", self.queue_offset);

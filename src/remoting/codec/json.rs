@@ -13,13 +13,25 @@ use std::collections::HashMap;
 
 use bytes::{BufMut, BytesMut};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{snippet, CodecError};
 use crate::remoting::command::{LanguageCode, RemotingCommand, SerializeType};
 
+mod fast;
+
 pub(super) fn read(header: &[u8]) -> Result<RemotingCommand, CodecError> {
+    // Headers as clients write them (string and integer values, no nesting) take the
+    // hand-written path; anything else, errors included, goes through serde, whose answer
+    // (and error text) is the reference. A test holds the two together.
+    if let Some(cmd) = fast::read(header) {
+        return Ok(cmd);
+    }
+    read_serde(header)
+}
+
+fn read_serde(header: &[u8]) -> Result<RemotingCommand, CodecError> {
     // One streaming pass into the command's fields: no intermediate `serde_json::Value` tree,
     // which cost more than the rest of a request's handling.
     FIELD_ERROR.with(|f| f.set(None));
@@ -327,6 +339,19 @@ impl<'de> de::DeserializeSeed<'de> for IntSeed {
     }
 }
 
+/// An `int` header field from a scalar that is not a float: [`IntSeed`]'s rules, `None` where
+/// it would fail.
+fn int_field(value: Scalar) -> Option<i32> {
+    let wide: i64 = match value {
+        Scalar::Null => return Some(0),
+        Scalar::Text(s) => s.trim().parse().ok()?,
+        Scalar::Other(s) => s.parse().ok()?,
+    };
+    i32::try_from(wide)
+        .ok()
+        .or_else(|| u32::try_from(wide).ok().map(|v| v as i32))
+}
+
 fn language(value: Scalar) -> LanguageCode {
     match value {
         Scalar::Null => LanguageCode::Java,
@@ -340,34 +365,106 @@ fn language(value: Scalar) -> LanguageCode {
 
 /// The header as fastjson writes it: fields in alphabetical order, `remark` and an empty
 /// `extFields` omitted (Java omits them when null).
-#[derive(Serialize)]
-struct HeaderOut<'a> {
-    code: i32,
-    #[serde(rename = "extFields", skip_serializing_if = "HashMap::is_empty")]
-    ext_fields: &'a HashMap<String, String>,
-    flag: i32,
-    language: &'a str,
-    opaque: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remark: Option<&'a str>,
-    #[serde(rename = "serializeTypeCurrentRPC")]
-    serialize_type: &'static str,
-    version: i32,
+///
+/// Written by hand rather than through serde: every answer goes through here, and the
+/// serializer's generic map and string paths were most of an answer's encoding cost. The
+/// output is byte for byte what `serde_json` writes for the same fields (a test holds the two
+/// together): strings escaped as serde_json escapes them, integers in decimal.
+pub(super) fn write(cmd: &RemotingCommand, out: &mut BytesMut) -> Result<(), CodecError> {
+    let ext_len: usize = cmd
+        .ext_fields
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 6)
+        .sum();
+    let remark_len = cmd.remark.as_ref().map_or(0, |r| r.len() + 12);
+    out.reserve(128 + ext_len + remark_len);
+    out.put_slice(b"{\"code\":");
+    put_int(out, cmd.code.into());
+    if !cmd.ext_fields.is_empty() {
+        out.put_slice(b",\"extFields\":{");
+        for (i, (k, v)) in cmd.ext_fields.iter().enumerate() {
+            if i > 0 {
+                out.put_u8(b',');
+            }
+            put_str(out, k);
+            out.put_u8(b':');
+            put_str(out, v);
+        }
+        out.put_u8(b'}');
+    }
+    out.put_slice(b",\"flag\":");
+    put_int(out, cmd.flag.into());
+    out.put_slice(b",\"language\":");
+    put_str(out, cmd.language.name());
+    out.put_slice(b",\"opaque\":");
+    put_int(out, cmd.opaque.into());
+    if let Some(remark) = &cmd.remark {
+        out.put_slice(b",\"remark\":");
+        put_str(out, remark);
+    }
+    out.put_slice(b",\"serializeTypeCurrentRPC\":");
+    put_str(out, SerializeType::Json.name());
+    out.put_slice(b",\"version\":");
+    put_int(out, cmd.version.into());
+    out.put_u8(b'}');
+    Ok(())
 }
 
-pub(super) fn write(cmd: &RemotingCommand, out: &mut BytesMut) -> Result<(), CodecError> {
-    let header = HeaderOut {
-        code: cmd.code,
-        ext_fields: &cmd.ext_fields,
-        flag: cmd.flag,
-        language: cmd.language.name(),
-        opaque: cmd.opaque,
-        remark: cmd.remark.as_deref(),
-        serialize_type: SerializeType::Json.name(),
-        version: cmd.version,
-    };
-    serde_json::to_writer(out.writer(), &header).map_err(|source| CodecError::Json {
-        snippet: String::from("(while encoding)"),
-        source,
-    })
+fn put_int(out: &mut BytesMut, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.put_u8(b'-');
+    }
+    out.put_slice(&digits[at..]);
 }
+
+/// A JSON string as serde_json writes it: `"` and `\\` escaped, the control characters as
+/// `\b \f \n \r \t` or `\u00xx`, everything else (non-ASCII included) as it is.
+fn put_str(out: &mut BytesMut, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.put_u8(b'"');
+    let bytes = s.as_bytes();
+    let mut clean = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x0C => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x00..=0x1F => 0,
+            _ => continue,
+        };
+        out.put_slice(&bytes[clean..i]);
+        out.put_u8(b'\\');
+        if short == 0 {
+            out.put_slice(&[
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xF)],
+            ]);
+        } else {
+            out.put_u8(short);
+        }
+        clean = i + 1;
+    }
+    out.put_slice(&bytes[clean..]);
+    out.put_u8(b'"');
+}
+
+#[cfg(test)]
+mod tests;

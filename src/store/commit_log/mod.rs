@@ -460,9 +460,15 @@ impl CommitLog {
         Ok(out)
     }
 
-    /// Copies `len` bytes at `offset`; the range must lie inside one segment and inside the
-    /// retained, written part of the log. This is how pulls read a message.
+    /// Copies `len` bytes at `offset` (see [`CommitLog::read_into`]).
     pub fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
+        let mut b = BytesMut::with_capacity(len);
+        self.read_into(offset, len, &mut b).map(|()| b.freeze())
+    }
+
+    /// Appends the `len` bytes at `offset` to `out` (a pull: one copy, mapping to answer); the
+    /// range must lie inside one segment and inside the retained, written part of the log.
+    pub fn read_into(&self, offset: u64, len: usize, out: &mut BytesMut) -> Result<()> {
         let inner = self.shared.inner.read();
         let seg_size = self.shared.cfg.segment_size;
         let min = inner.positions.front().copied().unwrap_or(inner.write_pos);
@@ -484,9 +490,8 @@ impl CommitLog {
         if rel + len > seg.size as usize {
             return Err(out_of_range());
         }
-        let mut b = BytesMut::with_capacity(len);
-        b.extend_from_slice(seg.bytes(rel, len));
-        Ok(b.freeze())
+        out.extend_from_slice(seg.bytes(rel, len));
+        Ok(())
     }
 
     /// CRC32C over the raw bytes of records `from..=upto`, fillers included. Two nodes whose

@@ -38,7 +38,7 @@ use crate::raft::{ApplyResult, LogCommand, SlaveWait};
 use crate::remoting::codes::{request_code, response_code as code};
 use crate::remoting::{ChannelContext, RemotingCommand};
 use crate::time::now_ms;
-use encode::{dead_letter_group, encode_stored_messages, outgoing_messages, Stamp};
+use encode::{dead_letter_group, encode_single, encode_stored_messages, outgoing_messages, Stamp};
 pub use send_back::send_back;
 
 /// SEND_MESSAGE, SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE: see the module's steps.
@@ -72,11 +72,14 @@ async fn send_steps(
         store_host: bc.store_host,
         reconsume_times: route.reconsume_times,
     };
-    let bytes = outgoing_messages(&h, batch, &req.body)
-        .and_then(|messages| {
-            encode_stored_messages(&messages, &stamp, bc.cfg.max_message_size as usize)
-        })
-        .map_err(|refusal| refusal.answer(req))?;
+    let max_body = bc.cfg.max_message_size as usize;
+    let bytes = if batch {
+        outgoing_messages(&h, batch, &req.body)
+            .and_then(|messages| encode_stored_messages(&messages, &stamp, max_body))
+    } else {
+        encode_single(&h, &req.body, &stamp, max_body)
+    }
+    .map_err(|refusal| refusal.answer(req))?;
     let total = bytes.len() as u64;
     let cmd = if batch {
         LogCommand::PutBatch(bytes)
@@ -306,11 +309,14 @@ async fn answer(
 
 /// The offset msgIds of the stored messages, comma-separated.
 fn msg_ids(store_host: std::net::SocketAddr, positions: &[PutPosition]) -> String {
-    positions
-        .iter()
-        .map(|p| create_offset_msg_id(store_host, p.commit_log_offset as i64))
-        .collect::<Vec<_>>()
-        .join(",")
+    match positions {
+        [one] => create_offset_msg_id(store_host, one.commit_log_offset as i64),
+        many => many
+            .iter()
+            .map(|p| create_offset_msg_id(store_host, p.commit_log_offset as i64))
+            .collect::<Vec<_>>()
+            .join(","),
+    }
 }
 
 /// The answer's code once the message is committed: SUCCESS, except on a `SYNC_MASTER`, which
