@@ -11,7 +11,9 @@
 #   scripts/fast-try.sh stop                 graceful shutdown (SIGTERM), waits for every process
 #   scripts/fast-try.sh clean                stop, then delete logs, pids and data
 # Layouts (cluster-conf/README.md): dledger (default: three Raft nodes, RaftNode00, client ports
-# 30911/30921/30931), single, 2m-noslave, 2m-2s-async, 2m-2s-sync. Name server 127.0.0.1:9876.
+# 30911/30921/30931), dledger-3g (three groups RaftNode00..02 on three nodes, one process per
+# node hosting its three members), single, 2m-noslave, 2m-2s-async, 2m-2s-sync. Name server
+# 127.0.0.1:9876.
 # Logs, pids and data: /tmp/ledgermq/ (LEDGERMQ_RUN_DIR). Running `start` again starts only
 # what is down, so it also restarts a node killed in a drill.
 set -euo pipefail
@@ -36,13 +38,30 @@ port_taken() {
 layout_files() {
   case "$1" in
     dledger) ls "$REPO"/cluster-conf/dledger/broker-n*.conf ;;
+    dledger-3g) ls "$REPO"/cluster-conf/dledger-3g/broker-n*-g*.conf ;;
     single) echo "$REPO/cluster-conf/broker.conf" ;;
     2m-noslave | 2m-2s-async | 2m-2s-sync) ls "$REPO/cluster-conf/$1"/*.properties ;;
     *)
-      echo "fast-try: unknown layout '$1' (dledger, single, 2m-noslave, 2m-2s-async, 2m-2s-sync)" >&2
+      echo "fast-try: unknown layout '$1' (dledger, dledger-3g, single, 2m-noslave, 2m-2s-async, 2m-2s-sync)" >&2
       exit 2
       ;;
   esac
+}
+
+# layout_processes LAYOUT: one line per broker process, "NAME CONF...". A file named
+# broker-<node>-g<k>.conf is node <node>'s member of group k, and all of a node's members run
+# in one process named broker-<node> (multi-Raft); any other file is a process of its own.
+layout_processes() {
+  local conf stem
+  declare -A members=()
+  local order=()
+  while read -r conf; do
+    stem=$(basename "${conf%.*}")
+    if [[ $stem =~ ^(broker-[^-]+)-g[0-9]+$ ]]; then stem=${BASH_REMATCH[1]}; fi
+    [ -n "${members[$stem]:-}" ] || order+=("$stem")
+    members[$stem]="${members[$stem]:-} $conf"
+  done < <(layout_files "$1")
+  for stem in "${order[@]}"; do echo "$stem${members[$stem]}"; done
 }
 
 # The layout of the running (or last) cluster, remembered so status/stop need no flag.
@@ -116,13 +135,15 @@ start() {
   mkdir -p "$RUN/logs" "$RUN/pids"
   echo "$layout" >"$RUN/layout"
   start_one namesrv 9876 -- "$BIN" namesrv -c "$REPO/cluster-conf/namesrv.conf"
-  local names=(namesrv)
-  for conf in "${confs[@]}"; do
-    local name
-    name=$(basename "${conf%.*}")
+  local names=(namesrv) line
+  while read -r line; do
+    local name members_str members=() args=()
+    read -r name members_str <<<"$line"
+    read -ra members <<<"$members_str"
+    for conf in "${members[@]}"; do args+=(-c "$conf"); done
     names+=("$name")
-    start_one "$name" "$(conf_value "$conf" listenPort)" -- "$BIN" broker -c "$conf"
-  done
+    start_one "$name" "$(conf_value "${members[0]}" listenPort)" -- "$BIN" broker "${args[@]}"
+  done < <(layout_processes "$layout")
   if [ "$dashboard" = 1 ]; then
     start_one dashboard 8080 -- "$BIN" dashboard --namesrv "$NAMESRV" --listen "$DASHBOARD"
     names+=(dashboard)
@@ -204,5 +225,5 @@ case "$cmd" in
   status) status ;;
   stop) stop ;;
   clean) clean ;;
-  *) echo "usage: $0 start [--layout dledger|single|2m-noslave|2m-2s-async|2m-2s-sync] [--no-dashboard]|status|stop|clean" >&2; exit 2 ;;
+  *) echo "usage: $0 start [--layout dledger|dledger-3g|single|2m-noslave|2m-2s-async|2m-2s-sync] [--no-dashboard]|status|stop|clean" >&2; exit 2 ;;
 esac
