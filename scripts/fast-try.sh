@@ -14,14 +14,16 @@
 # 30911/30921/30931), dledger-3g (three groups RaftNode00..02 on three nodes, one process per
 # node hosting its three members), single, 2m-noslave, 2m-2s-async, 2m-2s-sync. Name server
 # 127.0.0.1:9876.
-# Logs, pids and data: /tmp/ledgermq/ (LEDGERMQ_RUN_DIR). Running `start` again starts only
-# what is down, so it also restarts a node killed in a drill.
+# Logs, pids and data: /tmp/ledgermq/ (LEDGERMQ_RUN_DIR). LEDGERMQ_BIN=PATH runs that binary
+# instead of building one. Running `start` again starts only what is down, so it also restarts
+# a node killed in a drill.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 RUN=${LEDGERMQ_RUN_DIR:-/tmp/ledgermq}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ledgermq-target}"
-BIN="$CARGO_TARGET_DIR/release/ledgermq"
+# LEDGERMQ_BIN=/path/to/ledgermq runs that binary instead (and builds nothing).
+BIN="${LEDGERMQ_BIN:-$CARGO_TARGET_DIR/release/ledgermq}"
 NAMESRV=127.0.0.1:9876
 DASHBOARD=127.0.0.1:8080
 export NAMESRV_ADDR=$NAMESRV
@@ -68,6 +70,10 @@ layout_processes() {
 current_layout() { cat "$RUN/layout" 2>/dev/null || echo dledger; }
 
 build() {
+  if [ -n "${LEDGERMQ_BIN:-}" ]; then
+    [ -x "$BIN" ] || { echo "fast-try: LEDGERMQ_BIN=$BIN is not an executable" >&2; exit 2; }
+    return
+  fi
   if [ ! -x "$BIN" ] || [ -n "$(find src Cargo.toml Cargo.lock -newer "$BIN" 2>/dev/null | head -1)" ]; then
     echo "==> cargo build --release (target dir $CARGO_TARGET_DIR)"
     cargo build --release --quiet --bin ledgermq

@@ -1,5 +1,7 @@
 //! The broker's metrics: what its dispatch records per request, and the gauges computed from
-//! its Raft node, store and consumer offsets when Prometheus scrapes.
+//! its Raft node, store and consumer offsets when Prometheus scrapes. A process may host one
+//! member of several Raft groups, so every series carries `group` (the member's `dLegerGroup`);
+//! a consumer group is `consumer_group`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -15,41 +17,55 @@ use crate::remoting::request_code as rc;
 /// Records one answered request. Latency histograms are kept for sends and pulls only: they
 /// are what an operator alerts on, and every other code would multiply the output by 15
 /// buckets for little use.
-pub fn on_request(request: i32, response: i32, received: usize, sent: usize, elapsed: Duration) {
+pub fn on_request(
+    group: &str,
+    request: i32,
+    response: i32,
+    received: usize,
+    sent: usize,
+    elapsed: Duration,
+) {
     let (req, resp) = (request_label(request), response_label(response));
-    counter!(BROKER_REQUESTS, "request" => req, "code" => resp).increment(1);
-    counter!(BROKER_RECEIVED_BYTES).increment(received as u64);
-    counter!(BROKER_SENT_BYTES).increment(sent as u64);
+    let group = group.to_string();
+    counter!(BROKER_REQUESTS, "group" => group.clone(), "request" => req, "code" => resp)
+        .increment(1);
+    counter!(BROKER_RECEIVED_BYTES, "group" => group.clone()).increment(received as u64);
+    counter!(BROKER_SENT_BYTES, "group" => group.clone()).increment(sent as u64);
     if matches!(
         request,
         rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE | rc::PULL_MESSAGE
     ) {
-        histogram!(BROKER_REQUEST_DURATION, "request" => req, "code" => resp)
+        histogram!(BROKER_REQUEST_DURATION, "group" => group, "request" => req, "code" => resp)
             .record(elapsed.as_secs_f64());
     }
 }
 
-/// Messages acknowledged for `topic` (called by the broker's statistics).
-pub fn on_put(topic: &str, msgs: u64, bytes: u64) {
-    counter!(TOPIC_PUT_MESSAGES, "topic" => topic.to_string()).increment(msgs);
-    counter!(TOPIC_PUT_BYTES, "topic" => topic.to_string()).increment(bytes);
+/// Messages acknowledged for `topic` by `group`'s leader (called by the broker's statistics).
+pub fn on_put(group: &str, topic: &str, msgs: u64, bytes: u64) {
+    let labels = [("group", group.to_string()), ("topic", topic.to_string())];
+    counter!(TOPIC_PUT_MESSAGES, &labels).increment(msgs);
+    counter!(TOPIC_PUT_BYTES, &labels).increment(bytes);
 }
 
-/// Messages delivered by pulls.
-pub fn on_get(msgs: u64, bytes: u64) {
-    counter!(GOT_MESSAGES).increment(msgs);
-    counter!(GOT_BYTES).increment(bytes);
+/// Messages delivered by `group`'s member's pulls.
+pub fn on_get(group: &str, msgs: u64, bytes: u64) {
+    counter!(GOT_MESSAGES, "group" => group.to_string()).increment(msgs);
+    counter!(GOT_BYTES, "group" => group.to_string()).increment(bytes);
 }
 
-/// The scrape-time gauges of one broker node.
-pub fn collector(bc: Arc<BrokerContext>) -> Collect {
-    Arc::new(move || collect(&bc))
+/// The scrape-time gauges of every member of the process.
+pub fn collector(members: Vec<Arc<BrokerContext>>) -> Collect {
+    Arc::new(move || {
+        gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "role" => "broker").set(1.0);
+        for bc in &members {
+            collect(bc);
+        }
+    })
 }
 
 fn collect(bc: &BrokerContext) {
     let group = bc.cfg.d_leger_group.clone();
     let node = format!("n{}", bc.core.id);
-    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "role" => "broker").set(1.0);
 
     let s = bc.core.status();
     let labels = [("group", group.clone()), ("node", node.clone())];
@@ -75,14 +91,15 @@ fn collect(bc: &BrokerContext) {
     }
 
     let (segments, bytes) = bc.core.log.disk_usage();
-    gauge!(COMMITLOG_SEGMENTS).set(segments as f64);
-    gauge!(COMMITLOG_DISK_BYTES).set(bytes as f64);
+    gauge!(COMMITLOG_SEGMENTS, "group" => group.clone()).set(segments as f64);
+    gauge!(COMMITLOG_DISK_BYTES, "group" => group.clone()).set(bytes as f64);
     if let Some(pct) = crate::raft::retention::disk_used_pct(&bc.cfg.store_path_commit_log) {
-        gauge!(DISK_USED_RATIO).set(f64::from(pct) / 100.0);
+        gauge!(DISK_USED_RATIO, "group" => group.clone()).set(f64::from(pct) / 100.0);
     }
 
-    for ((group, topic), lag) in group_lags(bc) {
-        gauge!(GROUP_LAG, "group" => group, "topic" => topic).set(lag as f64);
+    for ((consumer, topic), lag) in group_lags(bc) {
+        gauge!(GROUP_LAG, "group" => group.clone(), "consumer_group" => consumer, "topic" => topic)
+            .set(lag as f64);
     }
 }
 

@@ -693,12 +693,13 @@ impl RaftNode {
             .collect();
         // Forming a group starts an election at once on the node that does it. If every node
         // did so together, a later candidate of the same term with a higher id would depose the
-        // first winner, so the lowest id forms the group and the others only step in, one after
+        // first winner, so one node forms the group and the others only step in, one after
         // another, if they have not heard from anyone by then (that node may be down) and a
-        // quorum of voters says it is new too (`pristine_quorum`).
-        let rank = cfg
-            .peers
-            .keys()
+        // quorum of voters says it is new too (`pristine_quorum`). The first is the preferred
+        // leader when there is one (so the groups of a multi-Raft cluster start with their
+        // leaders already spread, not all on n0 waiting for transfers), else the lowest id.
+        let rank = formation_order(&cfg.peers, cfg.preferred_leader)
+            .iter()
             .position(|id| *id == cfg.node_id)
             .unwrap_or(0) as u32;
         let mut form_later = None;
@@ -831,6 +832,16 @@ async fn pristine_quorum(core: &NodeCore, members: &BTreeMap<NodeId, PeerNode>) 
     pristine >= quorum
 }
 
+/// The order in which a new group's voters try to form it: the preferred leader (if it is a
+/// voter), then the others by id. Every member computes the same order from the same config.
+fn formation_order(peers: &BTreeMap<NodeId, String>, preferred: Option<NodeId>) -> Vec<NodeId> {
+    let first = preferred.filter(|p| peers.contains_key(p));
+    first
+        .into_iter()
+        .chain(peers.keys().copied().filter(|id| Some(*id) != first))
+        .collect()
+}
+
 /// Initializes a pristine node with the configured voters; "already formed" is not an error.
 async fn form_group(raft: &Raft, members: BTreeMap<NodeId, PeerNode>) -> Result<(), NodeError> {
     tracing::info!(?members, "empty store: forming the Raft group");
@@ -924,5 +935,24 @@ async fn watch_role(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
             r = metrics.changed() => if r.is_err() { return },
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preferred_leader_forms_a_new_group_first() {
+        let peers: BTreeMap<NodeId, String> =
+            [(0, "a".into()), (1, "b".into()), (2, "c".into())].into();
+        assert_eq!(formation_order(&peers, None), vec![0, 1, 2]);
+        assert_eq!(formation_order(&peers, Some(2)), vec![2, 0, 1]);
+        assert_eq!(formation_order(&peers, Some(1)), vec![1, 0, 2]);
+        assert_eq!(
+            formation_order(&peers, Some(7)),
+            vec![0, 1, 2],
+            "not a voter"
+        );
     }
 }

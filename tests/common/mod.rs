@@ -42,15 +42,22 @@ pub struct Cluster {
 /// Starts `ledgermq broker -c conf`, appending its output to `log` (kept across restarts so a
 /// failing test's dump shows every life of the node).
 pub fn spawn_broker(conf: &Path, log: &Path) -> Child {
+    spawn_brokers(&[conf.to_path_buf()], log)
+}
+
+/// Starts one `ledgermq broker` process hosting every member in `confs` (one `-c` each).
+pub fn spawn_brokers(confs: &[PathBuf], log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .expect("open broker log");
-    Command::new(bin())
-        .args(["broker", "-c"])
-        .arg(conf)
-        .env("RUST_LOG", "info,openraft=error")
+    let mut cmd = Command::new(bin());
+    cmd.arg("broker");
+    for conf in confs {
+        cmd.arg("-c").arg(conf);
+    }
+    cmd.env("RUST_LOG", "info,openraft=error")
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("dup log"))
         .stderr(log)
