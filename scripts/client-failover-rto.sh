@@ -11,8 +11,12 @@
 #     --kills N             faults (default 3; also the positional argument)
 #     --graceful            `mqshutdown broker -c CONF` the node (SIGTERM) instead of kill -9
 #     --down SECS           how long the node stays down before its restart (default 3)
-#     --window SECS         at least this long from one fault to the next (default: 12 on
-#                           dledger-3g, 40 on dledger, where the client needs its 30 s route poll)
+#     --window SECS         at least this long from one fault to the next (default 35 on
+#                           dledger-3g, 40 on dledger): longer than the clients' 30 s route poll,
+#                           so each fault meets a client that has seen the cluster whole again
+#                           (a group whose route had no master when the client refreshed is left
+#                           out until its next poll; faults closer together than that can leave
+#                           it no live group)
 #     --interval-ms MS      pause between two sends (default 10)
 #     --live                also run the client's push consumer through the faults and report
 #                           how long each group's messages waited for it
@@ -50,7 +54,7 @@ VENV=/var/tmp/ledgermq-compat-venv
 LAYOUT=$(cat "$RUN/layout" 2>/dev/null || echo dledger)
 case "$LAYOUT" in
   dledger) CONFS=(cluster-conf/dledger/broker-n*.conf); WINDOW=${WINDOW:-40} ;;
-  dledger-3g) CONFS=(cluster-conf/dledger-3g/broker-n*-g*.conf); WINDOW=${WINDOW:-12} ;;
+  dledger-3g) CONFS=(cluster-conf/dledger-3g/broker-n*-g*.conf); WINDOW=${WINDOW:-35} ;;
   *) echo "client-failover-rto: needs the dledger or dledger-3g layout (scripts/fast-try.sh start --layout ...)" >&2; exit 2 ;;
 esac
 [ -x "$BIN" ] || { echo "client-failover-rto: no $BIN; run scripts/fast-try.sh start first" >&2; exit 2; }
@@ -58,7 +62,9 @@ esac
 case "$CLIENT_KIND" in
   rust)
     echo "==> building the rocketmq-client-rust 1.0.0 driver (compat/rust-client, profile $PROFILE)"
-    CARGO_PROFILE_${PROFILE^^}_INHERITS=dev CARGO_TARGET_DIR=$COMPAT_TARGET \
+    inherits=()
+    [ "$PROFILE" = dev ] || inherits=("CARGO_PROFILE_${PROFILE^^}_INHERITS=dev")
+    env "${inherits[@]}" CARGO_TARGET_DIR=$COMPAT_TARGET \
       cargo build --quiet --locked --profile "$PROFILE" --manifest-path compat/rust-client/Cargo.toml
     CLIENT=("$COMPAT_TARGET/$PROFILE_DIR/rust-compat")
     PRODUCE_EXTRA=()

@@ -347,3 +347,107 @@ async fn three_groups_ride_out_a_node_kill_and_leadership_returns() {
         );
     }
 }
+
+/// Isolation across groups of one process: node A hosts a member of group X and the only
+/// member of group Y (a group of one); X's other members live in two other processes. Once
+/// those two are killed, X has no quorum and refuses writes at once, while Y, in the same
+/// process as X's stranded member, keeps committing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_group_without_quorum_does_not_stop_another_group_of_its_process() {
+    use bytes::Bytes;
+    use ledgermq::raft::LogCommand;
+
+    let block = common::shifted_block(43);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ip = |i: u32| format!("127.0.{block}.{}", i + 1);
+    let x_peers = (0..3)
+        .map(|i| format!("n{i}-{}:40911", ip(i)))
+        .collect::<Vec<_>>()
+        .join(";");
+    let conf = |name: &str, text: String| {
+        let path = dir.path().join(format!("{name}.conf"));
+        std::fs::write(&path, text).expect("write conf");
+        path
+    };
+    let member = |group: &str, node: u32, port: u16, peers: &str| {
+        format!(
+            "brokerClusterName=Iso\nbrokerName={group}\nbrokerIP1={ip}\nlistenPort={port}\n\
+             storePathRootDir={root}\nenableDLegerCommitLog=true\ndLegerGroup={group}\n\
+             dLegerPeers={peers}\ndLegerSelfId=n{node}\nmappedFileSizeCommitLog=1048576\nmaxMessageSize=65536\n\
+             raftElectionTimeoutMs=800\nraftHeartbeatIntervalMs=100\n",
+            ip = ip(node),
+            root = dir.path().join(format!("{group}-n{node}")).display(),
+        )
+    };
+    let y_peer = format!("n0-{}:40921", ip(0));
+    let a = vec![
+        conf("x-n0", member("GroupX", 0, 30911, &x_peers)),
+        conf("y-n0", member("GroupY", 0, 30921, &y_peer)),
+    ];
+    let b = vec![conf("x-n1", member("GroupX", 1, 30911, &x_peers))];
+    let c = vec![conf("x-n2", member("GroupX", 2, 30911, &x_peers))];
+    let log = |n: &str| dir.path().join(format!("{n}.log"));
+    let mut procs = Procs(vec![
+        common::spawn_brokers(&a, &log("a")),
+        common::spawn_brokers(&b, &log("b")),
+        common::spawn_brokers(&c, &log("c")),
+    ]);
+    let dump = || {
+        for n in ["a", "b", "c"] {
+            eprintln!(
+                "----- {n} -----\n{}",
+                std::fs::read_to_string(log(n)).unwrap_or_default()
+            );
+        }
+    };
+    let x = RaftAdminClient::new((0..3).map(|i| format!("{}:40911", ip(i))).collect())
+        .with_call_timeout(Duration::from_millis(500));
+    let y = RaftAdminClient::new(vec![format!("{}:40921", ip(0))]);
+    let raw = |s: &str| LogCommand::Raw(Bytes::from(s.to_string()));
+    for (name, client) in [("X", &x), ("Y", &y)] {
+        if let Err(e) = client.write(raw("first"), Duration::from_secs(30)).await {
+            dump();
+            panic!("group {name} does not take writes: {e}");
+        }
+    }
+    // X's other two members die; X's member in process A is left without a quorum.
+    for mut p in procs.0.drain(1..) {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    let x0 = RaftAdminClient::new(vec![format!("{}:40911", ip(0))])
+        .with_call_timeout(Duration::from_secs(2));
+    let started = Instant::now();
+    let refused = x0.write(raw("x-alone"), Duration::from_secs(3)).await;
+    assert!(
+        refused.is_err(),
+        "a group without a quorum acknowledged a write: {refused:?}"
+    );
+    for i in 0..20 {
+        if let Err(e) = y
+            .write(raw(&format!("y-{i}")), Duration::from_secs(5))
+            .await
+        {
+            dump();
+            panic!("group Y stopped with group X's quorum: {e}");
+        }
+    }
+    let s = y
+        .status(&format!("{}:40921", ip(0)))
+        .await
+        .expect("Y status");
+    assert_eq!(s.state, "Leader");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// Broker processes killed when the test ends, also when it panics.
+struct Procs(Vec<std::process::Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for p in &mut self.0 {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}

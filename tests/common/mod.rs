@@ -72,7 +72,7 @@ pub fn bin() -> &'static str {
 /// `LEDGERMQ_TEST_BLOCK_BASE` shifts every test's loopback block (and name-server port), so two
 /// checkouts can run their cluster tests on one machine at once without sharing addresses or
 /// iptables rules.
-fn shifted_block(block: u8) -> u8 {
+pub fn shifted_block(block: u8) -> u8 {
     let base: u8 = std::env::var("LEDGERMQ_TEST_BLOCK_BASE")
         .ok()
         .and_then(|v| v.parse().ok())
