@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::TcpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -92,14 +92,30 @@ impl Broker {
             })?;
         // Listen on the address the broker registers (brokerIP1), which is the one clients
         // are given; several brokers can then share a host on distinct loopback addresses.
+        // The port is bound now (a port in use is reported before the store is opened) but
+        // only listens once the Raft node runs: a restarting broker that accepted connections
+        // while it recovered its store would leave clients' requests waiting for their whole
+        // timeout, where a refused connection sends them to another broker at once.
         let bind = store_host.to_string();
-        let listener = TcpListener::bind(&bind)
-            .await
-            .map_err(|source| BrokerError::Bind {
-                addr: bind.clone(),
-                source,
-            })?;
+        let bind_err = |source| BrokerError::Bind {
+            addr: bind.clone(),
+            source,
+        };
+        let socket = match store_host {
+            SocketAddr::V4(_) => TcpSocket::new_v4(),
+            SocketAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .map_err(bind_err)?;
+        socket.set_reuseaddr(true).map_err(bind_err)?;
+        socket.bind(store_host).map_err(bind_err)?;
         let node = RaftNode::start(RaftNodeConfig::from_broker_config(&cfg)).await?;
+        let listener = match socket.listen(1024) {
+            Ok(l) => l,
+            Err(e) => {
+                node.shutdown().await;
+                return Err(bind_err(e));
+            }
+        };
         let bc = Arc::new(BrokerContext::new(cfg, node.core().clone(), store_host));
         let (client, _inbound) = RemotingClient::new(ClientConfig::default());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
