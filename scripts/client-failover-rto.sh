@@ -159,7 +159,8 @@ for k in $(seq 1 "$KILLS"); do
   t_kill=$(now_ms)
   if [ "$GRACEFUL" = 1 ]; then
     mode=graceful
-    "$BIN" mqshutdown broker -c "$conf" >/dev/null
+    "$BIN" mqshutdown broker -c "$conf" >/dev/null ||
+      { echo "fault $k: mqshutdown broker -c $conf found no broker process to stop" >&2; exit 1; }
   else
     mode=kill
     kill -9 "$(cat "$RUN/pids/$proc.pid")"

@@ -170,7 +170,7 @@ fn writable(r: &TopicRouteData) -> Vec<(String, u32)> {
         .queue_datas
         .iter()
         .filter_map(|q| masters.get(q.broker_name.as_str()).map(|m| (*m, q)))
-        .flat_map(|(m, q)| (0..q.write_queue_nums.max(0) as u32).map(move |i| (m.to_string(), i)))
+        .flat_map(|(m, q)| (0..q.write_queue_nums).map(move |i| (m.to_string(), i)))
         .collect::<Vec<_>>();
     out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
     out
