@@ -56,7 +56,8 @@ fn failpoints() {
     rt.block_on(async {
         timed("commitlog::append", append_fails()).await;
         timed("commitlog::fsync", fsync_fails()).await;
-        timed("commitlog::roll", roll_fails()).await;
+        timed("commitlog::roll", roll_fails("commitlog::roll")).await;
+        timed("commitlog::sync_dir", roll_fails("commitlog::sync_dir")).await;
         timed("commitlog::truncate", async { truncate_fails() }).await;
         timed("raft::save_vote", save_vote_fails()).await;
         timed("one group of several", one_group_of_several_fails()).await;
@@ -124,7 +125,7 @@ async fn one_group_of_several_fails() {
     assert!(matches!(again, Err(WriteError::Fatal(_))), "{again:?}");
     assert!(started.elapsed() < WRITE_WITHIN, "{:?}", started.elapsed());
     assert_eq!(
-        node_b.core().raft.metrics().borrow().state,
+        node_b.core().raft().metrics().borrow().state,
         ServerState::Leader
     );
     b.stop(node_b).await;
@@ -153,11 +154,11 @@ async fn fsync_fails() {
     group.stop(node).await;
 }
 
-/// 3. When a new segment cannot be created, the write that needed it is not acknowledged; the
-///    writes that still fitted in the current segment are, and all of them survive the restart,
-///    after which the log rolls normally.
-async fn roll_fails() {
-    const FP: &str = "commitlog::roll";
+/// 3. When a new segment cannot be created (`commitlog::roll`) or its directory entry cannot be
+///    made durable (`commitlog::sync_dir`), the write that needed it is not acknowledged and no
+///    segment file is left; the writes that still fitted in the current segment are
+///    acknowledged, and all of them survive the restart, after which the log rolls normally.
+async fn roll_fails(fp: &'static str) {
     const SEGMENT: u64 = 64 << 10;
     const LEN: usize = 1000;
     let mut group = Group::new(FlushMode::Sync, SEGMENT);
@@ -171,7 +172,7 @@ async fn roll_fails() {
         "roll: 20 KiB of entries should still fit in the first 64 KiB segment"
     );
 
-    arm(FP);
+    arm(fp);
     // 64 KiB holds about 63 records of 1 KiB: the segment fills up well before 100 writes.
     let mut fitted = 0;
     let mut failed = None;
@@ -189,23 +190,23 @@ async fn roll_fails() {
         }
     }
     let Some((failed, result)) = failed else {
-        panic!("roll: 100 writes of {LEN} bytes were all acknowledged with {FP} armed; the log never needed a new segment or the failpoint is not on the roll path");
+        panic!("roll: 100 writes of {LEN} bytes were all acknowledged with {fp} armed; the log never needed a new segment or the failpoint is not on the roll path");
     };
     assert!(
         fitted > 0,
-        "roll: the first write after arming {FP} failed although it fit in the current segment"
+        "roll: the first write after arming {fp} failed although it fit in the current segment"
     );
-    assert_not_acked_and_reported(&node, FP, result).await;
+    assert_not_acked_and_reported(&node, fp, result).await;
     assert_eq!(
         group.segment_files(),
         1,
-        "roll: a segment file was created although {FP} failed"
+        "roll: a segment file was created although {fp} failed"
     );
-    fail::remove(FP);
+    fail::remove(fp);
 
     let node = group.restart(node, "roll: restart").await;
     assert_consistent(&node, &mut acked, before, "roll: after restart").await;
-    report_survivor(&node, FP, &failed);
+    report_survivor(&node, fp, &failed);
     // The log must now roll past the segment whose roll failed.
     write_acked(&node, &mut acked, "roll-after", 80, LEN).await;
     assert!(
@@ -490,7 +491,7 @@ fn record_meta(term: u64, index: u64) -> RecordMeta {
 async fn wait_leader(node: &RaftNode, label: &str) {
     let deadline = Instant::now() + ELECT_WITHIN;
     loop {
-        let m = node.core().raft.metrics().borrow().clone();
+        let m = node.core().raft().metrics().borrow().clone();
         if m.state == ServerState::Leader {
             return;
         }
@@ -507,7 +508,7 @@ async fn wait_leader(node: &RaftNode, label: &str) {
 async fn assert_never_leader(node: &RaftNode, period: Duration, label: &str) {
     let until = Instant::now() + period;
     while Instant::now() < until {
-        let state = node.core().raft.metrics().borrow().state;
+        let state = node.core().raft().metrics().borrow().state;
         assert_ne!(
             state,
             ServerState::Leader,
@@ -546,7 +547,7 @@ async fn write_acked(
 fn digest_of(node: &RaftNode, acked: &[(LogId, Bytes)], label: &str) -> LogDigest {
     let first = node
         .core()
-        .log
+        .commit_log()
         .first_index()
         .unwrap_or_else(|| panic!("{label}: the log is empty"));
     let last = acked
@@ -575,7 +576,7 @@ async fn assert_not_acked_and_reported(
     };
     let deadline = Instant::now() + Duration::from_secs(3);
     let stopped = loop {
-        let running = node.core().raft.metrics().borrow().running_state.clone();
+        let running = node.core().raft().metrics().borrow().running_state.clone();
         if let Err(fatal) = running {
             break Some(fatal.to_string());
         }
@@ -675,7 +676,7 @@ async fn assert_consistent(
 /// Says whether the write that failed survived the restart. Both outcomes are correct: it was
 /// never acknowledged, so the client must treat it as unknown.
 fn report_survivor(node: &RaftNode, failpoint: &str, failed: &Bytes) {
-    let first = node.core().log.first_index().unwrap_or_default();
+    let first = node.core().commit_log().first_index().unwrap_or_default();
     let survived = read_all(node, first, failpoint)
         .values()
         .any(|e| e.payload == *failed);

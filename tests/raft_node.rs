@@ -34,7 +34,7 @@ async fn start(dir: &std::path::Path, addr: &str, snapshot_every: u64) -> RaftNo
         .await
         .expect("start node");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while node.core().raft.metrics().borrow().state != ServerState::Leader {
+    while node.core().raft().metrics().borrow().state != ServerState::Leader {
         assert!(
             Instant::now() < deadline,
             "single node did not elect itself"
@@ -86,7 +86,7 @@ async fn concurrent_writes_are_grouped_and_each_gets_its_own_result() {
         };
         let stored = node
             .core()
-            .log
+            .commit_log()
             .read_at(commit_log_offset, value.len())
             .expect("read back");
         assert_eq!(
@@ -141,7 +141,7 @@ async fn messages_get_queue_offsets_and_survive_restart_and_snapshot() {
         for ((topic, qid), bodies) in &expected {
             let cq = node
                 .core()
-                .state
+                .broker_state()
                 .consume_queue(topic, *qid)
                 .expect("queue exists");
             assert_eq!(
@@ -153,7 +153,7 @@ async fn messages_get_queue_offsets_and_survive_restart_and_snapshot() {
                 assert_eq!(e.tags_code, tags_hash_code("TagA"));
                 let bytes = node
                     .core()
-                    .log
+                    .commit_log()
                     .read_at(e.commit_log_offset as u64, e.size as usize)
                     .expect("message bytes");
                 let view = StoredMessageView::parse(&bytes).expect("a stored message");
@@ -163,15 +163,18 @@ async fn messages_get_queue_offsets_and_survive_restart_and_snapshot() {
         }
     };
     check(&node);
-    assert!(
-        node.core().raft.metrics().borrow().snapshot.is_some(),
-        "a snapshot was taken"
-    );
+    // Snapshots are built in the background, after the entries they cover were applied (and
+    // answered); wait for one rather than race it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.core().raft().metrics().borrow().snapshot.is_none() {
+        assert!(Instant::now() < deadline, "a snapshot was taken");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     node.shutdown().await;
 
     let node = start(dir.path(), &addr, 50).await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while node.core().sm.last_applied().map(|l| l.index) < node.core().log.last_index() {
+    while node.core().last_applied().map(|l| l.index) < node.core().commit_log().last_index() {
         assert!(
             Instant::now() < deadline,
             "replay after restart did not finish"
@@ -182,11 +185,11 @@ async fn messages_get_queue_offsets_and_survive_restart_and_snapshot() {
     // Keys of messages the snapshot covered are indexed again by the start-up scan.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let hits = node.core().state.index().get("key-body-3", 10);
-        let all = node.core().state.index().get("shared", 1000).len();
+        let hits = node.core().broker_state().index().get("key-body-3", 10);
+        let all = node.core().broker_state().index().get("shared", 1000).len();
         if let ([offset], 230) = (&hits[..], all) {
             let offset = *offset;
-            let bytes = node.core().log.read_at(offset, 200).expect("read");
+            let bytes = node.core().commit_log().read_at(offset, 200).expect("read");
             let view = StoredMessageView::parse(&bytes).expect("message at the indexed offset");
             assert_eq!(view.body(), b"body-3");
             break;
@@ -235,7 +238,11 @@ async fn malformed_messages_are_rejected_the_same_way_everywhere() {
             ok.result
         );
     }
-    assert!(node.core().state.consume_queue("../../escape", 0).is_none());
+    assert!(node
+        .core()
+        .broker_state()
+        .consume_queue("../../escape", 0)
+        .is_none());
     node.shutdown().await;
 }
 
@@ -267,8 +274,7 @@ async fn pulls_filter_by_tag_and_report_offset_status_like_rocketmq() {
         };
         offsets.push(pos.commit_log_offset);
     }
-    let state = &core.state;
-    let log = &core.log;
+    let state = core.broker_state();
     let req = |offset, max_count| GetRequest {
         topic: "T",
         queue_id: 0,
@@ -277,7 +283,7 @@ async fn pulls_filter_by_tag_and_report_offset_status_like_rocketmq() {
         max_bytes: 1 << 20,
     };
     let tag_a = tags_hash_code("TagA");
-    let r = get_messages(state, log, req(0, 4), &|code| code == tag_a);
+    let r = get_messages(state, req(0, 4), &|code| code == tag_a);
     assert_eq!(r.status, GetStatus::Found);
     assert_eq!(r.count, 4);
     assert_eq!(
@@ -303,14 +309,14 @@ async fn pulls_filter_by_tag_and_report_offset_status_like_rocketmq() {
         "PHYSICALOFFSET is filled in"
     );
 
-    let none = get_messages(state, log, req(19, 4), &|code| code == tag_a);
+    let none = get_messages(state, req(19, 4), &|code| code == tag_a);
     assert_eq!(none.status, GetStatus::NoMatchedMessage);
     assert_eq!(none.next_begin_offset, 20);
     assert_eq!(
-        get_messages(state, log, req(20, 4), &|_| true).status,
+        get_messages(state, req(20, 4), &|_| true).status,
         GetStatus::OffsetOverflowOne
     );
-    let bad = get_messages(state, log, req(25, 4), &|_| true);
+    let bad = get_messages(state, req(25, 4), &|_| true);
     assert_eq!(
         (bad.status, bad.next_begin_offset),
         (GetStatus::OffsetOverflowBadly, 20)
@@ -320,20 +326,20 @@ async fn pulls_filter_by_tag_and_report_offset_status_like_rocketmq() {
         ..req(0, 4)
     };
     assert_eq!(
-        get_messages(state, log, missing, &|_| true).status,
+        get_messages(state, missing, &|_| true).status,
         GetStatus::NoMatchedLogicQueue
     );
 
-    assert_eq!(search_offset_by_time(state, log, "T", 0, 0), 0);
-    assert_eq!(search_offset_by_time(state, log, "T", 0, 1_055), 6);
-    assert_eq!(search_offset_by_time(state, log, "T", 0, 10_000), 20);
-    assert_eq!(earliest_store_time(state, log, "T", 0), Some(1_000));
+    assert_eq!(search_offset_by_time(state, "T", 0, 0), 0);
+    assert_eq!(search_offset_by_time(state, "T", 0, 1_055), 6);
+    assert_eq!(search_offset_by_time(state, "T", 0, 10_000), 20);
+    assert_eq!(earliest_store_time(state, "T", 0), Some(1_000));
 
-    let viewed = message_at(state, log, offsets[5]).expect("message at its offset");
+    let viewed = message_at(state, offsets[5]).expect("message at its offset");
     let (m, _) = ledgermq::message::decode_stored(&viewed, true).expect("decodes");
     assert_eq!((m.queue_offset, &m.body[..]), (5, &b"m5"[..]));
     assert!(
-        message_at(state, log, offsets[5] + 1).is_none(),
+        message_at(state, offsets[5] + 1).is_none(),
         "no message starts mid-record"
     );
     node.shutdown().await;

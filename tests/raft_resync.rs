@@ -28,7 +28,7 @@ async fn leader_among(nodes: &[&RaftNode]) -> Arc<NodeCore> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         for n in nodes {
-            if n.core().raft.metrics().borrow().state == ServerState::Leader {
+            if n.core().raft().metrics().borrow().state == ServerState::Leader {
                 return n.core().clone();
             }
         }
@@ -60,7 +60,7 @@ async fn a_new_leader_does_not_resend_the_log_a_follower_already_has() {
         tasks.push(tokio::spawn(async move {
             for i in 0..each {
                 leader
-                    .raft
+                    .raft()
                     .client_write(LogCommand::Raw(Bytes::from(format!("w{w}-{i}"))))
                     .await
                     .expect("write");
@@ -70,26 +70,26 @@ async fn a_new_leader_does_not_resend_the_log_a_follower_already_has() {
     for t in tasks {
         t.await.expect("writer");
     }
-    let log_len = leader.raft.metrics().borrow().last_log_index.unwrap_or(0);
+    let log_len = leader.raft().metrics().borrow().last_log_index.unwrap_or(0);
     assert!(log_len >= writers * each, "log holds {log_len} entries");
 
     // Wait until every node holds the whole log, then stop the leader.
     let deadline = Instant::now() + Duration::from_secs(15);
     while nodes
         .iter()
-        .any(|n| n.core().raft.metrics().borrow().last_log_index != Some(log_len))
+        .any(|n| n.core().raft().metrics().borrow().last_log_index != Some(log_len))
     {
         assert!(Instant::now() < deadline, "followers did not catch up");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let old = nodes
         .iter()
-        .position(|n| n.core().id == leader.id)
+        .position(|n| n.core().id() == leader.id())
         .expect("leader is one of the nodes");
     let old_leader = nodes.remove(old);
     let received_before: Vec<u64> = nodes
         .iter()
-        .map(|n| n.core().append_stats.entries())
+        .map(|n| n.core().append_stats().entries())
         .collect();
     old_leader.shutdown().await;
 
@@ -101,9 +101,9 @@ async fn a_new_leader_does_not_resend_the_log_a_follower_already_has() {
         .expect("first write on the new leader");
     let follower = nodes
         .iter()
-        .position(|n| n.core().id != new_leader.id)
+        .position(|n| n.core().id() != new_leader.id())
         .expect("one follower left");
-    let resent = nodes[follower].core().append_stats.entries() - received_before[follower];
+    let resent = nodes[follower].core().append_stats().entries() - received_before[follower];
     assert!(
         resent < log_len / 4,
         "the follower received {resent} entries after the leader change, of a {log_len}-entry \

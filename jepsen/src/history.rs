@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -197,10 +197,7 @@ impl Recorder {
     /// Appends `op` (index and times are set here) and returns its index.
     pub fn record(&self, mut op: Op) -> u64 {
         op.time_us = self.start.elapsed().as_micros() as u64;
-        op.wall_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        op.wall_ms = ledgermq::time::now_ms();
         let mut inner = self.inner.lock();
         op.index = inner.ops.len() as u64;
         let index = op.index;

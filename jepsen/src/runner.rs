@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use ledgermq::client::{ClientOptions, MqAdmin};
 use ledgermq::protocol::topic::TopicConfig;
+use ledgermq::protocol::topic_names::AUTO_CREATE_TOPIC_KEY;
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -83,10 +84,7 @@ fn say(rec: Option<&Recorder>, msg: &str) {
 }
 
 fn run_dir(root: &Path, name: &str, run_id: &str) -> Result<PathBuf, RunError> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let stamp = ledgermq::time::now_ms() / 1000;
     let dir = root.join(format!("{stamp}-{name}-{run_id}"));
     std::fs::create_dir_all(&dir)
         .map_err(|e| RunError::Setup(format!("{}: {e}", dir.display())))?;
@@ -391,7 +389,7 @@ async fn wait_ready(
     let mut created: std::collections::BTreeMap<String, String> = Default::default();
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let route = match admin.client().fetch_route("TBW102").await {
+        let route = match admin.client().fetch_route(AUTO_CREATE_TOPIC_KEY).await {
             Ok(route) => route,
             Err(e) => {
                 last = format!("no group routable yet: {e}");

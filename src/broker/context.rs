@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -17,6 +17,7 @@ use crate::config::BrokerConfig;
 use crate::protocol::body::{DataVersion, MessageQueue, TopicConfigSerializeWrapper};
 use crate::protocol::topic::TopicConfig;
 use crate::raft::NodeCore;
+use crate::time::now_ms;
 
 /// (group, queue) → (client id, last lock time), for orderly consumers' LOCK_BATCH_MQ.
 pub type QueueLocks = Mutex<HashMap<(String, MessageQueue), (String, Instant)>>;
@@ -39,13 +40,6 @@ pub struct BrokerContext {
     /// The topic table's version: bumped whenever the table's content changes, so the name
     /// servers know when to re-read the queues.
     topic_version: Mutex<(u64, DataVersion)>,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl BrokerContext {
@@ -87,7 +81,7 @@ impl BrokerContext {
 
     /// `host:port` of the current leader's client port, if known (for error messages).
     pub fn leader_hint(&self) -> String {
-        match self.core.raft.metrics().borrow().current_leader {
+        match self.core.leader_id() {
             Some(id) => format!("n{id}"),
             None => "unknown".into(),
         }

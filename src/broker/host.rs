@@ -72,7 +72,7 @@ impl BrokerHost {
                 .parse()
                 .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
             first.metrics_listen(),
-            crate::metrics::broker::collector(contexts),
+            super::metrics::collector(contexts),
             shutdown_rx,
         )
         .await;

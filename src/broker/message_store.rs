@@ -1,4 +1,6 @@
-//! Reading messages back: the pull path, offsets by time, and lookups by CommitLog offset.
+//! Reading messages back: the pull path, offsets by time, and lookups by CommitLog offset,
+//! all through the node's [`BrokerState`] (its ConsumeQueues and the CommitLog they point
+//! into).
 //!
 //! Everything here reads committed data only: the ConsumeQueues hold entries for applied
 //! (committed) messages, and the CommitLog bytes they point at never change. Queue offsets are
@@ -10,7 +12,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::message::{patch_offsets, StoredMessageView};
 use crate::raft::broker_state::BrokerState;
-use crate::store::{CommitLog, ConsumeQueue, CqEntry};
+use crate::store::{ConsumeQueue, CqEntry};
 
 /// How a read of one queue ended (RocketMQ's GetMessageStatus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +60,6 @@ pub struct GetRequest<'a> {
 /// `filter`, stopping after `max_bytes` of messages (at least one is returned if any matches).
 pub fn get_messages(
     state: &BrokerState,
-    log: &CommitLog,
     req: GetRequest<'_>,
     filter: &dyn Fn(i64) -> bool,
 ) -> GetMessageResult {
@@ -77,6 +78,7 @@ pub fn get_messages(
         body: BytesMut::new(),
         count: 0,
     };
+    let log = state.commit_log();
     let Some(cq) = state.consume_queue(topic, queue_id) else {
         return result;
     };
@@ -141,8 +143,9 @@ pub fn get_messages(
 }
 
 /// The store timestamp of the message a queue entry points at.
-fn store_time(log: &CommitLog, e: &CqEntry) -> Option<i64> {
-    let bytes = log
+pub fn store_time(state: &BrokerState, e: &CqEntry) -> Option<i64> {
+    let bytes = state
+        .commit_log()
         .read_at(e.commit_log_offset as u64, e.size as usize)
         .ok()?;
     StoredMessageView::parse(&bytes)
@@ -154,7 +157,6 @@ fn store_time(log: &CommitLog, e: &CqEntry) -> Option<i64> {
 /// offset if every message is older, the min offset if every message is newer.
 pub fn search_offset_by_time(
     state: &BrokerState,
-    log: &CommitLog,
     topic: &str,
     queue_id: u32,
     timestamp: i64,
@@ -165,7 +167,7 @@ pub fn search_offset_by_time(
     let (mut lo, mut hi) = (cq.min_offset(), cq.max_offset());
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        match cq.get(mid).and_then(|e| store_time(log, &e)) {
+        match cq.get(mid).and_then(|e| store_time(state, &e)) {
             Some(t) if t < timestamp => lo = mid + 1,
             Some(_) => hi = mid,
             // Unreadable (being purged): treat as older.
@@ -176,36 +178,10 @@ pub fn search_offset_by_time(
 }
 
 /// Store time of the oldest retained message of a queue.
-pub fn earliest_store_time(
-    state: &BrokerState,
-    log: &CommitLog,
-    topic: &str,
-    queue_id: u32,
-) -> Option<i64> {
+pub fn earliest_store_time(state: &BrokerState, topic: &str, queue_id: u32) -> Option<i64> {
     let cq = state.consume_queue(topic, queue_id)?;
     let e = cq.get(cq.min_offset())?;
-    store_time(log, &e)
-}
-
-/// Store time of the oldest message still in the CommitLog (clusterList's `#Hour`).
-pub fn earliest_message_time(log: &CommitLog) -> Option<i64> {
-    let first = log.first_index()?;
-    let last = log.last_index()?;
-    // Skip the few non-message entries (membership, blank, topics) at the start.
-    for rec in log
-        .read_range(first, last.min(first + 64) + 1, 1 << 20)
-        .ok()?
-    {
-        let items = crate::raft::codec::items(rec.meta.index, rec.meta.kind, &rec.payload).ok()?;
-        for (kind, payload) in items {
-            if kind == crate::raft::codec::KIND_MESSAGE || kind == crate::raft::codec::KIND_BATCH {
-                if let Ok(v) = StoredMessageView::parse(&payload) {
-                    return Some(v.store_timestamp());
-                }
-            }
-        }
-    }
-    None
+    store_time(state, &e)
 }
 
 /// The queue offset of the message at `commit_log_offset` in `cq` (entries are sorted by
@@ -226,11 +202,8 @@ pub fn queue_offset_of(cq: &ConsumeQueue, commit_log_offset: u64) -> Option<u64>
 
 /// Reads the stored message that starts at `commit_log_offset` (VIEW_MESSAGE_BY_ID), with its
 /// queue offset filled in. `None` if no message starts there.
-pub fn message_at(
-    state: &BrokerState,
-    log: &CommitLog,
-    commit_log_offset: u64,
-) -> Option<BytesMut> {
+pub fn message_at(state: &BrokerState, commit_log_offset: u64) -> Option<BytesMut> {
+    let log = state.commit_log();
     let head = log.read_at(commit_log_offset, 4).ok()?;
     let size = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
     if size <= 0 || size as usize > 64 << 20 {

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod context;
 pub mod host;
 pub mod message_store;
+pub mod metrics;
 pub mod offsets;
 pub mod processor;
 pub mod register;
@@ -22,9 +23,9 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::config::BrokerConfig;
-use crate::raft::retention::disk_space;
 use crate::raft::{NodeError, RaftNode, RaftNodeConfig};
 use crate::remoting::{ClientConfig, RemotingClient, ServerConfig};
+use crate::store::disk_space;
 use context::BrokerContext;
 pub use host::BrokerHost;
 use processor::BrokerHandler;
@@ -143,7 +144,7 @@ impl Broker {
             broker = %bc.cfg.broker_name,
             cluster = %bc.cfg.broker_cluster_name,
             addr = %bc.broker_addr,
-            raft = %bc.core.addr,
+            raft = %bc.core.addr(),
             "The broker boot success"
         );
         Ok(Broker {

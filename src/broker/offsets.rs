@@ -50,13 +50,15 @@ impl ConsumerOffsetManager {
         if let Some(e) = self.local.lock().get(&key) {
             return Some(e.offset);
         }
-        self.core.state.consumer_offset(group, topic, queue_id)
+        self.core
+            .broker_state()
+            .consumer_offset(group, topic, queue_id)
     }
 
     /// Every (topic, queue) offset a group has, local commits over replicated ones.
     pub fn offsets_of_group(&self, group: &str) -> HashMap<(String, u32), u64> {
         let mut out = HashMap::new();
-        let meta = self.core.state.metadata();
+        let meta = self.core.broker_state().metadata();
         let suffix = format!("@{group}");
         for (k, queues) in &meta.consumer_offsets {
             if let Some(topic) = k.strip_suffix(&suffix) {
@@ -77,7 +79,7 @@ impl ConsumerOffsetManager {
     pub fn groups_of_topic(&self, topic: &str) -> Vec<String> {
         let mut groups: Vec<String> = self
             .core
-            .state
+            .broker_state()
             .metadata()
             .consumer_offsets
             .keys()

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::context::BrokerContext;
+use crate::message::java_crc32;
 use crate::protocol::body::RegisterBrokerBody;
 use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::{
@@ -55,10 +56,10 @@ pub async fn register_once(bc: &BrokerContext, client: &RemotingClient) -> usize
         broker_addr: bc.broker_addr.clone(),
         cluster_name: bc.cfg.broker_cluster_name.clone(),
         // The Raft peer port: in master/slave mode slaves replicate from it (haListenPort).
-        ha_server_addr: bc.core.addr.clone(),
+        ha_server_addr: bc.core.addr().to_string(),
         broker_id,
         compressed: false,
-        body_crc32: (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32,
+        body_crc32: java_crc32(&body),
     };
     let calls = addrs.iter().map(|addr| {
         let mut req =
@@ -89,7 +90,7 @@ pub async fn register_once(bc: &BrokerContext, client: &RemotingClient) -> usize
 /// A slave learns its master's HA address from the name server's answer, as RocketMQ's do
 /// (unless `haMasterAddress` fixed it).
 fn learn_master(bc: &BrokerContext, resp: &RemotingCommand) {
-    if bc.core.role != GroupRole::Slave || bc.cfg.ha_master_address.is_some() {
+    if bc.core.role() != GroupRole::Slave || bc.cfg.ha_master_address.is_some() {
         return;
     }
     match RegisterBrokerResponseHeader::from_ext(&resp.ext_fields) {
@@ -124,7 +125,7 @@ pub async fn run(
     client: RemotingClient,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut metrics = bc.core.raft.metrics();
+    let mut metrics = bc.core.watch_metrics();
     let mut last_id = None;
     let mut retry_wait = Duration::from_secs(1);
     let mut system_topics_ready = false;
@@ -150,7 +151,7 @@ pub async fn run(
             let w = retry_wait;
             retry_wait = (retry_wait * 2).min(PERIOD);
             w
-        } else if bc.core.role == GroupRole::Slave && bc.core.master_hint().is_none() {
+        } else if bc.core.role() == GroupRole::Slave && bc.core.master_hint().is_none() {
             // A slave asks again soon until the name server knows its master.
             retry_wait = Duration::from_secs(1);
             SLAVE_DISCOVERY_PERIOD

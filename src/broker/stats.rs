@@ -49,7 +49,7 @@ impl BrokerStats {
             .lock()
             .entry(topic.to_string())
             .or_default() += msgs;
-        crate::metrics::broker::on_put(&self.group, topic, msgs, bytes);
+        super::metrics::on_put(&self.group, topic, msgs, bytes);
     }
 
     pub fn on_get(&self, group: &str, msgs: u64, bytes: u64) {
@@ -70,7 +70,7 @@ impl BrokerStats {
         if let Some(g) = groups.get_mut(group) {
             g.total += msgs;
         }
-        crate::metrics::broker::on_get(&self.group, msgs, bytes);
+        super::metrics::on_get(&self.group, msgs, bytes);
     }
 
     pub fn topic_puts(&self) -> HashMap<String, u64> {

@@ -13,21 +13,10 @@ use tokio::sync::Notify;
 
 use crate::config::BrokerConfig;
 use crate::protocol::topic::{perm, TopicConfig};
+use crate::protocol::topic_names::{
+    dlq_topic, retry_topic, AUTO_CREATE_TOPIC_KEY, OFFSET_MOVED_EVENT, SELF_TEST_TOPIC,
+};
 use crate::raft::{LogCommand, MetaCommand, NodeCore, WriteError};
-
-pub const AUTO_CREATE_TOPIC_KEY: &str = "TBW102";
-pub const SELF_TEST_TOPIC: &str = "SELF_TEST_TOPIC";
-pub const OFFSET_MOVED_EVENT: &str = "OFFSET_MOVED_EVENT";
-pub const RETRY_PREFIX: &str = "%RETRY%";
-pub const DLQ_PREFIX: &str = "%DLQ%";
-
-pub fn retry_topic(group: &str) -> String {
-    format!("{RETRY_PREFIX}{group}")
-}
-
-pub fn dlq_topic(group: &str) -> String {
-    format!("{DLQ_PREFIX}{group}")
-}
 
 pub struct TopicManager {
     core: Arc<NodeCore>,
@@ -52,11 +41,11 @@ impl TopicManager {
     }
 
     pub fn get(&self, topic: &str) -> Option<TopicConfig> {
-        self.core.state.topic(topic)
+        self.core.broker_state().topic(topic)
     }
 
     pub fn all(&self) -> Vec<TopicConfig> {
-        self.core.state.topics()
+        self.core.broker_state().topics()
     }
 
     /// Creates or updates a topic through Raft (leader only).
@@ -112,6 +101,18 @@ impl TopicManager {
     /// A consumer group's retry topic (1 queue, read+write), created if missing.
     pub async fn ensure_retry_topic(&self, group: &str) -> Result<TopicConfig, WriteError> {
         let name = retry_topic(group);
+        if let Some(tc) = self.get(&name) {
+            return Ok(tc);
+        }
+        let tc = TopicConfig::new(name, 1);
+        self.put(tc.clone()).await?;
+        Ok(tc)
+    }
+
+    /// A consumer group's dead-letter topic (1 queue, read+write as since RocketMQ 4.9.2),
+    /// created if missing.
+    pub async fn ensure_dlq_topic(&self, group: &str) -> Result<TopicConfig, WriteError> {
+        let name = dlq_topic(group);
         if let Some(tc) = self.get(&name) {
             return Ok(tc);
         }

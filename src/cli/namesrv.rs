@@ -34,7 +34,7 @@ pub async fn run(args: NamesrvArgs) -> anyhow::Result<()> {
     let metrics = crate::metrics::start_listener(
         std::net::Ipv4Addr::UNSPECIFIED.into(),
         cfg.metrics_listen(),
-        crate::metrics::namesrv::collector(state.clone()),
+        crate::namesrv::metrics::collector(state.clone()),
         rx.clone(),
     )
     .await?;

@@ -110,7 +110,7 @@ impl MqAdmin {
     pub async fn create_topic(&self, addr: &str, tc: &TopicConfig) -> Result<(), ClientError> {
         let header = CreateTopicRequestHeader {
             topic: tc.topic_name.clone(),
-            default_topic: super::producer::AUTO_CREATE_TOPIC_KEY.to_string(),
+            default_topic: crate::protocol::topic_names::AUTO_CREATE_TOPIC_KEY.to_string(),
             read_queue_nums: tc.read_queue_nums as i32,
             write_queue_nums: tc.write_queue_nums as i32,
             perm: tc.perm as i32,

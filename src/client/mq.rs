@@ -71,14 +71,6 @@ struct Inner {
     options: ClientOptions,
 }
 
-/// Milliseconds since the Unix epoch (message timestamps, sub versions).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Splits `namesrvAddr` (`a:9876;b:9876`, spaces allowed) into addresses.
 pub fn parse_namesrv_addr(list: &str) -> Vec<String> {
     list.split(';')

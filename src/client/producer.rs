@@ -27,18 +27,16 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::error::ClientError;
-use super::mq::{now_ms, remote_error, ClientOptions, MqClient};
+use super::mq::{remote_error, ClientOptions, MqClient};
 use super::route::{publish_queues, select_queue};
 use crate::message::properties as keys;
 use crate::message::{encode_batch, BatchMessage, MessageProperties, UniqIdGenerator};
 use crate::protocol::body::MessageQueue;
 use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::{SendMessageRequestHeader, SendMessageResponseHeader};
-use crate::raft::broker_state::valid_topic_name;
+use crate::protocol::topic_names::{valid_topic_name, AUTO_CREATE_TOPIC_KEY};
 use crate::remoting::{request_code, response_code, RemotingCommand, RemotingError};
-
-/// The topic whose route and config seed an auto-created topic (`TopicValidator.AUTO_CREATE_TOPIC_KEY_TOPIC`).
-pub const AUTO_CREATE_TOPIC_KEY: &str = "TBW102";
+use crate::time::now_ms;
 
 /// Producer settings. Defaults in [`ProducerConfig::new`].
 #[derive(Debug, Clone)]

@@ -17,9 +17,9 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::client::mq::now_ms;
 use crate::client::{MqAdmin, RaftAdminClient};
 use crate::raft::NodeStatus;
+use crate::time::now_ms;
 
 /// How often members are asked for their status.
 const POLL_EVERY: Duration = Duration::from_secs(1);

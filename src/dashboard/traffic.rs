@@ -17,8 +17,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::api::topics::{system_topics, topic_kind, TopicKind};
-use crate::client::mq::now_ms;
 use crate::client::MqAdmin;
+use crate::time::now_ms;
 
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// Ten minutes of 5 s samples.

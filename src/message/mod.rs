@@ -3,7 +3,7 @@
 //! This module owns every byte layout a RocketMQ 4.9.x client or broker uses for a *message*:
 //! the stored entry that is both a CommitLog record and an element of a PULL response body
 //! ([`store_format`]), the light per-message frames of a SEND_BATCH_MESSAGE body ([`batch`]),
-//! the properties string ([`properties`]), the system flag bits ([`sysflag`]), the tags hash code
+//! the properties string ([`properties`]), Java's payload CRC ([`crc`]), the system flag bits ([`sysflag`]), the tags hash code
 //! the ConsumeQueue filters on ([`tags`]) and the two kinds of message id ([`msg_id`]).
 //!
 //! Everything here is a pure function or a plain value: no I/O, no clock, no async. It must never
@@ -18,6 +18,7 @@
 mod cursor;
 
 pub mod batch;
+pub mod crc;
 pub mod msg_id;
 pub mod properties;
 pub mod store_format;
@@ -25,11 +26,12 @@ pub mod sysflag;
 pub mod tags;
 
 pub use batch::{decode_batch, encode_batch, encode_batch_message_into, BatchMessage};
+pub use crc::java_crc32;
 pub use msg_id::{create_offset_msg_id, decode_offset_msg_id, UniqIdGenerator};
 pub use properties::MessageProperties;
 pub use store_format::{
-    body_crc, decode_all, decode_stored, decode_stored_bytes, encode_stored, encode_stored_into,
-    iter_stored, patch_offsets, MessageExt, StoredMessageView, StoredMessages, BLANK_MAGIC_CODE,
+    decode_all, decode_stored, decode_stored_bytes, encode_stored, encode_stored_into, iter_stored,
+    patch_offsets, MessageExt, StoredMessageView, StoredMessages, BLANK_MAGIC_CODE,
     MESSAGE_MAGIC_CODE, PHYSICAL_OFFSET_POS, QUEUE_OFFSET_POS,
 };
 pub use tags::{tags_code, tags_hash_code, TagSubscription};

@@ -200,6 +200,20 @@ impl MessageProperties {
         }
     }
 
+    /// Adds, after its own pairs, each pair of `defaults` whose key this set lacks: how a
+    /// SEND_BATCH_MESSAGE header's properties reach each message of the batch (a message's own
+    /// value wins).
+    ///
+    /// Infallible, unlike [`insert`](Self::insert): both sets already uphold the type's
+    /// invariant, so there is nothing left to validate and no error to drop.
+    pub fn inherit(&mut self, defaults: &MessageProperties) {
+        for (key, value) in &defaults.pairs {
+            if self.get(key).is_none() {
+                self.pairs.push((key.clone(), value.clone()));
+            }
+        }
+    }
+
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let index = self.pairs.iter().position(|(k, _)| k == key)?;
         Some(self.pairs.remove(index).1)
@@ -309,6 +323,32 @@ mod tests {
         assert!(p.insert("k\u{2}", "v").is_err());
         assert!(p.insert("k", "a\u{2}b").is_err());
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn inherit_adds_only_missing_keys_after_the_own_ones() {
+        let mut own = props(&[("TAGS", "a"), ("KEYS", "k1")]);
+        own.inherit(&props(&[
+            ("WAIT", "true"),
+            ("TAGS", "header"),
+            ("CLUSTER", "c"),
+        ]));
+        assert_eq!(
+            own,
+            props(&[
+                ("TAGS", "a"),
+                ("KEYS", "k1"),
+                ("WAIT", "true"),
+                ("CLUSTER", "c")
+            ])
+        );
+        // Inheriting the empty set, or into it, is a copy.
+        let mut none = MessageProperties::new();
+        none.inherit(&own);
+        assert_eq!(none, own);
+        own.inherit(&MessageProperties::new());
+        assert_eq!(none, own);
+        assert_eq!(MessageProperties::decode(&own.encode()), own);
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! ```text
 //! names.rs    every metric name and its help text, spelled once
 //! http.rs     the /metrics listener (axum): collect scrape-time gauges, then render
-//! broker.rs   request counters and latency at the broker's dispatch; gauges read from the
-//!             broker's Raft node, store and consumer offsets at scrape time
-//! namesrv.rs  the same for the name server
 //! ```
+//!
+//! The broker's and the name server's own metrics (what they record per request, and the
+//! scrape-time gauges read from their state) live with them, in `broker/metrics.rs` and
+//! `namesrv/metrics.rs`, and reach this module through [`Collect`] and [`names`]. This module
+//! imports no layer that records into it (only `config` and `remoting`'s code names), so any
+//! layer — the store's flush thread included — can record without an import cycle.
 //!
 //! Counters and histograms are recorded where things happen (`metrics` macros, which are no-ops
 //! until [`install`] has run, so tests and benchmarks pay nothing). Gauges that describe state
@@ -16,10 +19,8 @@
 //! What this module must never do: change broker state, or block a request path on a lock it
 //! holds (scrape-time work runs in the HTTP handler, not on the request path).
 
-pub mod broker;
 mod http;
 pub mod names;
-pub mod namesrv;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

@@ -7,6 +7,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::route::{Registration, RouteInfoManager};
+use crate::message::java_crc32;
 use crate::protocol::body::{parse_fastjson, KVTable, RegisterBrokerBody, TopicList};
 use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::{
@@ -28,11 +29,6 @@ pub struct NamesrvState {
 
 pub struct NamesrvHandler {
     pub state: Arc<NamesrvState>,
-}
-
-/// Java's `UtilAll.crc32`: CRC-32 of the body, masked to a non-negative int.
-fn java_crc32(body: &[u8]) -> i32 {
-    (crc32fast::hash(body) & 0x7FFF_FFFF) as i32
 }
 
 impl NamesrvHandler {
@@ -191,7 +187,7 @@ impl RequestHandler for NamesrvHandler {
         req: RemotingCommand,
     ) -> Option<RemotingCommand> {
         let resp = self.dispatch(&ctx, &req);
-        crate::metrics::namesrv::on_request(req.code, resp.code);
+        super::metrics::on_request(req.code, resp.code);
         Some(resp)
     }
 

@@ -12,6 +12,8 @@
 //! * [`body`] — serde types for the JSON bodies, tolerant of fastjson's quirks and of the C++
 //!   and Go clients' variants; [`parse_fastjson`] is the one way to read a body.
 //! * [`topic`] — `TopicConfig` and the permission bits.
+//! * [`topic_names`] — the topic-name rule and the names RocketMQ reserves (`TBW102`,
+//!   `%RETRY%group`, `%DLQ%group`, `SCHEDULE_TOPIC_XXXX`, ...), shared by every layer.
 //!
 //! Java sources checked: apache/rocketmq `rocketmq-all-4.9.7` (`common/protocol/header`,
 //! `.../body`, `.../route`, `.../heartbeat`, `RemotingCommand.decodeCommandCustomHeader`),
@@ -23,6 +25,7 @@ pub mod header;
 pub mod headers;
 pub mod reply;
 pub mod topic;
+pub mod topic_names;
 
 pub use body::parse_fastjson;
 pub use header::{CommandHeader, ExtFields, HeaderError, ValueKind};

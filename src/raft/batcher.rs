@@ -14,8 +14,10 @@ use std::time::Duration;
 use openraft::error::ClientWriteError;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::rpc::WriteError;
-use super::types::{ApplyResult, LogCommand, LogId, Raft};
+use super::codec;
+use super::group_entry;
+use super::rpc::{FatalError, WriteError};
+use super::types::{ApplyResult, LogCommand, LogId, Raft, RejectReason};
 
 type Reply = oneshot::Sender<Result<(LogId, ApplyResult), WriteError>>;
 
@@ -51,12 +53,9 @@ pub struct WriteBatcher {
     tx: mpsc::Sender<Pending>,
 }
 
+/// Bytes `cmd` adds to a proposal's record.
 fn command_size(cmd: &LogCommand) -> usize {
-    match cmd {
-        LogCommand::PutMessage(b) | LogCommand::PutBatch(b) | LogCommand::Raw(b) => b.len(),
-        LogCommand::Meta(_) => 64,
-        LogCommand::Group(v) => v.iter().map(command_size).sum(),
-    }
+    group_entry::ITEM_HEADER + codec::payload_len(cmd) as usize
 }
 
 impl WriteBatcher {
@@ -76,10 +75,10 @@ impl WriteBatcher {
         self.tx
             .send(Pending { cmd, reply })
             .await
-            .map_err(|_| WriteError::Fatal("write batcher stopped".into()))?;
+            .map_err(|_| WriteError::Fatal(FatalError::BatcherStopped))?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(WriteError::Fatal("raft stopped before answering".into())),
+            Ok(Err(_)) => Err(WriteError::Fatal(FatalError::NoAnswer)),
             Err(_) => Err(WriteError::Timeout {
                 millis: timeout.as_millis() as u64,
             }),
@@ -142,7 +141,7 @@ async fn propose_loop(raft: Raft, mut rx: mpsc::Receiver<Pending>, limits: Batch
             Ok(rx) => rx,
             Err(fatal) => {
                 for r in replies {
-                    let _ = r.send(Err(WriteError::Fatal(fatal.to_string())));
+                    let _ = r.send(Err(WriteError::Fatal(fatal.clone().into())));
                 }
                 continue;
             }
@@ -177,7 +176,10 @@ fn deliver(outcome: Outcome, replies: Vec<Reply>, grouped: bool) {
                 }
                 (true, other) => fail(
                     replies,
-                    WriteError::Fatal(format!("group entry {log_id} applied as {other:?}")),
+                    WriteError::Fatal(FatalError::GroupMismatch {
+                        log_id,
+                        applied: format!("{other:?}"),
+                    }),
                 ),
                 (false, data) => {
                     for r in replies {
@@ -192,10 +194,162 @@ fn deliver(outcome: Outcome, replies: Vec<Reply>, grouped: bool) {
                 leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)),
             },
         ),
-        Ok(Err(e)) => fail(replies, WriteError::Rejected(e.to_string())),
-        Err(_) => fail(
+        Ok(Err(e)) => fail(
             replies,
-            WriteError::Fatal("raft stopped before answering".into()),
+            WriteError::Rejected(RejectReason::Raft(e.to_string())),
         ),
+        Err(_) => fail(replies, WriteError::Fatal(FatalError::NoAnswer)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::raft::codec::{KIND_GROUP, KIND_RAW};
+    use crate::raft::node::{GroupRole, RaftNode};
+    use crate::raft::test_support::{free_addr, node_config, single_leader, voters};
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn raw(i: usize) -> LogCommand {
+        LogCommand::Raw(Bytes::from(format!("write-{i}")))
+    }
+
+    /// Submits writes `0..n` together. Outside tokio's cooperative budget and on one thread,
+    /// every submit has queued its write before the batcher's task next runs.
+    async fn submit_together(
+        batcher: &WriteBatcher,
+        n: usize,
+    ) -> Vec<Result<(LogId, ApplyResult), WriteError>> {
+        tokio::task::unconstrained(futures::future::join_all(
+            (0..n).map(|i| batcher.submit(raw(i), WAIT)),
+        ))
+        .await
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_lone_write_is_proposed_at_once_as_its_own_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = single_leader(dir.path()).await;
+        let core = node.core();
+        let batcher = WriteBatcher::start(core.raft().clone(), BatchLimits::default());
+        for i in 0..3 {
+            let (log_id, result) = batcher.submit(raw(i), WAIT).await.expect("committed");
+            let ApplyResult::Raw { commit_log_offset } = result else {
+                panic!("{result:?}");
+            };
+            let entry = core.read_committed(log_id.index, 1).unwrap();
+            assert_eq!(
+                entry[0].kind, KIND_RAW,
+                "a lone write is not wrapped in a group"
+            );
+            let want = format!("write-{i}");
+            let stored = core
+                .commit_log()
+                .read_at(commit_log_offset, want.len())
+                .unwrap();
+            assert_eq!(&stored[..], want.as_bytes());
+        }
+        node.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn concurrent_writes_share_one_entry_and_each_caller_gets_its_own_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = single_leader(dir.path()).await;
+        let core = node.core();
+        let batcher = WriteBatcher::start(core.raft().clone(), BatchLimits::default());
+        let n = 40;
+        let results = submit_together(&batcher, n).await;
+        let mut entries = HashSet::new();
+        let mut offsets = HashSet::new();
+        for (i, r) in results.into_iter().enumerate() {
+            let (log_id, result) = r.expect("committed");
+            let ApplyResult::Raw { commit_log_offset } = result else {
+                panic!("write {i}: {result:?}");
+            };
+            let want = format!("write-{i}");
+            let stored = core
+                .commit_log()
+                .read_at(commit_log_offset, want.len())
+                .unwrap();
+            assert_eq!(&stored[..], want.as_bytes(), "write {i} got its own offset");
+            entries.insert(log_id.index);
+            offsets.insert(commit_log_offset);
+        }
+        assert_eq!(entries.len(), 1, "one entry for all: {entries:?}");
+        assert_eq!(offsets.len(), n);
+        let index = entries.into_iter().next().unwrap();
+        let entry = core.read_committed(index, 1).unwrap();
+        assert_eq!(entry[0].kind, KIND_GROUP);
+        assert_eq!(entry[0].items.len(), n);
+
+        // Limits split a burst: at most `max_commands` per entry, in arrival order.
+        let batcher = WriteBatcher::start(
+            core.raft().clone(),
+            BatchLimits {
+                max_commands: 8,
+                ..BatchLimits::default()
+            },
+        );
+        let results = submit_together(&batcher, 20).await;
+        let indexes: Vec<u64> = results
+            .into_iter()
+            .map(|r| r.expect("committed").0.index)
+            .collect();
+        assert!(indexes.windows(2).all(|w| w[0] <= w[1]), "{indexes:?}");
+        let per_entry = indexes.iter().fold(BTreeMap::new(), |mut m, i| {
+            *m.entry(*i).or_insert(0) += 1;
+            m
+        });
+        assert!(per_entry.len() >= 3, "{per_entry:?}");
+        assert!(per_entry.values().all(|n| *n <= 8), "{per_entry:?}");
+        node.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_that_does_not_commit_in_time_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut nodes, leader) = voters(dir.path(), 2).await;
+        let follower = nodes.remove(1 - leader);
+        // Without its only peer the leader appends but cannot commit.
+        follower.shutdown().await;
+        let leader = nodes.remove(0);
+        let batcher = WriteBatcher::start(leader.core().raft().clone(), BatchLimits::default());
+        let r = batcher.submit(raw(0), Duration::from_millis(300)).await;
+        assert_eq!(r, Err(WriteError::Timeout { millis: 300 }));
+        leader.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_error_from_openraft_reaches_every_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        // A slave that no master has added: openraft has no group and answers "forward to
+        // the leader", without knowing one.
+        let peers = BTreeMap::from([(1, free_addr())]);
+        let slave = RaftNode::start(node_config(dir.path(), 1, &peers, GroupRole::Slave))
+            .await
+            .expect("start");
+        let batcher = WriteBatcher::start(slave.core().raft().clone(), BatchLimits::default());
+        for r in submit_together(&batcher, 5).await {
+            assert_eq!(r, Err(WriteError::NotLeader { leader: None }));
+        }
+        slave.shutdown().await;
+
+        // A stopped openraft refuses the proposal itself.
+        let node = single_leader(&dir.path().join("stopped")).await;
+        let batcher = WriteBatcher::start(node.core().raft().clone(), BatchLimits::default());
+        node.core().raft().shutdown().await.expect("raft stops");
+        for r in submit_together(&batcher, 5).await {
+            match r {
+                Err(e @ WriteError::Fatal(_)) => assert!(!e.is_retryable()),
+                other => panic!("{other:?}"),
+            }
+        }
+        node.shutdown().await;
     }
 }

@@ -12,9 +12,10 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
 
-use super::types::{ApplyResult, MetaCommand, PutPosition};
+use super::types::{ApplyResult, MetaCommand, PutPosition, RejectReason};
 use crate::message::StoredMessageView;
 use crate::protocol::topic::TopicConfig;
+use crate::protocol::topic_names::valid_topic_name;
 use crate::store::{CommitLog, ConsumeQueue, CqEntry, KeyIndex, StoreError};
 
 /// Keys kept in the in-memory message index.
@@ -37,6 +38,18 @@ pub struct BrokerMetadata {
     /// CommitLog offset just past the last applied record; a follower that installs this
     /// snapshot places its next record here, so offsets (and msgIds) agree across nodes.
     pub next_commit_log_offset: u64,
+}
+
+impl BrokerMetadata {
+    /// This metadata as a node holds it after installing it as a snapshot: the messages before
+    /// the snapshot are not in that node's ConsumeQueues, so every queue is empty at its next
+    /// offset.
+    pub fn with_empty_queues(mut self) -> BrokerMetadata {
+        for range in self.queues.values_mut() {
+            range.min = range.next;
+        }
+        self
+    }
 }
 
 type QueueKey = (String, u32);
@@ -196,11 +209,7 @@ impl BrokerState {
     pub fn apply_message(&self, bytes: &[u8], offset: u64) -> Result<ApplyResult, StoreError> {
         let view = match StoredMessageView::parse(bytes) {
             Ok(v) => v,
-            Err(e) => {
-                return Ok(ApplyResult::Rejected(format!(
-                    "malformed stored message: {e}"
-                )))
-            }
+            Err(e) => return Ok(ApplyResult::Rejected(RejectReason::MalformedMessage(e))),
         };
         if let Some(reason) = unindexable(&view) {
             return Ok(ApplyResult::Rejected(reason));
@@ -217,18 +226,20 @@ impl BrokerState {
             match StoredMessageView::parse(&bytes[at..]) {
                 Ok(v) => {
                     if let Some(reason) = unindexable(&v) {
-                        return Ok(ApplyResult::Rejected(format!(
-                            "message at byte {at} of batch: {reason}"
-                        )));
+                        return Ok(ApplyResult::Rejected(RejectReason::InBatch {
+                            at,
+                            reason: Box::new(reason),
+                        }));
                     }
                     let n = v.total_size();
                     views.push((v, at));
                     at += n;
                 }
-                Err(e) => {
-                    return Ok(ApplyResult::Rejected(format!(
-                        "malformed message in batch at byte {at}: {e}"
-                    )))
+                Err(error) => {
+                    return Ok(ApplyResult::Rejected(RejectReason::MalformedInBatch {
+                        at,
+                        error,
+                    }))
                 }
             }
         }
@@ -275,9 +286,8 @@ impl BrokerState {
         match cmd {
             MetaCommand::UpdateTopic(tc) => {
                 if !valid_topic_name(&tc.topic_name) {
-                    return Ok(ApplyResult::Rejected(format!(
-                        "invalid topic name {:?}",
-                        tc.topic_name
+                    return Ok(ApplyResult::Rejected(RejectReason::InvalidTopicName(
+                        tc.topic_name.clone(),
                     )));
                 }
                 self.meta
@@ -287,8 +297,8 @@ impl BrokerState {
             }
             MetaCommand::DeleteTopic(name) => {
                 if !valid_topic_name(name) {
-                    return Ok(ApplyResult::Rejected(format!(
-                        "invalid topic name {name:?}"
+                    return Ok(ApplyResult::Rejected(RejectReason::InvalidTopicName(
+                        name.clone(),
                     )));
                 }
                 let removed: Vec<(QueueKey, Arc<ConsumeQueue>)> = {
@@ -369,7 +379,8 @@ impl BrokerState {
 
     /// Replaces everything with a snapshot's metadata: the old queues are removed and each
     /// queue restarts, empty, at the snapshot's next offset.
-    pub fn replace(&self, mut meta: BrokerMetadata) -> Result<(), StoreError> {
+    pub fn replace(&self, meta: BrokerMetadata) -> Result<(), StoreError> {
+        let meta = meta.with_empty_queues();
         let old: Vec<Arc<ConsumeQueue>> = self.queues.write().drain().map(|(_, q)| q).collect();
         drop(old);
         if self.cq_dir.exists() {
@@ -379,8 +390,7 @@ impl BrokerState {
         std::fs::create_dir_all(&self.cq_dir)
             .map_err(|e| StoreError::io("create consume queue root", &self.cq_dir, e))?;
         let mut queues = HashMap::new();
-        for ((topic, qid), range) in meta.queues.iter_mut() {
-            range.min = range.next;
+        for ((topic, qid), range) in &meta.queues {
             let cq = ConsumeQueue::open(
                 &queue_dir(&self.cq_dir, topic, *qid),
                 self.cq_file_size,
@@ -398,26 +408,17 @@ impl BrokerState {
 /// Why a well-formed stored message cannot be indexed, if it cannot. The broker checks the same
 /// before proposing; this is the state machine's own guard, because topic names become
 /// directory names.
-fn unindexable(view: &StoredMessageView<'_>) -> Option<String> {
+fn unindexable(view: &StoredMessageView<'_>) -> Option<RejectReason> {
     if view.total_size() == 0 {
-        return Some("empty message".into());
+        return Some(RejectReason::EmptyMessage);
     }
     if view.queue_id() < 0 {
-        return Some(format!("negative queue id {}", view.queue_id()));
+        return Some(RejectReason::NegativeQueueId(view.queue_id()));
     }
     if !valid_topic_name(view.topic()) {
-        return Some(format!("invalid topic name {:?}", view.topic()));
+        return Some(RejectReason::InvalidTopicName(view.topic().to_string()));
     }
     None
-}
-
-/// RocketMQ's topic charset: letters, digits, `%`, `|`, `-`, `_`; at most 127 bytes.
-pub fn valid_topic_name(topic: &str) -> bool {
-    !topic.is_empty()
-        && topic.len() <= 127
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'-' | b'_'))
 }
 
 fn remove_unknown_queue_dirs(root: &Path, meta: &BrokerMetadata) -> Result<(), StoreError> {

@@ -3,15 +3,16 @@
 //! The record's `kind` byte says what the payload is. Message payloads are the store-format
 //! bytes themselves, so a message's CommitLog offset is its record's payload offset and a pull
 //! can read it without decoding anything else. A group entry (several commands batched into one
-//! entry) is a sequence of `[kind u8][length u32 BE][payload]` items, each payload again stored
-//! verbatim.
+//! entry) is laid out by [`group_entry`](super::group_entry): items `[kind][length][payload]`,
+//! each payload again stored verbatim.
 //!
 //! Encoding produces a list of byte parts rather than one buffer, so message bytes are copied
-//! exactly once: from the request into the mapped segment.
+//! exactly once: from the request into the segment file, by the CommitLog's `pwritev`.
 
 use bytes::{Bytes, BytesMut};
 use openraft::{EntryPayload, Membership};
 
+use super::group_entry::{self, Items, ITEM_HEADER};
 use super::types::{Entry, LogCommand, LogId, NodeId, PeerNode};
 use crate::store::{RecordMeta, StoredRecord};
 
@@ -23,11 +24,10 @@ pub const KIND_META: u8 = 4;
 pub const KIND_RAW: u8 = 5;
 pub const KIND_GROUP: u8 = 6;
 
-/// Bytes before each item's payload in a group entry.
-pub const GROUP_ITEM_HEADER: usize = 5;
-
+/// Why an entry cannot become a record or a record cannot become an entry. (Named apart from
+/// the remoting layer's `CodecError`, which is about RocketMQ frames.)
 #[derive(Debug, thiserror::Error)]
-pub enum CodecError {
+pub enum EntryCodecError {
     #[error("record {index}: unknown kind {kind}")]
     UnknownKind { index: u64, kind: u8 },
     #[error("record {index}: cannot decode {what}: {source}")]
@@ -48,6 +48,8 @@ pub enum CodecError {
     Group { index: u64, at: usize },
     #[error("entry {index}: a group cannot contain a group")]
     NestedGroup { index: u64 },
+    #[error("entry {index}: a group item of {len} bytes exceeds the 4 GiB item limit")]
+    ItemTooLarge { index: u64, len: usize },
 }
 
 pub fn record_meta(log_id: &LogId, kind: u8) -> RecordMeta {
@@ -60,32 +62,34 @@ pub fn record_meta(log_id: &LogId, kind: u8) -> RecordMeta {
 }
 
 /// A single (non-group) command as a kind and its payload.
-fn encode_command(index: u64, cmd: &LogCommand) -> Result<(u8, Bytes), CodecError> {
+fn encode_command(index: u64, cmd: &LogCommand) -> Result<(u8, Bytes), EntryCodecError> {
     Ok(match cmd {
         LogCommand::PutMessage(b) => (KIND_MESSAGE, b.clone()),
         LogCommand::PutBatch(b) => (KIND_BATCH, b.clone()),
         LogCommand::Raw(b) => (KIND_RAW, b.clone()),
         LogCommand::Meta(m) => (
             KIND_META,
-            Bytes::from(bincode::serialize(m).map_err(|source| CodecError::Encode {
-                index,
-                what: "metadata command",
-                source,
-            })?),
+            Bytes::from(
+                bincode::serialize(m).map_err(|source| EntryCodecError::Encode {
+                    index,
+                    what: "metadata command",
+                    source,
+                })?,
+            ),
         ),
-        LogCommand::Group(_) => return Err(CodecError::NestedGroup { index }),
+        LogCommand::Group(_) => return Err(EntryCodecError::NestedGroup { index }),
     })
 }
 
 /// Encodes an entry as a record's metadata and the parts whose concatenation is its payload.
-pub fn encode(entry: &Entry) -> Result<(RecordMeta, Vec<Bytes>), CodecError> {
+pub fn encode(entry: &Entry) -> Result<(RecordMeta, Vec<Bytes>), EntryCodecError> {
     let index = entry.log_id.index;
     let (kind, parts) = match &entry.payload {
         EntryPayload::Blank => (KIND_BLANK, Vec::new()),
         EntryPayload::Membership(m) => (
             KIND_MEMBERSHIP,
             vec![Bytes::from(bincode::serialize(m).map_err(|source| {
-                CodecError::Encode {
+                EntryCodecError::Encode {
                     index,
                     what: "membership",
                     source,
@@ -96,18 +100,23 @@ pub fn encode(entry: &Entry) -> Result<(RecordMeta, Vec<Bytes>), CodecError> {
             // Every item header lives in one buffer, sliced per item: one allocation per
             // entry rather than one per command.
             let mut items = Vec::with_capacity(cmds.len());
-            let mut headers = BytesMut::with_capacity(cmds.len() * GROUP_ITEM_HEADER);
+            let mut headers = BytesMut::with_capacity(cmds.len() * ITEM_HEADER);
             for cmd in cmds {
                 let (kind, payload) = encode_command(index, cmd)?;
-                headers.extend_from_slice(&[kind]);
-                headers.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+                let header = group_entry::item_header(kind, payload.len()).ok_or(
+                    EntryCodecError::ItemTooLarge {
+                        index,
+                        len: payload.len(),
+                    },
+                )?;
+                headers.extend_from_slice(&header);
                 items.push(payload);
             }
             let headers = headers.freeze();
             let mut parts = Vec::with_capacity(items.len() * 2);
             for (i, payload) in items.into_iter().enumerate() {
-                let at = i * GROUP_ITEM_HEADER;
-                parts.push(headers.slice(at..at + GROUP_ITEM_HEADER));
+                let at = i * ITEM_HEADER;
+                parts.push(headers.slice(at..at + ITEM_HEADER));
                 parts.push(payload);
             }
             (KIND_GROUP, parts)
@@ -120,22 +129,19 @@ pub fn encode(entry: &Entry) -> Result<(RecordMeta, Vec<Bytes>), CodecError> {
     Ok((record_meta(&entry.log_id, kind), parts))
 }
 
+/// Bytes `cmd` occupies as a record's payload: exactly what [`encode`] writes for it. The
+/// batcher's and the entry cache's byte limits count with it.
+pub fn payload_len(cmd: &LogCommand) -> u64 {
+    match cmd {
+        LogCommand::PutMessage(b) | LogCommand::PutBatch(b) | LogCommand::Raw(b) => b.len() as u64,
+        LogCommand::Meta(m) => bincode::serialized_size(m).unwrap_or(0),
+        LogCommand::Group(cmds) => group_entry::encoded_len(cmds.iter().map(payload_len)),
+    }
+}
+
 /// Where each command of a group entry starts, relative to the record's payload.
 pub fn group_offsets(cmds: &[LogCommand]) -> Vec<u64> {
-    let mut at = 0u64;
-    let mut out = Vec::with_capacity(cmds.len());
-    for cmd in cmds {
-        let len = match cmd {
-            LogCommand::PutMessage(b) | LogCommand::PutBatch(b) | LogCommand::Raw(b) => {
-                b.len() as u64
-            }
-            LogCommand::Meta(m) => bincode::serialized_size(m).unwrap_or(0),
-            LogCommand::Group(_) => 0,
-        };
-        out.push(at + GROUP_ITEM_HEADER as u64);
-        at += GROUP_ITEM_HEADER as u64 + len;
-    }
-    out
+    group_entry::payload_offsets(cmds.iter().map(payload_len))
 }
 
 pub fn log_id_of(meta: &RecordMeta) -> LogId {
@@ -145,55 +151,50 @@ pub fn log_id_of(meta: &RecordMeta) -> LogId {
     )
 }
 
-fn decode_command(index: u64, kind: u8, payload: Bytes) -> Result<LogCommand, CodecError> {
+fn decode_command(index: u64, kind: u8, payload: Bytes) -> Result<LogCommand, EntryCodecError> {
     Ok(match kind {
         KIND_MESSAGE => LogCommand::PutMessage(payload),
         KIND_BATCH => LogCommand::PutBatch(payload),
         KIND_RAW => LogCommand::Raw(payload),
         KIND_META => LogCommand::Meta(bincode::deserialize(&payload).map_err(|source| {
-            CodecError::Decode {
+            EntryCodecError::Decode {
                 index,
                 what: "metadata command",
                 source,
             }
         })?),
-        kind => return Err(CodecError::UnknownKind { index, kind }),
+        kind => return Err(EntryCodecError::UnknownKind { index, kind }),
     })
 }
 
-/// The (kind, payload) items of a record: the record itself, or each item of a group.
-pub fn items(index: u64, kind: u8, payload: &Bytes) -> Result<Vec<(u8, Bytes)>, CodecError> {
-    if kind != KIND_GROUP {
-        return Ok(vec![(kind, payload.clone())]);
+/// The commands of a record as items: the record itself, or each item of a group.
+pub fn record_items(kind: u8, payload: &Bytes) -> Items {
+    if kind == KIND_GROUP {
+        Items::group(payload)
+    } else {
+        Items::single(kind, payload)
     }
-    let b = payload;
-    let mut out = Vec::new();
-    let mut at = 0usize;
-    while at < b.len() {
-        if at + GROUP_ITEM_HEADER > b.len() {
-            return Err(CodecError::Group { index, at });
-        }
-        let item_kind = b[at];
-        let len = u32::from_be_bytes([b[at + 1], b[at + 2], b[at + 3], b[at + 4]]) as usize;
-        let start = at + GROUP_ITEM_HEADER;
-        if start + len > b.len() {
-            return Err(CodecError::Group { index, at });
-        }
-        out.push((item_kind, b.slice(start..start + len)));
-        at = start + len;
-    }
-    Ok(out)
+}
+
+/// The (kind, payload) items of a record, collected; a malformed group is an error.
+pub fn items(index: u64, kind: u8, payload: &Bytes) -> Result<Vec<(u8, Bytes)>, EntryCodecError> {
+    record_items(kind, payload)
+        .map(|item| {
+            item.map(|i| (i.kind, i.payload))
+                .map_err(|e| EntryCodecError::Group { index, at: e.at })
+        })
+        .collect()
 }
 
 /// Decodes a record back into the entry it was made from.
-pub fn decode(rec: StoredRecord) -> Result<Entry, CodecError> {
+pub fn decode(rec: StoredRecord) -> Result<Entry, EntryCodecError> {
     let index = rec.meta.index;
     let log_id = log_id_of(&rec.meta);
     let payload = match rec.meta.kind {
         KIND_BLANK => EntryPayload::Blank,
         KIND_MEMBERSHIP => {
             let m: Membership<NodeId, PeerNode> =
-                bincode::deserialize(&rec.payload).map_err(|source| CodecError::Decode {
+                bincode::deserialize(&rec.payload).map_err(|source| EntryCodecError::Decode {
                     index,
                     what: "membership",
                     source,
@@ -272,9 +273,9 @@ mod tests {
         encode_decode(EntryPayload::Normal(LogCommand::Raw(Bytes::from_static(
             b"raw",
         ))));
-        encode_decode(EntryPayload::Normal(LogCommand::Meta(
-            MetaCommand::UpdateTopic(TopicConfig::new("TopicTest", 4)),
-        )));
+        let meta = LogCommand::Meta(MetaCommand::UpdateTopic(TopicConfig::new("TopicTest", 4)));
+        let (_, bytes) = encode_decode(EntryPayload::Normal(meta.clone()));
+        assert_eq!(bytes.len() as u64, payload_len(&meta));
     }
 
     #[test]
@@ -286,6 +287,11 @@ mod tests {
             LogCommand::PutMessage(Bytes::from_static(b"last")),
         ];
         let (_, bytes) = encode_decode(EntryPayload::Normal(LogCommand::Group(cmds.clone())));
+        assert_eq!(
+            bytes.len() as u64,
+            payload_len(&LogCommand::Group(cmds.clone())),
+            "payload_len counts what encode writes"
+        );
         let offsets = group_offsets(&cmds);
         assert_eq!(
             &bytes[offsets[0] as usize..offsets[0] as usize + 13],
@@ -303,7 +309,7 @@ mod tests {
         };
         assert!(matches!(
             encode(&entry),
-            Err(CodecError::NestedGroup { .. })
+            Err(EntryCodecError::NestedGroup { .. })
         ));
         let rec = StoredRecord {
             meta: RecordMeta {
@@ -317,7 +323,7 @@ mod tests {
         };
         assert!(matches!(
             decode(rec),
-            Err(CodecError::UnknownKind { kind: 99, .. })
+            Err(EntryCodecError::UnknownKind { kind: 99, .. })
         ));
         let bad_group = StoredRecord {
             meta: RecordMeta {
@@ -329,6 +335,9 @@ mod tests {
             offset: 0,
             payload: Bytes::from_static(&[KIND_RAW, 0, 0, 0, 9, b'x']),
         };
-        assert!(matches!(decode(bad_group), Err(CodecError::Group { .. })));
+        assert!(matches!(
+            decode(bad_group),
+            Err(EntryCodecError::Group { .. })
+        ));
     }
 }

@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 
 use super::codec;
 use super::meta::RaftMeta;
-use super::types::{Entry, LogCommand, LogId, StorageError, TypeConfig, Vote};
+use super::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 use crate::store::CommitLog;
 
 /// Upper bound of payload bytes returned by one `limited_get_log_entries` call, so that one
@@ -44,16 +44,11 @@ struct EntryCache {
     bytes: usize,
 }
 
+/// What an entry costs the cache: its record payload (group item headers included) and a
+/// fixed allowance for the entry itself.
 fn entry_bytes(e: &Entry) -> usize {
-    fn cmd(c: &LogCommand) -> usize {
-        match c {
-            LogCommand::PutMessage(b) | LogCommand::PutBatch(b) | LogCommand::Raw(b) => b.len(),
-            LogCommand::Meta(_) => 64,
-            LogCommand::Group(v) => v.iter().map(cmd).sum::<usize>() + 8 * v.len(),
-        }
-    }
     match &e.payload {
-        EntryPayload::Normal(c) => 64 + cmd(c),
+        EntryPayload::Normal(c) => 64 + codec::payload_len(c) as usize,
         _ => 64,
     }
 }

@@ -7,13 +7,15 @@
 //! ConsumeQueues then drop entries that point below the CommitLog's new start. A follower that
 //! is behind the purge point later receives the snapshot instead of the purged entries.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
 use super::node::NodeCore;
+use crate::store::disk_used_pct;
+use crate::time::local_time;
 
 /// When segments may be deleted.
 #[derive(Debug, Clone)]
@@ -61,49 +63,17 @@ pub fn purge_below(
     (n > 0).then(|| segments[n].start)
 }
 
+/// The local hour of `now` (`deleteWhen` is in local hours); the UTC hour if the C library
+/// cannot tell.
 fn local_hour(now: SystemTime) -> u8 {
     let secs = now
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as libc::time_t)
+        .map(|d| d.as_secs())
         .unwrap_or(0);
-    // SAFETY: localtime_r writes only into the `tm` we own.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if ok {
-        tm.tm_hour as u8
-    } else {
-        ((secs / 3600) % 24) as u8
-    }
-}
-
-/// Space on the filesystem holding a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DiskSpace {
-    /// Percent in use, as RocketMQ computes it: (total − free) / total, where free includes
-    /// blocks reserved for root.
-    pub used_pct: u8,
-    /// Bytes this process can still write.
-    pub available: u64,
-}
-
-pub fn disk_space(path: &Path) -> Option<DiskSpace> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs fills the struct we own from a NUL-terminated path.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 || st.f_blocks == 0 {
-        return None;
-    }
-    let used = st.f_blocks.saturating_sub(st.f_bfree) as f64;
-    Some(DiskSpace {
-        used_pct: ((used / st.f_blocks as f64) * 100.0).round().min(100.0) as u8,
-        available: (st.f_bavail as u64).saturating_mul(st.f_frsize as u64),
-    })
-}
-
-/// Percentage of the filesystem holding `path` that is in use (RocketMQ's formula).
-pub fn disk_used_pct(path: &Path) -> Option<u8> {
-    disk_space(path).map(|d| d.used_pct)
+    i64::try_from(secs)
+        .ok()
+        .and_then(local_time)
+        .map_or(((secs / 3600) % 24) as u8, |t| t.hour)
 }
 
 /// Runs one retention pass; returns the index purged up to, if anything was purged.
@@ -246,11 +216,5 @@ mod tests {
         let s = segs(&[2, 1, 0], now);
         assert_eq!(purge_below(&s, now, 13, 80, &policy()), Some(1000));
         assert_eq!(purge_below(&s, now, 13, 50, &policy()), None);
-    }
-
-    #[test]
-    fn disk_usage_is_a_percentage() {
-        let pct = disk_used_pct(Path::new("/")).expect("statvfs /");
-        assert!(pct <= 100);
     }
 }

@@ -15,7 +15,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::frame_bytes::FrameScope;
-use super::types::{ApplyResult, LogCommand, LogId, NodeId, TypeConfig};
+use super::types::{ApplyResult, LogCommand, LogId, NodeId, RejectReason, TypeConfig};
 use crate::store::LogDigest;
 
 /// Largest frame accepted; an AppendEntries batch is bounded well below this.
@@ -86,9 +86,62 @@ pub enum WriteError {
     #[error("no commit within {millis} ms; the write may or may not be applied")]
     Timeout { millis: u64 },
     #[error("raft stopped: {0}")]
-    Fatal(String),
+    Fatal(FatalError),
     #[error("rejected: {0}")]
-    Rejected(String),
+    Rejected(RejectReason),
+}
+
+/// Why this node cannot commit anything until it is restarted (or why a write's outcome is
+/// lost with the stopped machinery). Not worth retrying here; a client goes to another node.
+///
+/// On the peer wire it travels as its text, the layout the peer protocol has always had; a
+/// cause read from the wire is [`FatalError::Remote`] with the same text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(into = "String", from = "String")]
+pub enum FatalError {
+    /// openraft's core stopped: a storage error, a panic, or a shutdown.
+    #[error("{0}")]
+    Raft(Box<openraft::error::Fatal<NodeId>>),
+    /// An fsync of the CommitLog failed: what the kernel kept of the written pages is unknown,
+    /// so only recovery at start-up may decide what the log holds.
+    #[error(
+        "an fsync of the commit log failed; restart this node so recovery re-verifies its log"
+    )]
+    FsyncFailed,
+    /// The write batcher's task is gone (the node is shutting down).
+    #[error("write batcher stopped")]
+    BatcherStopped,
+    /// openraft dropped the write's answer (it stopped while the write was in flight).
+    #[error("raft stopped before answering")]
+    NoAnswer,
+    /// openraft's metrics ended while a write waited for its append.
+    #[error("raft stopped")]
+    Stopped,
+    /// A group entry's result is not one result per command: the state machine and the
+    /// batcher disagree, which is a bug; no caller can learn its own outcome.
+    #[error("group entry {log_id} applied as {applied}")]
+    GroupMismatch { log_id: LogId, applied: String },
+    /// A cause another node sent, as its text.
+    #[error("{0}")]
+    Remote(String),
+}
+
+impl From<openraft::error::Fatal<NodeId>> for FatalError {
+    fn from(f: openraft::error::Fatal<NodeId>) -> FatalError {
+        FatalError::Raft(Box::new(f))
+    }
+}
+
+impl From<FatalError> for String {
+    fn from(e: FatalError) -> String {
+        e.to_string()
+    }
+}
+
+impl From<String> for FatalError {
+    fn from(text: String) -> FatalError {
+        FatalError::Remote(text)
+    }
 }
 
 impl WriteError {
@@ -223,6 +276,120 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raft::types::PutPosition;
+
+    /// The write outcome's layout before its reasons were typed: what every node and tool of
+    /// an older build sends and expects.
+    #[derive(Debug, Serialize, Deserialize)]
+    enum LegacyWriteError {
+        NotLeader { leader: Option<(NodeId, String)> },
+        Transferring,
+        NoQuorum { millis: u64 },
+        Timeout { millis: u64 },
+        Fatal(String),
+        Rejected(String),
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    enum LegacyApplyResult {
+        None,
+        Put(PutPosition),
+        Batch(Vec<PutPosition>),
+        Raw { commit_log_offset: u64 },
+        Rejected(String),
+        Group(Vec<LegacyApplyResult>),
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct LegacyWriteOk {
+        log_id: LogId,
+        result: LegacyApplyResult,
+    }
+
+    fn bytes<T: Serialize>(v: &T) -> Vec<u8> {
+        bincode::serialize(v).unwrap()
+    }
+
+    #[test]
+    fn typed_write_outcomes_keep_the_peer_wire_layout() {
+        let cases = [
+            (
+                WriteError::NotLeader {
+                    leader: Some((2, "127.0.0.1:40913".into())),
+                },
+                LegacyWriteError::NotLeader {
+                    leader: Some((2, "127.0.0.1:40913".into())),
+                },
+            ),
+            (WriteError::Transferring, LegacyWriteError::Transferring),
+            (
+                WriteError::NoQuorum { millis: 7 },
+                LegacyWriteError::NoQuorum { millis: 7 },
+            ),
+            (
+                WriteError::Timeout { millis: 3000 },
+                LegacyWriteError::Timeout { millis: 3000 },
+            ),
+            (
+                WriteError::Fatal(FatalError::FsyncFailed),
+                LegacyWriteError::Fatal(FatalError::FsyncFailed.to_string()),
+            ),
+            (
+                WriteError::Fatal(openraft::error::Fatal::Stopped.into()),
+                LegacyWriteError::Fatal("raft stopped".into()),
+            ),
+            (
+                WriteError::Rejected(RejectReason::InvalidTopicName("../x".into())),
+                LegacyWriteError::Rejected("invalid topic name \"../x\"".into()),
+            ),
+        ];
+        for (typed, legacy) in cases {
+            let wire = bytes(&typed);
+            assert_eq!(wire, bytes(&legacy), "{typed:?}");
+            // An older peer reads it, and a reason read back keeps its text and its kind of
+            // failure (retryable or not).
+            let back: WriteError = bincode::deserialize(&wire).unwrap();
+            assert_eq!(back.to_string(), typed.to_string());
+            assert_eq!(back.is_retryable(), typed.is_retryable());
+            let _: LegacyWriteError = bincode::deserialize(&wire).unwrap();
+        }
+
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(3, 1), 9);
+        let pos = PutPosition {
+            queue_offset: 1,
+            commit_log_offset: 2,
+            size: 3,
+        };
+        let typed = WriteOk {
+            log_id,
+            result: ApplyResult::Group(vec![
+                ApplyResult::Put(pos),
+                ApplyResult::Rejected(RejectReason::NegativeQueueId(-1)),
+                ApplyResult::Raw {
+                    commit_log_offset: 5,
+                },
+            ]),
+        };
+        let legacy = LegacyWriteOk {
+            log_id,
+            result: LegacyApplyResult::Group(vec![
+                LegacyApplyResult::Put(pos),
+                LegacyApplyResult::Rejected("negative queue id -1".into()),
+                LegacyApplyResult::Raw {
+                    commit_log_offset: 5,
+                },
+            ]),
+        };
+        assert_eq!(bytes(&typed), bytes(&legacy));
+        let back: WriteOk = bincode::deserialize(&bytes(&legacy)).unwrap();
+        let ApplyResult::Group(results) = back.result else {
+            panic!("{back:?}");
+        };
+        assert_eq!(
+            results[1],
+            ApplyResult::Rejected(RejectReason::Remote("negative queue id -1".into()))
+        );
+    }
 
     #[tokio::test]
     async fn frames_round_trip_and_hostile_lengths_are_refused() {

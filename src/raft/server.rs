@@ -133,12 +133,18 @@ async fn handle(core: &NodeCore, req: PeerRequest) -> PeerResponse {
         }
         PeerRequest::Write(cmd) => PeerResponse::Write(core.write(cmd).await),
         PeerRequest::Status => PeerResponse::Status(core.status()),
-        PeerRequest::Read { from, max } => {
-            PeerResponse::Read(core.read_committed(from, max as usize))
+        // The wire carries these errors as text; they are typed up to here.
+        PeerRequest::Read { from, max } => PeerResponse::Read(
+            core.read_committed(from, max as usize)
+                .map_err(|e| e.to_string()),
+        ),
+        PeerRequest::Digest { from, upto } => {
+            PeerResponse::Digest(core.digest(from, upto).map_err(|e| e.to_string()))
         }
-        PeerRequest::Digest { from, upto } => PeerResponse::Digest(core.digest(from, upto)),
-        PeerRequest::JoinLearner { id, addr } => {
-            PeerResponse::JoinLearner(core.admit_learner(id, addr).await)
-        }
+        PeerRequest::JoinLearner { id, addr } => PeerResponse::JoinLearner(
+            core.admit_learner(id, addr)
+                .await
+                .map_err(|e| e.to_string()),
+        ),
     }
 }

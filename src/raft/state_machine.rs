@@ -19,7 +19,8 @@ use super::broker_state::{BrokerMetadata, BrokerState};
 use super::codec;
 use super::meta::{read_atomic, write_atomic};
 use super::types::{
-    ApplyResult, Entry, LogCommand, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    ApplyResult, Entry, LogCommand, LogId, RejectReason, SnapshotMeta, StorageError,
+    StoredMembership, TypeConfig,
 };
 use crate::store::{CommitLog, StoreError, RECORD_HEADER_LEN};
 
@@ -114,29 +115,27 @@ impl StateMachine {
             };
             for rec in records {
                 let base = rec.payload_offset();
-                let Ok(items) = codec::items(rec.meta.index, rec.meta.kind, &rec.payload) else {
+                let Ok(items) =
+                    codec::record_items(rec.meta.kind, &rec.payload).collect::<Result<Vec<_>, _>>()
+                else {
                     continue;
                 };
-                let group = rec.meta.kind == codec::KIND_GROUP;
-                let mut rel = 0u64;
-                for (kind, payload) in items {
-                    if group {
-                        rel += codec::GROUP_ITEM_HEADER as u64;
+                for item in items {
+                    if item.kind != codec::KIND_MESSAGE && item.kind != codec::KIND_BATCH {
+                        continue;
                     }
-                    if kind == codec::KIND_MESSAGE || kind == codec::KIND_BATCH {
-                        let mut pos = 0usize;
-                        while pos < payload.len() {
-                            let Ok(view) =
-                                crate::message::StoredMessageView::parse(&payload[pos..])
-                            else {
-                                break;
-                            };
-                            self.state.index_message(&view, base + rel + pos as u64);
-                            indexed += 1;
-                            pos += view.total_size().max(1);
-                        }
+                    let payload = &item.payload;
+                    let mut pos = 0usize;
+                    while pos < payload.len() {
+                        let Ok(view) = crate::message::StoredMessageView::parse(&payload[pos..])
+                        else {
+                            break;
+                        };
+                        self.state
+                            .index_message(&view, base + (item.offset + pos) as u64);
+                        indexed += 1;
+                        pos += view.total_size().max(1);
                     }
-                    rel += payload.len() as u64;
                 }
             }
             at = last + 1;
@@ -172,7 +171,7 @@ impl StateMachine {
                 let mut out = Vec::with_capacity(cmds.len());
                 for (c, rel) in cmds.iter().zip(offsets) {
                     if matches!(c, LogCommand::Group(_)) {
-                        out.push(ApplyResult::Rejected("nested group".into()));
+                        out.push(ApplyResult::Rejected(RejectReason::NestedGroup));
                         continue;
                     }
                     out.push(self.apply_command(index, c, offset.map(|o| o + rel))?);
@@ -310,6 +309,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let sig = Some(meta.signature());
         let data: BrokerMetadata = bincode::deserialize(snapshot.get_ref())
             .map_err(|e| StorageIOError::read_snapshot(sig.clone(), AnyError::new(&e)))?;
+        // The file records the state as this node holds it. With the leader's queue ranges,
+        // a restart before this node's next snapshot looked for queue entries it never had
+        // and refused to open its ConsumeQueues.
+        let data = data.with_empty_queues();
         let file = SnapshotFile {
             meta: meta.clone(),
             data: data.clone(),
@@ -344,3 +347,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,7 @@ use std::io::Cursor;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::message::MessageError;
 use crate::protocol::topic::TopicConfig;
 
 openraft::declare_raft_types!(
@@ -109,7 +110,60 @@ pub enum ApplyResult {
     },
     /// The command was well-formed Raft-wise but not applicable (e.g. a malformed message); every
     /// node reaches the same verdict.
-    Rejected(String),
+    Rejected(RejectReason),
     /// One result per command of a `Group`, in order.
     Group(Vec<ApplyResult>),
+}
+
+/// Why the state machine refused a committed command. It decides from the entry's bytes alone,
+/// so every node reaches the same verdict; the broker answers it as MESSAGE_ILLEGAL with this
+/// text as the remark.
+///
+/// On the peer wire (inside `ApplyResult` and `WriteError`) a reason travels as its text, the
+/// layout the peer protocol has always had, and a reason read from the wire is
+/// [`RejectReason::Remote`] with the same text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum RejectReason {
+    /// A message's bytes are not a stored message.
+    #[error("malformed stored message: {0}")]
+    MalformedMessage(MessageError),
+    /// The message at byte `at` of a batch is not a stored message.
+    #[error("malformed message in batch at byte {at}: {error}")]
+    MalformedInBatch { at: usize, error: MessageError },
+    #[error("empty message")]
+    EmptyMessage,
+    #[error("negative queue id {0}")]
+    NegativeQueueId(i32),
+    /// Not RocketMQ's topic charset or too long; topic names become directory names, so this
+    /// also keeps a hostile name from escaping the store.
+    #[error("invalid topic name {0:?}")]
+    InvalidTopicName(String),
+    /// The message at byte `at` of a batch was refused; the whole batch is.
+    #[error("message at byte {at} of batch: {reason}")]
+    InBatch {
+        at: usize,
+        reason: Box<RejectReason>,
+    },
+    /// A group inside a group (the batcher never builds one).
+    #[error("nested group")]
+    NestedGroup,
+    /// openraft refused the proposal itself.
+    #[error("{0}")]
+    Raft(String),
+    /// A reason another node sent, as its text.
+    #[error("{0}")]
+    Remote(String),
+}
+
+impl From<RejectReason> for String {
+    fn from(r: RejectReason) -> String {
+        r.to_string()
+    }
+}
+
+impl From<String> for RejectReason {
+    fn from(text: String) -> RejectReason {
+        RejectReason::Remote(text)
+    }
 }

@@ -1,14 +1,16 @@
 //! The store: bytes on disk.
 //!
-//! It owns the CommitLog (fixed-size segment files on memmap2, one framed record per Raft entry),
-//! its checkpoint, the group-commit flusher and the ConsumeQueues. It knows a record's position
-//! `(term, leader, index)` only as framing: indices are contiguous and terms never go down along a
-//! valid log, which recovery uses to tell live records from stale bytes. It must never decide what
-//! is committed or interpret a record's payload — that is the `raft` layer's job.
+//! It owns the CommitLog (fixed-size segment files, written with `pwritev` and read through
+//! memmap2, one framed record per Raft entry), its checkpoint, the group-commit flusher, the
+//! ConsumeQueues, and how full their file system is (`disk`). It knows a record's position
+//! `(term, leader, index)` only as framing: indices are contiguous and terms never go down along
+//! a valid log, which recovery uses to tell live records from stale bytes. It must never decide
+//! what is committed or interpret a record's payload — that is the `raft` layer's job.
 
 mod checkpoint;
 mod commit_log;
 mod consume_queue;
+mod disk;
 mod flush;
 mod index;
 mod record;
@@ -18,6 +20,7 @@ mod segment;
 pub use checkpoint::Checkpoint;
 pub use commit_log::{CommitLog, CommitLogConfig, LogDigest, StoredRecord};
 pub use consume_queue::{ConsumeQueue, CqEntry, CQ_ENTRY_SIZE};
+pub use disk::{disk_space, disk_used_pct, DiskSpace};
 pub use flush::{FlushCallback, FlushMode};
 pub use index::KeyIndex;
 pub use record::{RecordMeta, BLANK_MAGIC, RECORD_HEADER_LEN, RECORD_MAGIC};

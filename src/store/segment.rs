@@ -62,6 +62,14 @@ pub(crate) fn reserve(file: &File, path: &Path, size: u64) -> Result<()> {
     Err(StoreError::io("reserve space for segment", path, err))
 }
 
+/// fsyncs the directory `dir`, so the entries created in it survive a power cut.
+fn sync_dir(dir: &Path) -> Result<()> {
+    failpoint!("commitlog::sync_dir");
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("fsync commit log directory", dir, e))
+}
+
 impl Segment {
     /// Creates a new, zero-filled segment.
     pub fn create(dir: &Path, start: u64, size: u64) -> Result<Segment> {
@@ -82,9 +90,12 @@ impl Segment {
             file.set_len(size)
                 .map_err(|e| StoreError::io("extend segment", &path, e))?;
         }
-        // Make the new directory entry durable so the segment survives a power cut.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
+        // Make the new directory entry durable: records acknowledged under SYNC_FLUSH in a
+        // segment whose name a power cut lost would be lost with it. A segment that cannot be
+        // made durable is not used (the append that needed it fails instead).
+        if let Err(e) = sync_dir(dir) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
         }
         Self::map(path, file, start, size)
     }
@@ -234,6 +245,20 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_that_cannot_be_synced_is_an_io_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        match sync_dir(&gone) {
+            Err(StoreError::Io { op, path, .. }) => {
+                assert_eq!(op, "fsync commit log directory");
+                assert_eq!(path, gone);
+            }
+            other => panic!("expected an I/O error, got {other:?}"),
+        }
+        assert!(sync_dir(dir.path()).is_ok());
+    }
 
     #[test]
     fn a_failed_pwritev_is_an_io_error_naming_the_segment() {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{error, json_body, ok, with_header, write_error};
-use crate::broker::context::{now_ms, BrokerContext};
+use crate::broker::context::BrokerContext;
 use crate::broker::processor::send::check_writable;
 use crate::config::properties::to_text;
 use crate::protocol::body::{
@@ -17,10 +17,11 @@ use crate::protocol::headers::{
     GetConsumeStatsRequestHeader, GetConsumerConnectionListRequestHeader,
     GetTopicStatsInfoRequestHeader,
 };
-use crate::raft::broker_state::valid_topic_name;
-use crate::raft::retention::disk_used_pct;
+use crate::protocol::topic_names::valid_topic_name;
 use crate::remoting::codes::response_code as code;
 use crate::remoting::RemotingCommand;
+use crate::store::disk_used_pct;
+use crate::time::now_ms;
 
 /// Most queues a topic may have.
 const MAX_QUEUES: u32 = 1024;
@@ -91,12 +92,11 @@ fn human_bytes(b: u64) -> String {
 
 pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
     let (put_tps, get_tps) = bc.stats.tps_triple();
-    let log = &bc.core.log;
     let s = bc.core.status();
     let up = (now_ms() - bc.boot_ms).max(0) / 1000;
     let disk = disk_used_pct(&bc.cfg.store_path_commit_log).unwrap_or(0);
-    let (segments, reserved) = log.disk_usage();
-    let earliest = crate::broker::message_store::earliest_message_time(log).unwrap_or_else(now_ms);
+    let (segments, reserved) = bc.core.commit_log_usage();
+    let earliest = bc.core.earliest_message_time().unwrap_or_else(now_ms);
     let mut t = BTreeMap::new();
     let mut put = |k: &str, v: String| {
         t.insert(k.to_string(), v);
@@ -141,8 +141,8 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
         "commitLogDirCapacity",
         format!("{} reserved in {segments} segments", human_bytes(reserved)),
     );
-    put("commitLogMinOffset", log.min_offset().to_string());
-    put("commitLogMaxOffset", log.max_offset().to_string());
+    put("commitLogMinOffset", s.commit_log_min_offset.to_string());
+    put("commitLogMaxOffset", s.commit_log_max_offset.to_string());
     put("bootTimestamp", bc.boot_ms.to_string());
     put(
         "runtime",
@@ -191,8 +191,8 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
     // The effective membership with its learners (a master/slave group's slaves); before a new
     // node has learnt it, the configured peers. `raftSelfId` names this node also where
     // `dLegerSelfId` is unset (master/slave: the Raft id is the brokerId).
-    put("raftPeerAddr", bc.core.addr.clone());
-    put("raftSelfId", format!("n{}", bc.core.id));
+    put("raftPeerAddr", bc.core.addr().to_string());
+    put("raftSelfId", format!("n{}", bc.core.id()));
     let mut members = bc.core.members();
     if members.is_empty() {
         members = bc
@@ -228,24 +228,14 @@ fn mq(bc: &BrokerContext, topic: &str, q: u32) -> MessageQueue {
 
 /// Store time of the message just before queue offset `before` (0 if none).
 fn store_time_before(bc: &BrokerContext, topic: &str, q: u32, before: u64) -> i64 {
-    let Some(cq) = bc.core.state.consume_queue(topic, q) else {
+    let Some(cq) = bc.core.broker_state().consume_queue(topic, q) else {
         return 0;
     };
     if before == 0 || before <= cq.min_offset() || before > cq.max_offset() {
         return 0;
     }
     cq.get(before - 1)
-        .and_then(|e| {
-            bc.core
-                .log
-                .read_at(e.commit_log_offset as u64, e.size as usize)
-                .ok()
-        })
-        .and_then(|b| {
-            crate::message::StoredMessageView::parse(&b)
-                .ok()
-                .map(|v| v.store_timestamp())
-        })
+        .and_then(|e| crate::broker::message_store::store_time(bc.core.broker_state(), &e))
         .unwrap_or(0)
 }
 
@@ -276,7 +266,7 @@ pub fn topic_stats(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand
     for q in 0..tc.write_queue_nums {
         let (min, max) = bc
             .core
-            .state
+            .broker_state()
             .consume_queue(&h.topic, q)
             .map(|cq| (cq.min_offset(), cq.max_offset()))
             .unwrap_or((0, 0));
@@ -347,7 +337,7 @@ pub fn consume_stats(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
         for q in 0..tc.read_queue_nums {
             let broker_offset = bc
                 .core
-                .state
+                .broker_state()
                 .consume_queue(&topic, q)
                 .map(|cq| cq.max_offset())
                 .unwrap_or(0);
@@ -368,7 +358,7 @@ pub fn consume_stats(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
 }
 
 pub fn all_consumer_offsets(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
-    let meta = bc.core.state.metadata();
+    let meta = bc.core.broker_state().metadata();
     json_body(
         req,
         &serde_json::json!({ "offsetTable": meta.consumer_offsets }),

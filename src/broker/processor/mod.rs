@@ -87,7 +87,7 @@ impl RequestHandler for BrokerHandler {
             rc::QUERY_TOPIC_CONSUME_BY_WHO => admin::consumed_by(bc, &req),
             _ => not_supported(&req),
         };
-        crate::metrics::broker::on_request(
+        crate::broker::metrics::on_request(
             &bc.cfg.d_leger_group,
             req.code,
             resp.code,

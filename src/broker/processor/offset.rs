@@ -43,7 +43,7 @@ pub fn query_consumer_offset(bc: &BrokerContext, req: &RemotingCommand) -> Remot
     // A new group on a queue that still starts at 0 reads from 0, as the Java broker answers.
     let min = bc
         .core
-        .state
+        .broker_state()
         .consume_queue(&h.topic, q)
         .map(|cq| cq.min_offset())
         .unwrap_or(0);
@@ -110,13 +110,7 @@ pub fn search_offset(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
         |h, topic, q| {
             offset_response(
                 req,
-                message_store::search_offset_by_time(
-                    &bc.core.state,
-                    &bc.core.log,
-                    topic,
-                    q,
-                    h.timestamp,
-                ),
+                message_store::search_offset_by_time(bc.core.broker_state(), topic, q, h.timestamp),
             )
         },
     )
@@ -124,7 +118,7 @@ pub fn search_offset(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
 
 fn queue_bound(bc: &BrokerContext, topic: &str, q: u32, max: bool) -> u64 {
     bc.core
-        .state
+        .broker_state()
         .consume_queue(topic, q)
         .map(|cq| {
             if max {
@@ -158,7 +152,7 @@ pub fn earliest_store_time(bc: &BrokerContext, req: &RemotingCommand) -> Remotin
         |h| (&h.topic, h.queue_id),
         |_, t, q| {
             let timestamp =
-                message_store::earliest_store_time(&bc.core.state, &bc.core.log, t, q).unwrap_or(0);
+                message_store::earliest_store_time(bc.core.broker_state(), t, q).unwrap_or(0);
             with_header(ok(req), &TimestampResponseHeader { timestamp })
         },
     )

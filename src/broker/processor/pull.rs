@@ -108,7 +108,7 @@ pub async fn pull(
     let suspend = h.has_suspend() && h.suspend_timeout_millis > 0;
     let deadline = tokio::time::Instant::now()
         + Duration::from_millis(h.suspend_timeout_millis.max(0) as u64).min(MAX_SUSPEND);
-    let notify = bc.core.state.queue_notify(&h.topic, queue_id);
+    let notify = bc.core.broker_state().queue_notify(&h.topic, queue_id);
     let result = loop {
         // Register for a wake-up before looking, so a message that commits in between is not
         // missed.
@@ -116,8 +116,7 @@ pub async fn pull(
         tokio::pin!(woken);
         woken.as_mut().enable();
         let r = get_messages(
-            &bc.core.state,
-            &bc.core.log,
+            bc.core.broker_state(),
             GetRequest {
                 topic: &h.topic,
                 queue_id,

@@ -3,7 +3,7 @@
 use bytes::BytesMut;
 
 use super::{error, ok, with_header};
-use crate::broker::context::{now_ms, BrokerContext};
+use crate::broker::context::BrokerContext;
 use crate::broker::message_store::message_at;
 use crate::message::StoredMessageView;
 use crate::protocol::header::CommandHeader;
@@ -12,6 +12,7 @@ use crate::protocol::headers::{
 };
 use crate::remoting::codes::response_code as code;
 use crate::remoting::RemotingCommand;
+use crate::time::now_ms;
 
 /// Most messages one QUERY_MESSAGE returns (RocketMQ's `defaultQueryMaxNum`).
 const QUERY_MAX: usize = 32;
@@ -23,7 +24,7 @@ pub fn view_message(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
     };
     match u64::try_from(h.offset)
         .ok()
-        .and_then(|o| message_at(&bc.core.state, &bc.core.log, o))
+        .and_then(|o| message_at(bc.core.broker_state(), o))
     {
         Some(bytes) => ok(req).with_body(bytes.freeze()),
         None => error(
@@ -51,8 +52,8 @@ pub fn query_message(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
     };
     let mut body = BytesMut::new();
     let mut found = 0;
-    for offset in bc.core.state.index().get(&h.key, max * 4) {
-        let Some(bytes) = message_at(&bc.core.state, &bc.core.log, offset) else {
+    for offset in bc.core.broker_state().index().get(&h.key, max * 4) {
+        let Some(bytes) = message_at(bc.core.broker_state(), offset) else {
             continue;
         };
         let Ok(view) = StoredMessageView::parse(&bytes) else {
@@ -82,7 +83,7 @@ pub fn query_message(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
         ok(req).with_body(body.freeze()),
         &QueryMessageResponseHeader {
             index_last_update_timestamp: now_ms(),
-            index_last_update_phyoffset: bc.core.log.max_offset() as i64,
+            index_last_update_phyoffset: bc.core.commit_log_max_offset() as i64,
         },
     )
 }

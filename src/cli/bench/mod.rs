@@ -170,7 +170,7 @@ async fn wait_for_leader(nodes: &[RaftNode]) -> anyhow::Result<Arc<NodeCore>> {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         for n in nodes {
-            if n.core().raft.metrics().borrow().state == ServerState::Leader {
+            if n.core().server_state() == ServerState::Leader {
                 return Ok(n.core().clone());
             }
         }
@@ -183,7 +183,8 @@ async fn measure(b: &RaftBench, nodes: &[RaftNode]) -> anyhow::Result<()> {
     let leader = wait_for_leader(nodes).await?;
     eprintln!(
         "leader n{} elected; warming up with {} writes",
-        leader.id, b.warmup
+        leader.id(),
+        b.warmup
     );
     let payload = Bytes::from(vec![b'x'; b.size]);
     run_writes(&leader, &payload, b.warmup, b.inflight, false).await?;
@@ -240,11 +241,11 @@ struct GroupCounters {
 impl GroupCounters {
     fn read(leader: &NodeCore, nodes: &[RaftNode]) -> GroupCounters {
         let appends = nodes.iter().fold((0, 0), |acc, n| {
-            let (e, h) = n.core().append_stats.get();
+            let (e, h) = n.core().append_stats().get();
             (acc.0 + e, acc.1 + h)
         });
         GroupCounters {
-            last_index: leader.raft.metrics().borrow().last_log_index.unwrap_or(0),
+            last_index: leader.raft().metrics().borrow().last_log_index.unwrap_or(0),
             appends,
             cpu_secs: process_cpu_secs(),
         }

@@ -27,6 +27,7 @@ use crate::protocol::headers::{
     CreateTopicRequestHeader, PullMessageRequestHeader, PullMessageResponseHeader, PullSysFlag,
     SendMessageRequestHeader, SendMessageResponseHeader,
 };
+use crate::protocol::topic_names::AUTO_CREATE_TOPIC_KEY;
 use crate::remoting::{
     request_code as rc, response_code as code, ChannelContext, ClientConfig, RemotingClient,
     RemotingCommand, RequestHandler, ServerConfig,
@@ -115,7 +116,7 @@ impl Target {
             let found = match self.route(topic).await? {
                 Some(r) => writable(&r),
                 None => {
-                    if let Some(r) = self.route("TBW102").await? {
+                    if let Some(r) = self.route(AUTO_CREATE_TOPIC_KEY).await? {
                         for m in r.broker_datas.iter().filter_map(|b| b.master_addr()) {
                             self.create_topic(m, topic, queues).await?;
                         }
@@ -136,7 +137,7 @@ impl Target {
     async fn create_topic(&self, master: &str, topic: &str, queues: u32) -> anyhow::Result<()> {
         let h = CreateTopicRequestHeader {
             topic: topic.into(),
-            default_topic: "TBW102".into(),
+            default_topic: AUTO_CREATE_TOPIC_KEY.into(),
             read_queue_nums: queues as i32,
             write_queue_nums: queues as i32,
             perm: 6,
@@ -180,11 +181,11 @@ fn send_request(topic: &str, queue_id: u32, body: &Bytes) -> RemotingCommand {
     let h = SendMessageRequestHeader {
         producer_group: "bench_producer".into(),
         topic: topic.into(),
-        default_topic: "TBW102".into(),
+        default_topic: AUTO_CREATE_TOPIC_KEY.into(),
         default_topic_queue_nums: 8,
         queue_id: queue_id as i32,
         sys_flag: 0,
-        born_timestamp: crate::broker::context::now_ms(),
+        born_timestamp: crate::time::now_ms(),
         flag: 0,
         properties: Some("TAGS\u{1}bench\u{2}WAIT\u{1}true".into()),
         reconsume_times: None,

@@ -108,7 +108,7 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<()> {
     wait_whole(&specs, &obs).await.context(
         "the cluster is not whole before the drill; is it running (scripts/fast-try.sh start)?",
     )?;
-    let run_id = format!("{:x}", crate::client::mq::now_ms());
+    let run_id = format!("{:x}", crate::time::now_ms());
     let tcfg = TrafficConfig {
         namesrv: args.namesrv.clone(),
         topic: args.topic.clone(),

@@ -34,18 +34,17 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::error::ClientError;
-use super::mq::{now_ms, ClientOptions, MqClient};
+use super::mq::{ClientOptions, MqClient};
 use crate::message::{MessageExt, TagSubscription};
 use crate::protocol::body::{
     ConsumeFromWhere, MessageQueue, SubscriptionData, EXPRESSION_TYPE_TAG,
 };
+use crate::protocol::topic_names::retry_topic;
 use crate::remoting::{not_supported, request_code, InboundRequest};
+use crate::time::now_ms;
 
 pub use process_queue::ProcessQueue;
 pub use rebalance::allocate_averagely;
-
-/// Prefix of a group's retry topic, which every clustering consumer also consumes.
-pub const RETRY_PREFIX: &str = "%RETRY%";
 
 /// Consumer settings. Defaults in [`ConsumerConfig::new`].
 #[derive(Debug, Clone)]
@@ -238,7 +237,7 @@ impl Consumer {
         for (topic, expr) in &cfg.subscriptions {
             subs.push(Arc::new(Subscription::new(topic, expr, sub_version)?));
         }
-        let retry = format!("{RETRY_PREFIX}{}", cfg.group);
+        let retry = retry_topic(&cfg.group);
         if !subs.iter().any(|s| s.topic == retry) {
             subs.push(Arc::new(Subscription::new(&retry, "*", sub_version)?));
         }

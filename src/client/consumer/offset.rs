@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::process_queue::ProcessQueue;
-use super::{Shared, RETRY_PREFIX};
+use super::Shared;
 use crate::client::error::ClientError;
 use crate::client::mq::{expect_success, remote_error};
 use crate::protocol::body::{ConsumeFromWhere, MessageQueue};
@@ -15,6 +15,7 @@ use crate::protocol::headers::{
     GetMaxOffsetRequestHeader, OffsetResponseHeader, QueryConsumerOffsetRequestHeader,
     SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
+use crate::protocol::topic_names::is_retry_topic;
 use crate::remoting::{request_code, response_code, RemotingCommand};
 
 /// Nodes of the queue's broker group, master first.
@@ -76,7 +77,7 @@ pub(super) async fn start_offset(shared: &Shared, mq: &MessageQueue) -> Result<i
         response_code::QUERY_NOT_FOUND => {}
         _ => return Err(remote_error(&addr, &resp)),
     }
-    let retry_topic = mq.topic.starts_with(RETRY_PREFIX);
+    let retry_topic = is_retry_topic(&mq.topic);
     match shared.cfg.consume_from_where {
         ConsumeFromWhere::ConsumeFromFirstOffset => Ok(0),
         ConsumeFromWhere::ConsumeFromTimestamp if !retry_topic => {

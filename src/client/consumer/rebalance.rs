@@ -22,6 +22,7 @@ use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::{
     GetConsumerListByGroupRequestHeader, UnregisterClientRequestHeader,
 };
+use crate::protocol::topic_names::is_retry_topic;
 use crate::remoting::{request_code, RemotingCommand};
 
 /// RocketMQ's `AllocateMessageQueueAveragely`: consumer i of n gets a contiguous block of the
@@ -166,7 +167,7 @@ pub(super) async fn rebalance(shared: &Arc<Shared>) -> bool {
             Err(ClientError::TopicNotExist(_)) => {
                 tracing::debug!(topic = %sub.topic, "subscribed topic does not exist yet");
                 // The group's retry topic only appears once a send-back creates it.
-                incomplete |= !sub.topic.starts_with(super::RETRY_PREFIX);
+                incomplete |= !is_retry_topic(&sub.topic);
                 continue;
             }
             Err(e) => {

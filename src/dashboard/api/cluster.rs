@@ -307,7 +307,7 @@ pub async fn raft(State(app): AppState) -> ApiResult<Json<Value>> {
         "groups": groups,
         "problems": raft_problems(&groups),
         "error": app.raft.discover_error(),
-        "nowMs": crate::client::mq::now_ms(),
+        "nowMs": crate::time::now_ms(),
     })))
 }
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::{millis, AppState, Form};
 use crate::client::{ClientError, MqAdmin};
 use crate::dashboard::error::{ApiError, ApiResult};
+use crate::protocol::topic_names::retry_group;
 
 /// Groups are named by their retry topics, as in `mqadmin consumerProgress`.
 async fn group_names(admin: &MqAdmin) -> ApiResult<BTreeSet<String>> {
@@ -18,7 +19,7 @@ async fn group_names(admin: &MqAdmin) -> ApiResult<BTreeSet<String>> {
     Ok(topics
         .topic_list
         .iter()
-        .filter_map(|t| t.strip_prefix("%RETRY%"))
+        .filter_map(|t| retry_group(t))
         .map(str::to_string)
         .collect())
 }

@@ -70,7 +70,7 @@ pub async fn by_time(State(app): AppState, Query(q): Query<TimeQuery>) -> ApiRes
     let begin = millis(q.begin.as_deref().unwrap_or(""), "Begin")?;
     let end = match q.end.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(e) => millis(e, "End")?,
-        None => crate::client::mq::now_ms(),
+        None => crate::time::now_ms(),
     };
     if end < begin {
         return Err(ApiError::BadInput(

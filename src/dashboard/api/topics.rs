@@ -13,23 +13,12 @@ use crate::client::{ClientError, MqAdmin};
 use crate::dashboard::error::{ApiError, ApiResult};
 use crate::protocol::body::BrokerData;
 use crate::protocol::topic::{perm, TopicConfig};
-use crate::raft::broker_state::valid_topic_name;
+use crate::protocol::topic_names::{
+    is_dlq_topic, is_retry_topic, is_system_topic, valid_topic_name,
+};
 
 /// Most queues a topic may have; the broker refuses more (its `MAX_QUEUES`).
 pub const MAX_QUEUES: i64 = 1024;
-
-/// Topics RocketMQ and LedgerMQ create for themselves.
-const SYSTEM_TOPICS: &[&str] = &[
-    "TBW102",
-    "SELF_TEST_TOPIC",
-    "OFFSET_MOVED_EVENT",
-    "BenchmarkTest",
-    "SCHEDULE_TOPIC_XXXX",
-    "RMQ_SYS_TRANS_HALF_TOPIC",
-    "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-    "TRANS_CHECK_MAX_TIME_TOPIC",
-    "RMQ_SYS_TRACE_TOPIC",
-];
 
 /// The Topics page's filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,11 +42,11 @@ impl TopicKind {
 
 /// What kind of topic `t` is; `system` holds the cluster's own names (see [`system_topics`]).
 pub fn topic_kind(t: &str, system: &BTreeSet<String>) -> TopicKind {
-    if t.starts_with("%RETRY%") {
+    if is_retry_topic(t) {
         TopicKind::Retry
-    } else if t.starts_with("%DLQ%") {
+    } else if is_dlq_topic(t) {
         TopicKind::Dlq
-    } else if system.contains(t) || SYSTEM_TOPICS.contains(&t) || t.starts_with("rmq_sys_") {
+    } else if system.contains(t) || is_system_topic(t) {
         TopicKind::System
     } else {
         TopicKind::Normal

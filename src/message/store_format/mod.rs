@@ -34,7 +34,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 pub use view::{iter_stored, StoredMessageView, StoredMessages};
 
-use crate::message::{msg_id, properties::MessageProperties, sysflag, tags, MessageError};
+use crate::message::{
+    java_crc32, msg_id, properties::MessageProperties, sysflag, tags, MessageError,
+};
 
 mod view;
 
@@ -70,11 +72,6 @@ pub const MIN_STORED_SIZE: usize = 84 + 4 + 1 + 2;
 pub fn fixed_part_len(sys_flag: i32) -> usize {
     let host = |v6: bool| if v6 { 20 } else { 8 };
     68 + host(sysflag::is_born_host_v6(sys_flag)) + host(sysflag::is_store_host_v6(sys_flag))
-}
-
-/// BODYCRC as Java's `UtilAll.crc32`: CRC-32/ISO-HDLC (java.util.zip.CRC32) with the top bit cleared.
-pub fn body_crc(body: &[u8]) -> i32 {
-    (crc32fast::hash(body) & 0x7FFF_FFFF) as i32
 }
 
 /// A stored message, decoded (Java `MessageExt`). The body is kept as stored: if SYSFLAG says it
@@ -214,7 +211,7 @@ pub fn encode_stored_into(msg: &MessageExt, out: &mut BytesMut) -> Result<usize,
     out.reserve(len.total);
     out.put_i32(len.total_i32);
     out.put_u32(MESSAGE_MAGIC_CODE);
-    out.put_i32(body_crc(&msg.body));
+    out.put_i32(java_crc32(&msg.body));
     out.put_i32(msg.queue_id);
     out.put_i32(msg.flag);
     out.put_i64(msg.queue_offset);
@@ -309,13 +306,6 @@ pub fn decode_all(buf: &[u8], verify_body_crc: bool) -> Result<Vec<MessageExt>, 
 mod unit_tests {
     use super::tests::sample;
     use super::*;
-
-    #[test]
-    fn body_crc_is_java_crc32_masked() {
-        // The CRC-32/ISO-HDLC check value of "123456789" is 0xCBF43926.
-        assert_eq!(body_crc(b"123456789"), 0x4BF4_3926);
-        assert_eq!(body_crc(b""), 0);
-    }
 
     #[test]
     fn mixed_hosts_set_only_their_own_v6_bit() {

@@ -48,7 +48,7 @@ fn hand_built() -> Vec<u8> {
     let mut v = Vec::new();
     v.extend_from_slice(&(total as i32).to_be_bytes()); //  0 TOTALSIZE
     v.extend_from_slice(&[0xDA, 0xA3, 0x20, 0xA7]); //      4 MAGICCODE
-    v.extend_from_slice(&body_crc(body).to_be_bytes()); //  8 BODYCRC
+    v.extend_from_slice(&java_crc32(body).to_be_bytes()); //  8 BODYCRC
     v.extend_from_slice(&[0, 0, 0, 1]); //                 12 QUEUEID 1
     v.extend_from_slice(&[0, 0, 0, 0]); //                 16 FLAG 0
     v.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 7]); //     20 QUEUEOFFSET 7

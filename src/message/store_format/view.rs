@@ -9,10 +9,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bytes::Bytes;
 
-use super::{body_crc, MessageExt, BLANK_MAGIC_CODE, MESSAGE_MAGIC_CODE, MIN_STORED_SIZE};
+use super::{MessageExt, BLANK_MAGIC_CODE, MESSAGE_MAGIC_CODE, MIN_STORED_SIZE};
 use crate::message::cursor::Cursor;
 use crate::message::properties::{self, MessageProperties};
-use crate::message::{sysflag, tags, MessageError};
+use crate::message::{java_crc32, sysflag, tags, MessageError};
 
 /// One stored message, borrowed from the buffer it was parsed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,7 +223,7 @@ impl<'a> StoredMessageView<'a> {
 
     /// Recomputes the body CRC and compares it with BODYCRC.
     pub fn check_body_crc(&self) -> Result<(), MessageError> {
-        let computed = body_crc(self.body);
+        let computed = java_crc32(self.body);
         if computed == self.body_crc {
             Ok(())
         } else {
@@ -378,7 +378,7 @@ mod tests {
             assert_eq!(view.uniq_key(), Some("C0A8010A1F40FFFFFFFF010203040000"));
             assert_eq!(view.property("NOPE"), None);
             assert_eq!(view.properties_str(), msg.properties.encode());
-            assert_eq!(view.body_crc(), body_crc(b"Hello RocketMQ"));
+            assert_eq!(view.body_crc(), java_crc32(b"Hello RocketMQ"));
             assert!(view.check_body_crc().is_ok());
             let body = view.body().as_ptr() as usize;
             let start = raw.as_ptr() as usize;

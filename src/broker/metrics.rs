@@ -2,6 +2,10 @@
 //! its Raft node, store and consumer offsets when Prometheus scrapes. A process may host one
 //! member of several Raft groups, so every series carries `group` (the member's `dLegerGroup`);
 //! a consumer group is `consumer_group`.
+//!
+//! They live with the broker, not in `metrics/`, because they read the broker's own state:
+//! `metrics/` (the recorder, the names, the listener) stays a leaf that any layer may record
+//! into without an import cycle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -9,9 +13,9 @@ use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
 
-use super::names::*;
-use super::Collect;
-use crate::broker::context::BrokerContext;
+use super::context::BrokerContext;
+use crate::metrics::names::*;
+use crate::metrics::Collect;
 use crate::remoting::request_code as rc;
 
 /// Records one answered request. Latency histograms are kept for sends and pulls only: they
@@ -65,7 +69,7 @@ pub fn collector(members: Vec<Arc<BrokerContext>>) -> Collect {
 
 fn collect(bc: &BrokerContext) {
     let group = bc.cfg.d_leger_group.clone();
-    let node = format!("n{}", bc.core.id);
+    let node = format!("n{}", bc.core.id());
 
     let s = bc.core.status();
     let labels = [("group", group.clone()), ("node", node.clone())];
@@ -82,7 +86,7 @@ fn collect(bc: &BrokerContext) {
     }
     let last = s.last_index.unwrap_or(0);
     for (follower, matched) in &s.replication {
-        if *follower == bc.core.id {
+        if *follower == bc.core.id() {
             continue;
         }
         let lag = last.saturating_sub(matched.unwrap_or(0));
@@ -90,10 +94,10 @@ fn collect(bc: &BrokerContext) {
             .set(lag as f64);
     }
 
-    let (segments, bytes) = bc.core.log.disk_usage();
+    let (segments, bytes) = bc.core.commit_log_usage();
     gauge!(COMMITLOG_SEGMENTS, "group" => group.clone()).set(segments as f64);
     gauge!(COMMITLOG_DISK_BYTES, "group" => group.clone()).set(bytes as f64);
-    if let Some(pct) = crate::raft::retention::disk_used_pct(&bc.cfg.store_path_commit_log) {
+    if let Some(pct) = crate::store::disk_used_pct(&bc.cfg.store_path_commit_log) {
         gauge!(DISK_USED_RATIO, "group" => group.clone()).set(f64::from(pct) / 100.0);
     }
 
@@ -107,7 +111,7 @@ fn collect(bc: &BrokerContext) {
 fn group_lags(bc: &BrokerContext) -> BTreeMap<(String, String), u64> {
     let groups: BTreeSet<String> = bc
         .core
-        .state
+        .broker_state()
         .metadata()
         .consumer_offsets
         .keys()
@@ -118,7 +122,7 @@ fn group_lags(bc: &BrokerContext) -> BTreeMap<(String, String), u64> {
         for ((topic, queue), offset) in bc.offsets.offsets_of_group(&group) {
             let max = bc
                 .core
-                .state
+                .broker_state()
                 .consume_queue(&topic, queue)
                 .map(|cq| cq.max_offset())
                 .unwrap_or(0);

@@ -12,11 +12,16 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
+mod java_format;
+
 use super::say;
 use crate::client::{ClientOptions, MqAdmin};
-use crate::message::MessageExt;
 use crate::protocol::body::{ConsumeType, KVTable, MessageModel};
-use crate::protocol::topic::{perm, TopicConfig};
+use crate::protocol::topic::TopicConfig;
+use crate::protocol::topic_names::{is_dlq_topic, is_retry_topic, retry_group};
+use java_format::{
+    cluster_row, front, java_double, local_time, properties_line, topic_config_line, version_desc,
+};
 
 #[derive(Args, Debug)]
 pub struct MqadminArgs {
@@ -164,81 +169,6 @@ pub async fn run(args: MqadminArgs) -> anyhow::Result<()> {
     result
 }
 
-/// Java's `UtilAll.frontStringAtLeast`: at most `n` characters.
-fn front(s: &str, n: usize) -> &str {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
-
-/// A Java `double` printed by `String.valueOf` (`0.0`, `1.5`).
-fn java_double(x: f64) -> String {
-    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e7 {
-        format!("{x:.1}")
-    } else {
-        x.to_string()
-    }
-}
-
-/// Local time as Java's `UtilAll.timeMillisToHumanString2` (`yyyy-MM-dd HH:mm:ss,SSS`) or,
-/// without millis, `UtilAll.formatDate(.., YYYY_MM_DD_HH_MM_SS)`.
-pub(crate) fn local_time(ms: i64, with_millis: bool) -> String {
-    let secs = ms.div_euclid(1000) as libc::time_t;
-    // SAFETY: localtime_r writes only into the `tm` we own.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
-        return ms.to_string();
-    }
-    let base = format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    );
-    if with_millis {
-        format!("{base},{:03}", ms.rem_euclid(1000))
-    } else {
-        base
-    }
-}
-
-/// Java's `PermName.perm2String`: `RW-`, `R--`, `-W-`, `RWX`.
-fn perm_string(p: u32) -> String {
-    let bit = |b: u32, c: char| if p & b != 0 { c } else { '-' };
-    [
-        bit(perm::READ, 'R'),
-        bit(perm::WRITE, 'W'),
-        bit(perm::INHERIT, 'X'),
-    ]
-    .iter()
-    .collect()
-}
-
-/// Java's `TopicConfig.toString()` (4.9.x).
-fn topic_config_line(tc: &TopicConfig) -> String {
-    format!(
-        "TopicConfig [topicName={}, readQueueNums={}, writeQueueNums={}, perm={}, topicFilterType={}, topicSysFlag={}, order={}]",
-        tc.topic_name,
-        tc.read_queue_nums,
-        tc.write_queue_nums,
-        perm_string(tc.perm),
-        tc.topic_filter_type,
-        tc.topic_sys_flag,
-        tc.order
-    )
-}
-
-fn cluster_row(cols: [&str; 10]) -> String {
-    format!(
-        "{:<16}  {:<22}  {:<4}  {:<22} {:<16} {:>19} {:>19} {:>10} {:>5} {:>6}",
-        cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9]
-    )
-}
-
 async fn cluster_list(admin: &MqAdmin) -> anyhow::Result<()> {
     let nodes = admin
         .nodes()
@@ -257,7 +187,7 @@ async fn cluster_list(admin: &MqAdmin) -> anyhow::Result<()> {
         "#Hour",
         "#SPACE",
     ]));
-    let now = crate::client::mq::now_ms();
+    let now = crate::time::now_ms();
     for (node, kv) in nodes.iter().zip(stats) {
         let t = match kv {
             Ok(kv) => kv.table,
@@ -328,7 +258,7 @@ async fn topic_list(admin: &MqAdmin, cluster_model: bool) -> anyhow::Result<()> 
         "#Cluster Name", "#Topic", "#Consumer Group"
     ));
     for topic in &topics.topic_list {
-        if topic.starts_with("%RETRY%") || topic.starts_with("%DLQ%") {
+        if is_retry_topic(topic) || is_dlq_topic(topic) {
             continue;
         }
         let cluster = match admin.topic_route(topic).await {
@@ -462,18 +392,6 @@ async fn consumer_progress(admin: &MqAdmin, group: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `MQVersion.getVersionDesc` for the ordinals clients are known to send.
-fn version_desc(v: i32) -> String {
-    match v {
-        63 => "V3_1_8".into(),
-        401 => "V4_9_4".into(),
-        403 => "V4_9_5".into(),
-        407 => "V4_9_7".into(),
-        413 => "V5_0_0".into(),
-        other => format!("V({other})"),
-    }
-}
-
 async fn all_groups_progress(admin: &MqAdmin) -> anyhow::Result<()> {
     let topics = admin
         .topic_list()
@@ -484,7 +402,7 @@ async fn all_groups_progress(admin: &MqAdmin) -> anyhow::Result<()> {
         "#Group", "#Count", "#Version", "#Type", "#Model", "#TPS", "#Diff Total"
     ));
     for topic in &topics.topic_list {
-        let Some(group) = topic.strip_prefix("%RETRY%") else {
+        let Some(group) = retry_group(topic) else {
             continue;
         };
         let stats = admin.consume_stats(group, None).await.ok();
@@ -524,16 +442,6 @@ async fn all_groups_progress(admin: &MqAdmin) -> anyhow::Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Java's `HashMap.toString()` of the properties: `{KEY=value, ...}`.
-fn properties_line(m: &MessageExt) -> String {
-    let pairs: Vec<String> = m
-        .properties
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    format!("{{{}}}", pairs.join(", "))
 }
 
 async fn query_msg_by_id(admin: &MqAdmin, id: &str, print_body: bool) -> anyhow::Result<()> {
@@ -674,59 +582,4 @@ async fn delete_topic(admin: &MqAdmin, topic: &str, cluster: &str) -> anyhow::Re
         .with_context(|| format!("delete topic {topic} from the name servers failed"))?;
     say(format!("delete topic [{topic}] from NameServer success."));
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn java_formats() {
-        assert_eq!(perm_string(6), "RW-");
-        assert_eq!(perm_string(7), "RWX");
-        assert_eq!(perm_string(2), "-W-");
-        assert_eq!(java_double(0.0), "0.0");
-        assert_eq!(java_double(1.5), "1.5");
-        assert_eq!(front("abcdef", 3), "abc");
-        assert_eq!(front("ab", 3), "ab");
-        assert_eq!(
-            topic_config_line(&TopicConfig::new("T", 8)),
-            "TopicConfig [topicName=T, readQueueNums=8, writeQueueNums=8, perm=RW-, topicFilterType=SINGLE_TAG, topicSysFlag=0, order=false]"
-        );
-        assert_eq!(
-            local_time(1_700_000_000_123, true).len(),
-            "2023-11-14 22:13:20,123".len()
-        );
-        assert!(local_time(1_700_000_000_123, true).ends_with(",123"));
-    }
-
-    #[test]
-    fn cluster_rows_line_up_like_java() {
-        let header = cluster_row([
-            "#Cluster Name",
-            "#Broker Name",
-            "#BID",
-            "#Addr",
-            "#Version",
-            "#InTPS(LOAD)",
-            "#OutTPS(LOAD)",
-            "#PCWait(ms)",
-            "#Hour",
-            "#SPACE",
-        ]);
-        assert!(header.starts_with("#Cluster Name     #Broker Name            #BID  #Addr"));
-        let row = cluster_row([
-            "C",
-            "B",
-            "0",
-            "127.0.0.1:10911",
-            "V4_9_7",
-            "     0.00(0,0ms)",
-            "x",
-            "0",
-            "0.01",
-            "0.1000",
-        ]);
-        assert_eq!(row.find("127.0.0.1"), header.find("#Addr"));
-    }
 }

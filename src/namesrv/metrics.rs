@@ -1,12 +1,13 @@
 //! The name server's metrics: requests by code, and the size of its route table at scrape time.
+//! Next to their owner, like the broker's, so `metrics/` imports neither.
 
 use std::sync::Arc;
 
 use metrics::{counter, gauge};
 
-use super::names::*;
-use super::Collect;
-use crate::namesrv::NamesrvState;
+use super::NamesrvState;
+use crate::metrics::names::*;
+use crate::metrics::Collect;
 
 /// Records one answered request.
 pub fn on_request(request: i32, response: i32) {

@@ -1,0 +1,53 @@
+//! How full the file system under the store is: what retention (`diskMaxUsedSpaceRatio`), the
+//! broker's disk-full refusal of sends, `brokerStatus` and `/metrics` all read.
+
+use std::path::Path;
+
+/// Space on the filesystem holding a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// Percent in use, as RocketMQ computes it: (total − free) / total, where free includes
+    /// blocks reserved for root.
+    pub used_pct: u8,
+    /// Bytes this process can still write.
+    pub available: u64,
+}
+
+/// The space on the file system holding `path`, or `None` if `statvfs` fails (no such path)
+/// or reports an empty file system.
+pub fn disk_space(path: &Path) -> Option<DiskSpace> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs fills the struct we own from a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 || st.f_blocks == 0 {
+        return None;
+    }
+    let used = st.f_blocks.saturating_sub(st.f_bfree) as f64;
+    Some(DiskSpace {
+        used_pct: ((used / st.f_blocks as f64) * 100.0).round().min(100.0) as u8,
+        available: (st.f_bavail as u64).saturating_mul(st.f_frsize as u64),
+    })
+}
+
+/// Percentage of the filesystem holding `path` that is in use (RocketMQ's formula).
+pub fn disk_used_pct(path: &Path) -> Option<u8> {
+    disk_space(path).map(|d| d.used_pct)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_usage_is_a_percentage() {
+        let pct = disk_used_pct(Path::new("/")).expect("statvfs /");
+        assert!(pct <= 100);
+    }
+
+    #[test]
+    fn a_missing_path_has_no_disk() {
+        assert_eq!(disk_space(Path::new("/no/such/ledgermq/path")), None);
+        assert_eq!(disk_space(Path::new("a\0b")), None);
+    }
+}
