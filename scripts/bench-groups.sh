@@ -3,7 +3,9 @@
 # three nodes (cluster-conf/dledger-3g: node k is ONE process hosting its members of groups
 # 0..N-1), with each process's CPU per acknowledged message read from /proc/<pid>/stat around
 # every run. Starts its own name server and nodes on the layout's ports (stop fast-try first),
-# from empty stores under $RUN (default /tmp/ledgermq-bench-groups).
+# from empty stores under $RUN (default /tmp/ledgermq-bench-groups), each configuration's
+# removed when it is done (every member preallocates a 1 GiB CommitLog segment: the three
+# configurations together would hold 18 GiB).
 #   scripts/bench-groups.sh [--groups "1 2 3"] [--runs 3] [--count 100000] [--inflight 64]
 #                           [--inflight-per-group]   (64 in flight per group instead of in all)
 # Prints one parseable line per run:
@@ -28,7 +30,11 @@ RUN=${RUN:-/tmp/ledgermq-bench-groups}
 NAMESRV=127.0.0.1:9876
 [ -x "$BIN" ] || { echo "bench-groups: no $BIN (cargo build --release, or LEDGERMQ_BIN)" >&2; exit 2; }
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$RUN"
+}
 trap cleanup EXIT
 # CPU seconds (user + system) of a process, from /proc/<pid>/stat fields 14 and 15.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
@@ -71,5 +77,6 @@ for n in $GROUPS_LIST; do
   done
   for p in "${nodes[@]}"; do kill "$p"; done
   for p in "${nodes[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$RUN/g$n"
 done
 echo "load after: $(uptime)"
