@@ -11,16 +11,18 @@
 #   scripts/fast-try.sh stop                 graceful shutdown (SIGTERM), waits for every process
 #   scripts/fast-try.sh clean                stop, then delete logs, pids and data
 # Layouts (cluster-conf/README.md): dledger (default: three Raft nodes, RaftNode00, client ports
-# 30911/30921/30931), single, 2m-noslave, 2m-2s-async, 2m-2s-sync. Name server 127.0.0.1:9876.
-# Logs, pids and data: /tmp/ledgermq/ (LEDGERMQ_RUN_DIR). LEDGERMQ_BIN=path runs that binary
-# instead of building the release one. Running `start` again starts only
-# what is down, so it also restarts a node killed in a drill.
+# 30911/30921/30931), dledger-3g (three groups RaftNode00..02 on three nodes, one process per
+# node hosting its three members), single, 2m-noslave, 2m-2s-async, 2m-2s-sync. Name server
+# 127.0.0.1:9876.
+# Logs, pids and data: /tmp/ledgermq/ (LEDGERMQ_RUN_DIR). LEDGERMQ_BIN=PATH runs that binary
+# instead of building one. Running `start` again starts only what is down, so it also restarts
+# a node killed in a drill.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 RUN=${LEDGERMQ_RUN_DIR:-/tmp/ledgermq}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ledgermq-target}"
-# LEDGERMQ_BIN: run this binary instead of building one (e.g. a named profile's build).
+# LEDGERMQ_BIN=/path/to/ledgermq runs that binary instead (and builds nothing).
 BIN="${LEDGERMQ_BIN:-$CARGO_TARGET_DIR/release/ledgermq}"
 NAMESRV=127.0.0.1:9876
 DASHBOARD=127.0.0.1:8080
@@ -38,13 +40,30 @@ port_taken() {
 layout_files() {
   case "$1" in
     dledger) ls "$REPO"/cluster-conf/dledger/broker-n*.conf ;;
+    dledger-3g) ls "$REPO"/cluster-conf/dledger-3g/broker-n*-g*.conf ;;
     single) echo "$REPO/cluster-conf/broker.conf" ;;
     2m-noslave | 2m-2s-async | 2m-2s-sync) ls "$REPO/cluster-conf/$1"/*.properties ;;
     *)
-      echo "fast-try: unknown layout '$1' (dledger, single, 2m-noslave, 2m-2s-async, 2m-2s-sync)" >&2
+      echo "fast-try: unknown layout '$1' (dledger, dledger-3g, single, 2m-noslave, 2m-2s-async, 2m-2s-sync)" >&2
       exit 2
       ;;
   esac
+}
+
+# layout_processes LAYOUT: one line per broker process, "NAME CONF...". A file named
+# broker-<node>-g<k>.conf is node <node>'s member of group k, and all of a node's members run
+# in one process named broker-<node> (multi-Raft); any other file is a process of its own.
+layout_processes() {
+  local conf stem
+  declare -A members=()
+  local order=()
+  while read -r conf; do
+    stem=$(basename "${conf%.*}")
+    if [[ $stem =~ ^(broker-[^-]+)-g[0-9]+$ ]]; then stem=${BASH_REMATCH[1]}; fi
+    [ -n "${members[$stem]:-}" ] || order+=("$stem")
+    members[$stem]="${members[$stem]:-} $conf"
+  done < <(layout_files "$1")
+  for stem in "${order[@]}"; do echo "$stem${members[$stem]}"; done
 }
 
 # The layout of the running (or last) cluster, remembered so status/stop need no flag.
@@ -52,7 +71,7 @@ current_layout() { cat "$RUN/layout" 2>/dev/null || echo dledger; }
 
 build() {
   if [ -n "${LEDGERMQ_BIN:-}" ]; then
-    [ -x "$BIN" ] || { echo "fast-try: LEDGERMQ_BIN=$BIN is not an executable" >&2; exit 1; }
+    [ -x "$BIN" ] || { echo "fast-try: LEDGERMQ_BIN=$BIN is not an executable" >&2; exit 2; }
     return
   fi
   if [ ! -x "$BIN" ] || [ -n "$(find src Cargo.toml Cargo.lock -newer "$BIN" 2>/dev/null | head -1)" ]; then
@@ -122,13 +141,15 @@ start() {
   mkdir -p "$RUN/logs" "$RUN/pids"
   echo "$layout" >"$RUN/layout"
   start_one namesrv 9876 -- "$BIN" namesrv -c "$REPO/cluster-conf/namesrv.conf"
-  local names=(namesrv)
-  for conf in "${confs[@]}"; do
-    local name
-    name=$(basename "${conf%.*}")
+  local names=(namesrv) line
+  while read -r line; do
+    local name members_str members=() args=()
+    read -r name members_str <<<"$line"
+    read -ra members <<<"$members_str"
+    for conf in "${members[@]}"; do args+=(-c "$conf"); done
     names+=("$name")
-    start_one "$name" "$(conf_value "$conf" listenPort)" -- "$BIN" broker -c "$conf"
-  done
+    start_one "$name" "$(conf_value "${members[0]}" listenPort)" -- "$BIN" broker "${args[@]}"
+  done < <(layout_processes "$layout")
   if [ "$dashboard" = 1 ]; then
     start_one dashboard 8080 -- "$BIN" dashboard --namesrv "$NAMESRV" --listen "$DASHBOARD"
     names+=(dashboard)
@@ -210,5 +231,5 @@ case "$cmd" in
   status) status ;;
   stop) stop ;;
   clean) clean ;;
-  *) echo "usage: $0 start [--layout dledger|single|2m-noslave|2m-2s-async|2m-2s-sync] [--no-dashboard]|status|stop|clean" >&2; exit 2 ;;
+  *) echo "usage: $0 start [--layout dledger|dledger-3g|single|2m-noslave|2m-2s-async|2m-2s-sync] [--no-dashboard]|status|stop|clean" >&2; exit 2 ;;
 esac

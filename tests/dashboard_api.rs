@@ -340,7 +340,11 @@ async fn dashboard_api_against_a_three_node_group() {
         let e = scrape(&leader_metrics).await;
         e.family("ledgermq_consumer_group_lag_messages")
             .iter()
-            .any(|s| s.labels.get("group").is_some_and(|g| g == group) && s.value == 1.0)
+            .any(|s| {
+                s.labels.get("consumer_group").is_some_and(|g| g == group)
+                    && s.labels.get("group").is_some_and(|g| g == "RaftNode00")
+                    && s.value == 1.0
+            })
             .then_some(e)
     })
     .await;

@@ -60,6 +60,7 @@ fn failpoints() {
         timed("commitlog::sync_dir", roll_fails("commitlog::sync_dir")).await;
         timed("commitlog::truncate", async { truncate_fails() }).await;
         timed("raft::save_vote", save_vote_fails()).await;
+        timed("one group of several", one_group_of_several_fails()).await;
     });
     scenario.teardown();
 }
@@ -92,6 +93,43 @@ async fn append_fails() {
     assert_consistent(&node, &mut acked, before, "append: after restart").await;
     report_survivor(&node, FP, &failed);
     group.stop(node).await;
+}
+
+/// A process hosting members of several Raft groups (multi-Raft): one group's storage error
+/// stops that group's Raft core only. The other group, on the same runtime, keeps
+/// acknowledging writes, also while the failed one is down, and the failed one's writes are
+/// refused at once rather than hanging.
+async fn one_group_of_several_fails() {
+    const FP: &str = "commitlog::append";
+    let mut a = Group::new(ASYNC, 1 << 20);
+    let mut b = Group::new(ASYNC, 1 << 20);
+    let node_a = a.start_leader("groups: A").await;
+    let node_b = b.start_leader("groups: B").await;
+    let mut acked_b = Vec::new();
+    write_acked(&node_b, &mut acked_b, "b-before", 10, 256).await;
+
+    // Exactly one append fails: A's.
+    fail::cfg(FP, "1*return").unwrap_or_else(|e| panic!("arming {FP}: {e}"));
+    let result = write(&node_a, payload("a-failed", 0, 256)).await;
+    assert_not_acked_and_reported(&node_a, FP, result).await;
+    fail::remove(FP);
+
+    // B keeps committing, many writes at once, while A's core is stopped.
+    let writes = (0..50).map(|i| write(&node_b, payload("b-after", i, 256)));
+    for r in futures::future::join_all(writes).await {
+        assert!(r.is_ok(), "group B must keep acknowledging: {r:?}");
+    }
+    // A refuses at once (its core is stopped), it does not hang.
+    let started = Instant::now();
+    let again = write(&node_a, payload("a-again", 0, 256)).await;
+    assert!(matches!(again, Err(WriteError::Fatal(_))), "{again:?}");
+    assert!(started.elapsed() < WRITE_WITHIN, "{:?}", started.elapsed());
+    assert_eq!(
+        node_b.core().raft().metrics().borrow().state,
+        ServerState::Leader
+    );
+    b.stop(node_b).await;
+    a.stop(node_a).await;
 }
 
 /// 2. Under SYNC_FLUSH a failed fsync is not acknowledged; the entry may survive the restart

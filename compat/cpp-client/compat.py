@@ -7,7 +7,7 @@ The wheel ships the C++ client itself (`rocketmq/librocketmq.so`, with its own z
 talks to the broker here is the C++ client, unmodified. Subcommands and output match
 `compat/rust-client` (see compat/README.md):
 
-  produce --namesrv ADDR --topic T --count N [--tag TagA] [--key-prefix K]
+  produce --namesrv ADDR --topic T --count N [--tag TagA] [--key-prefix K] [--interval-ms MS]
   consume --namesrv ADDR --topic T --group G --expect N --timeout-secs S [--settle-secs S]
 
 stdout carries only JSON lines; a JSON summary and diagnostics go to stderr. The C++
@@ -155,9 +155,13 @@ def produce(args):
         else:
             failed += 1
             consecutive += 1
+        # Wall-clock completion time, to line sends up against faults injected from outside
+        # (scripts/client-failover-rto.sh), as the Rust program's lines carry it too.
+        t_ms = int(time.time() * 1000)
         if result is not None:
             emit(
                 {
+                    "t_ms": t_ms,
                     "i": i,
                     "msg_id": result.msg_id,
                     # The C API's send result carries neither offsetMsgId nor queueId.
@@ -173,10 +177,13 @@ def produce(args):
                 }
             )
         else:
-            emit({"i": i, "status": "ERROR", "error": error, "attempts": attempts, "elapsed_ms": elapsed_ms})
+            emit({"t_ms": t_ms, "i": i, "status": "ERROR", "error": error, "attempts": attempts,
+                  "elapsed_ms": elapsed_ms})
         if consecutive >= args.max_consecutive_failures:
             aborted = "%d sends failed in a row" % consecutive
             break
+        if args.interval_ms > 0:
+            time.sleep(args.interval_ms / 1000.0)
 
     emit(
         {
@@ -260,6 +267,9 @@ def consume(args):
                 "queue_id": msg.queue_id,
                 "queue_offset": msg.queue_offset,
                 "reconsume_times": msg.reconsume_times,
+                # When the client handed it to the application (wall clock), for the
+                # consumer-side failover measurement.
+                "t_ms": int(time.time() * 1000),
             }
         )
 
@@ -364,6 +374,9 @@ def parse_args(argv):
     p.add_argument("--max-consecutive-failures", type=int, default=5,
                    help="give up after this many failed sends in a row")
     p.add_argument("--timeout-secs", type=int, default=120, help="deadline for the whole run")
+    p.add_argument("--interval-ms", type=int, default=0,
+                   help="pause between sends (0: back to back); a paced run shows when sends resume "
+                   "after a node is killed (scripts/client-failover-rto.sh)")
 
     c = sub.add_parser("consume", help="push-consume until EXPECT distinct messages arrived intact")
     c.add_argument("--namesrv", required=True)

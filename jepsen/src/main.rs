@@ -72,9 +72,14 @@ struct TestArgs {
     producers: usize,
     #[arg(long, default_value_t = 3)]
     consumers: usize,
-    /// Queues of the test topic.
+    /// Queues of the test topic (in each group).
     #[arg(long, default_value_t = 8)]
     queues: u32,
+    /// Raft groups on the three nodes (multi-Raft: one process per node hosts a member of
+    /// each; group g prefers node g mod 3 as its leader). Faults that name "the leader" pick
+    /// a random group's leader; kill faults take every member of the node.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    groups: u32,
     /// Client timeout of one send or pull, ms.
     #[arg(long, default_value_t = 5000)]
     timeout_ms: u64,
@@ -191,8 +196,8 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         replay.push_str(" --unsafe-ack-before-commit");
     }
     replay.push_str(&format!(
-        " --rate {} --producers {} --consumers {} --queues {} --timeout-ms {} --recovery {} --seed {seed}",
-        args.rate, args.producers, args.consumers, args.queues, args.timeout_ms, args.recovery
+        " --rate {} --producers {} --consumers {} --queues {} --groups {} --timeout-ms {} --recovery {} --seed {seed}",
+        args.rate, args.producers, args.consumers, args.queues, args.groups, args.timeout_ms, args.recovery
     ));
     let expect_valid = match args.expect.as_deref() {
         None => expect_valid && !unsafe_ack,
@@ -219,6 +224,9 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         workload: WorkloadConfig {
             topic: "jepsen".into(),
             queues: args.queues,
+            groups: (0..args.groups as usize)
+                .map(jepsen::cluster::group_name)
+                .collect(),
             producers: args.producers,
             consumers: args.consumers,
             rate: args.rate,

@@ -191,6 +191,7 @@ async fn drive(
 ) -> Result<(), RunError> {
     let opts = ClusterOptions {
         unsafe_ack_before_commit: cfg.unsafe_ack,
+        groups: cfg.workload.groups.len().max(1),
     };
     let mut cluster = Cluster::new(topo, &cfg.ledgermq, dir, &opts)?;
     cluster.start_all()?;
@@ -198,7 +199,8 @@ async fn drive(
     say(
         Some(&rec),
         &format!(
-            "started name server {namesrv} and nodes n0 n1 n2{}",
+            "started name server {namesrv} and nodes n0 n1 n2 hosting {} group(s){}",
+            cluster.groups,
             if cfg.unsafe_ack {
                 " (UNSAFE: unsafeAckBeforeCommit=true)"
             } else {
@@ -216,7 +218,7 @@ async fn drive(
     say(
         Some(&rec),
         &format!(
-            "cluster ready: leader {leader}, topic {} with {} queues",
+            "cluster ready: leaders {leader}, topic {} with {} queues in each group",
             cfg.workload.topic, cfg.workload.queues
         ),
     );
@@ -233,13 +235,21 @@ async fn drive(
         say(Some(&rec), "this kernel has no netem qdisc: the netem fault uses iptables loss and a tbf throttle instead");
     }
     let nodes: Vec<(String, String)> = (0..cluster.nodes.len())
-        .map(|i| (cluster.nodes[i].name.clone(), cluster.broker_addr(i)))
+        .map(|i| (cluster.nodes[i].name.clone(), cluster.broker_addr(i, 0)))
+        .collect();
+    let members: Vec<(String, Vec<String>)> = (0..cluster.nodes.len())
+        .map(|i| {
+            let addrs = (0..cluster.groups)
+                .map(|g| cluster.broker_addr(i, g))
+                .collect();
+            (cluster.nodes[i].name.clone(), addrs)
+        })
         .collect();
     let running = workload::start(
         cfg.workload.clone(),
         rec.clone(),
         namesrv.clone(),
-        nodes.clone(),
+        nodes,
         cfg.seed,
     );
     let active = Arc::new(Mutex::new(String::from("none")));
@@ -359,13 +369,14 @@ async fn drive(
             &format!("NOT converged after {took}; draining anyway"),
         );
     }
-    drain::drain(&w, &nodes).await;
+    drain::drain(&w, &members).await;
     say(Some(&rec), "drain done");
     cluster.shutdown();
     Ok(())
 }
 
-/// Elects, registers and creates the topic; returns the leader's name.
+/// Elects and registers every group's leader and creates the topic on each; returns the
+/// leaders' names (`RaftNode00 n0, ...`).
 async fn wait_ready(
     cluster: &Cluster,
     namesrv: &str,
@@ -375,37 +386,57 @@ async fn wait_ready(
         .map_err(|e| RunError::Setup(e.to_string()))?;
     let deadline = Instant::now() + READY_WITHIN;
     let mut last = String::from("no leader yet");
+    let mut created: std::collections::BTreeMap<String, String> = Default::default();
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let Some(l) = cluster.leader().await else {
-            continue;
-        };
-        let master = match admin.client().fetch_route(AUTO_CREATE_TOPIC_KEY).await {
-            Ok(route) => route
-                .broker_datas
-                .iter()
-                .find_map(|b| b.master_addr().map(str::to_string)),
+        let route = match admin.client().fetch_route(AUTO_CREATE_TOPIC_KEY).await {
+            Ok(route) => route,
             Err(e) => {
-                last = format!("leader {} not yet routable: {e}", cluster.nodes[l].name);
+                last = format!("no group routable yet: {e}");
                 continue;
             }
         };
-        let Some(master) = master else {
-            last = "no master registered yet".into();
-            continue;
-        };
-        if let Err(e) = admin
-            .create_topic(&master, &TopicConfig::new(w.topic.clone(), w.queues))
-            .await
-        {
-            last = format!("creating topic {}: {e}", w.topic);
+        for group in &w.groups {
+            if created.contains_key(group) {
+                continue;
+            }
+            let Some(master) = route
+                .broker_datas
+                .iter()
+                .filter(|b| &b.broker_name == group)
+                .find_map(|b| b.master_addr().map(str::to_string))
+            else {
+                last = format!("group {group} has no master registered yet");
+                continue;
+            };
+            match admin
+                .create_topic(&master, &TopicConfig::new(w.topic.clone(), w.queues))
+                .await
+            {
+                Ok(()) => {
+                    let who = cluster.node_of(&master).unwrap_or(master);
+                    created.insert(group.clone(), who);
+                }
+                Err(e) => last = format!("creating topic {} on {group}: {e}", w.topic),
+            }
+        }
+        if created.len() < w.groups.len() {
             continue;
         }
         match admin.client().fetch_route(&w.topic).await {
-            Ok(route) if route.broker_datas.iter().any(|b| b.master_addr().is_some()) => {
-                return Ok(cluster.node_of(&master).unwrap_or(master));
+            Ok(route)
+                if w.groups.iter().all(|g| {
+                    route
+                        .broker_datas
+                        .iter()
+                        .any(|b| &b.broker_name == g && b.master_addr().is_some())
+                }) =>
+            {
+                let leaders: Vec<String> =
+                    created.iter().map(|(g, n)| format!("{g} {n}")).collect();
+                return Ok(leaders.join(", "));
             }
-            Ok(_) => last = format!("topic {} has no master in its route yet", w.topic),
+            Ok(_) => last = format!("topic {} has no master in every group yet", w.topic),
             Err(e) => last = format!("route of {}: {e}", w.topic),
         }
     }

@@ -82,6 +82,7 @@ pub fn all() -> Vec<Scenario> {
         },
         named("partition-leader", "isolate the current leader every 10-20 s (2 min)", every(&[PartitionLeader], 120, (8, 15), (5, 10))),
         named("kill-random", "kill -9 a random node every ~10 s, restart it (2 min)", every(&[Kill], 120, (5, 10), (5, 10))),
+        named("kill-node", "kill -9 a random node's process (with --groups, every group's member on it), restart it (2 min)", every(&[Kill], 120, (5, 10), (5, 10))),
         named("kill-leader", "kill -9 the leader, restart it (2 min)", every(&[KillLeader], 120, (5, 10), (5, 10))),
         named("kill-majority", "kill -9 two of three nodes, wait, restart (2 min)", every(&[KillMajority], 120, (8, 15), (8, 12))),
         named("pause-leader", "SIGSTOP the leader for ~10 s, SIGCONT (2 min)", every(&[PauseLeader], 120, (8, 12), (5, 10))),

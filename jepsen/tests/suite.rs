@@ -44,6 +44,7 @@ fn config(name: &str, seed: u64) -> RunConfig {
         workload: WorkloadConfig {
             topic: "jepsen".into(),
             queues: 8,
+            groups: vec![jepsen::cluster::group_name(0)],
             producers: 5,
             consumers: 3,
             rate: 200.0,

@@ -49,7 +49,7 @@ impl BrokerContext {
             offsets: Arc::new(ConsumerOffsetManager::new(core.clone())),
             clients: ClientManager::default(),
             topics: TopicManager::new(core.clone(), &cfg, register_now.clone()),
-            stats: BrokerStats::default(),
+            stats: BrokerStats::new(cfg.d_leger_group.clone()),
             broker_addr: store_host.to_string(),
             store_host,
             register_now,

@@ -1,5 +1,7 @@
 //! The broker's metrics: what its dispatch records per request, and the gauges computed from
-//! its Raft node, store and consumer offsets when Prometheus scrapes.
+//! its Raft node, store and consumer offsets when Prometheus scrapes. A process may host one
+//! member of several Raft groups, so every series carries `group` (the member's `dLegerGroup`);
+//! a consumer group is `consumer_group`.
 //!
 //! They live with the broker, not in `metrics/`, because they read the broker's own state:
 //! `metrics/` (the recorder, the names, the listener) stays a leaf that any layer may record
@@ -20,16 +22,29 @@ use crate::remoting::request_code as rc;
 /// Records one answered request. Latency histograms are kept for sends and pulls only: they
 /// are what an operator alerts on, and every other code would multiply the output by 15
 /// buckets for little use.
-pub fn on_request(request: i32, response: i32, received: usize, sent: usize, elapsed: Duration) {
+pub fn on_request(
+    group: &str,
+    request: i32,
+    response: i32,
+    received: usize,
+    sent: usize,
+    elapsed: Duration,
+) {
     // Handles are cached only once the recorder is installed: one taken before is a no-op.
-    let cached = REQUEST_HANDLES.read().get(&(request, response)).cloned();
+    // Keyed by group first, so a lookup borrows the group's name instead of building a key.
+    let cached = REQUEST_HANDLES
+        .read()
+        .get(group)
+        .and_then(|codes| codes.get(&(request, response)).cloned());
     let h = match cached {
         Some(h) => h,
         None => {
-            let h = request_handles(request, response);
+            let h = request_handles(group, request, response);
             if crate::metrics::installed() {
                 REQUEST_HANDLES
                     .write()
+                    .entry(group.to_string())
+                    .or_default()
                     .insert((request, response), h.clone());
             }
             h
@@ -55,37 +70,50 @@ struct RequestHandles {
 }
 
 type PutHandles = (Counter, Counter);
+/// Cached handles of one process: group → key → handles.
+type ByGroup<K, V> = RwLock<HashMap<String, HashMap<K, V>>>;
 
-static REQUEST_HANDLES: LazyLock<RwLock<HashMap<(i32, i32), RequestHandles>>> =
+/// group → (request code, response code) → handles.
+static REQUEST_HANDLES: LazyLock<ByGroup<(i32, i32), RequestHandles>> =
     LazyLock::new(Default::default);
-static PUT_HANDLES: LazyLock<RwLock<HashMap<String, PutHandles>>> = LazyLock::new(Default::default);
+/// group → topic → handles.
+static PUT_HANDLES: LazyLock<ByGroup<String, PutHandles>> = LazyLock::new(Default::default);
 
-fn request_handles(request: i32, response: i32) -> RequestHandles {
+fn request_handles(group: &str, request: i32, response: i32) -> RequestHandles {
     let (req, resp) = (request_label(request), response_label(response));
+    let group = group.to_string();
     RequestHandles {
-        requests: counter!(BROKER_REQUESTS, "request" => req, "code" => resp),
-        received: counter!(BROKER_RECEIVED_BYTES),
-        sent: counter!(BROKER_SENT_BYTES),
+        requests: counter!(BROKER_REQUESTS, "group" => group.clone(), "request" => req, "code" => resp),
+        received: counter!(BROKER_RECEIVED_BYTES, "group" => group.clone()),
+        sent: counter!(BROKER_SENT_BYTES, "group" => group.clone()),
         duration: matches!(
             request,
             rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE | rc::PULL_MESSAGE
         )
-        .then(|| histogram!(BROKER_REQUEST_DURATION, "request" => req, "code" => resp)),
+        .then(|| histogram!(BROKER_REQUEST_DURATION, "group" => group, "request" => req, "code" => resp)),
     }
 }
 
-/// Messages acknowledged for `topic` (called by the broker's statistics).
-pub fn on_put(topic: &str, msgs: u64, bytes: u64) {
-    let cached = PUT_HANDLES.read().get(topic).cloned();
+/// Messages acknowledged for `topic` by `group`'s leader (called by the broker's statistics).
+pub fn on_put(group: &str, topic: &str, msgs: u64, bytes: u64) {
+    let cached = PUT_HANDLES
+        .read()
+        .get(group)
+        .and_then(|topics| topics.get(topic).cloned());
     let (m, b) = match cached {
         Some(h) => h,
         None => {
+            let labels = [("group", group.to_string()), ("topic", topic.to_string())];
             let h = (
-                counter!(TOPIC_PUT_MESSAGES, "topic" => topic.to_string()),
-                counter!(TOPIC_PUT_BYTES, "topic" => topic.to_string()),
+                counter!(TOPIC_PUT_MESSAGES, &labels),
+                counter!(TOPIC_PUT_BYTES, &labels),
             );
             if crate::metrics::installed() {
-                PUT_HANDLES.write().insert(topic.to_string(), h.clone());
+                PUT_HANDLES
+                    .write()
+                    .entry(group.to_string())
+                    .or_default()
+                    .insert(topic.to_string(), h.clone());
             }
             h
         }
@@ -94,21 +122,25 @@ pub fn on_put(topic: &str, msgs: u64, bytes: u64) {
     b.increment(bytes);
 }
 
-/// Messages delivered by pulls.
-pub fn on_get(msgs: u64, bytes: u64) {
-    counter!(GOT_MESSAGES).increment(msgs);
-    counter!(GOT_BYTES).increment(bytes);
+/// Messages delivered by `group`'s member's pulls.
+pub fn on_get(group: &str, msgs: u64, bytes: u64) {
+    counter!(GOT_MESSAGES, "group" => group.to_string()).increment(msgs);
+    counter!(GOT_BYTES, "group" => group.to_string()).increment(bytes);
 }
 
-/// The scrape-time gauges of one broker node.
-pub fn collector(bc: Arc<BrokerContext>) -> Collect {
-    Arc::new(move || collect(&bc))
+/// The scrape-time gauges of every member of the process.
+pub fn collector(members: Vec<Arc<BrokerContext>>) -> Collect {
+    Arc::new(move || {
+        gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "role" => "broker").set(1.0);
+        for bc in &members {
+            collect(bc);
+        }
+    })
 }
 
 fn collect(bc: &BrokerContext) {
     let group = bc.cfg.d_leger_group.clone();
     let node = format!("n{}", bc.core.id());
-    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "role" => "broker").set(1.0);
 
     let s = bc.core.status();
     let labels = [("group", group.clone()), ("node", node.clone())];
@@ -134,14 +166,15 @@ fn collect(bc: &BrokerContext) {
     }
 
     let (segments, bytes) = bc.core.commit_log_usage();
-    gauge!(COMMITLOG_SEGMENTS).set(segments as f64);
-    gauge!(COMMITLOG_DISK_BYTES).set(bytes as f64);
+    gauge!(COMMITLOG_SEGMENTS, "group" => group.clone()).set(segments as f64);
+    gauge!(COMMITLOG_DISK_BYTES, "group" => group.clone()).set(bytes as f64);
     if let Some(pct) = crate::store::disk_used_pct(&bc.cfg.store_path_commit_log) {
-        gauge!(DISK_USED_RATIO).set(f64::from(pct) / 100.0);
+        gauge!(DISK_USED_RATIO, "group" => group.clone()).set(f64::from(pct) / 100.0);
     }
 
-    for ((group, topic), lag) in group_lags(bc) {
-        gauge!(GROUP_LAG, "group" => group, "topic" => topic).set(lag as f64);
+    for ((consumer, topic), lag) in group_lags(bc) {
+        gauge!(GROUP_LAG, "group" => group.clone(), "consumer_group" => consumer, "topic" => topic)
+            .set(lag as f64);
     }
 }
 

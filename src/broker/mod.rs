@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod context;
+pub mod host;
 pub mod message_store;
 pub mod metrics;
 pub mod offsets;
@@ -16,15 +17,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::TcpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::config::BrokerConfig;
 use crate::raft::{NodeError, RaftNode, RaftNodeConfig};
 use crate::remoting::{ClientConfig, RemotingClient, ServerConfig};
 use crate::store::disk_space;
 use context::BrokerContext;
+pub use host::BrokerHost;
 use processor::BrokerHandler;
 
 /// Disk usage at which sends are refused (RocketMQ's `diskSpaceWarningLevelRatio`, 0.90).
@@ -52,6 +55,22 @@ pub enum BrokerError {
     Raft(#[from] NodeError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsServerError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("no member of this process started")]
+    NothingStarted,
+}
+
+impl BrokerError {
+    /// True for an operator's mistake that must stop the whole process at start-up (an
+    /// address, a port in use, a config the members cannot share); false for a member whose
+    /// own store could not be opened, which the other members of the process outlive.
+    pub fn is_setup(&self) -> bool {
+        match self {
+            BrokerError::Raft(e) => matches!(e, NodeError::Bind { .. } | NodeError::NotAPeer(_)),
+            _ => true,
+        }
+    }
 }
 
 pub struct Broker {
@@ -62,8 +81,9 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Starts the Raft node, the client port, registration and housekeeping.
-    pub async fn start(cfg: BrokerConfig) -> Result<Broker, BrokerError> {
+    /// Starts one member: the Raft node, the client port, registration and housekeeping. Its
+    /// tasks run in the caller's tracing span (the host gives each member a `group` span).
+    pub async fn start_member(cfg: BrokerConfig) -> Result<Broker, BrokerError> {
         let store_host: SocketAddr = format!("{}:{}", cfg.broker_ip1, cfg.listen_port)
             .parse()
             .map_err(|e: std::net::AddrParseError| BrokerError::BadAddress {
@@ -73,52 +93,53 @@ impl Broker {
             })?;
         // Listen on the address the broker registers (brokerIP1), which is the one clients
         // are given; several brokers can then share a host on distinct loopback addresses.
+        // The port is bound now (a port in use is reported before the store is opened) but
+        // only listens once the Raft node runs: a restarting broker that accepted connections
+        // while it recovered its store would leave clients' requests waiting for their whole
+        // timeout, where a refused connection sends them to another broker at once.
         let bind = store_host.to_string();
-        let listener = TcpListener::bind(&bind)
-            .await
-            .map_err(|source| BrokerError::Bind {
-                addr: bind.clone(),
-                source,
-            })?;
+        let bind_err = |source| BrokerError::Bind {
+            addr: bind.clone(),
+            source,
+        };
+        let socket = match store_host {
+            SocketAddr::V4(_) => TcpSocket::new_v4(),
+            SocketAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .map_err(bind_err)?;
+        socket.set_reuseaddr(true).map_err(bind_err)?;
+        socket.bind(store_host).map_err(bind_err)?;
         let node = RaftNode::start(RaftNodeConfig::from_broker_config(&cfg)).await?;
+        let listener = match socket.listen(1024) {
+            Ok(l) => l,
+            Err(e) => {
+                node.shutdown().await;
+                return Err(bind_err(e));
+            }
+        };
         let bc = Arc::new(BrokerContext::new(cfg, node.core().clone(), store_host));
         let (client, _inbound) = RemotingClient::new(ClientConfig::default());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let handler = Arc::new(BrokerHandler { bc: bc.clone() });
-        let mut tasks = vec![
-            tokio::spawn(crate::remoting::serve(
-                listener,
-                handler,
-                ServerConfig::default(),
-                shutdown_rx.clone(),
-            )),
-            tokio::spawn(register::run(bc.clone(), client, shutdown_rx.clone())),
+        let tasks = vec![
+            tokio::spawn(
+                crate::remoting::serve(
+                    listener,
+                    handler,
+                    ServerConfig::default(),
+                    shutdown_rx.clone(),
+                )
+                .in_current_span(),
+            ),
+            tokio::spawn(register::run(bc.clone(), client, shutdown_rx.clone()).in_current_span()),
             tokio::spawn(
                 bc.offsets
                     .clone()
-                    .run(OFFSET_FLUSH_INTERVAL, shutdown_rx.clone()),
+                    .run(OFFSET_FLUSH_INTERVAL, shutdown_rx.clone())
+                    .in_current_span(),
             ),
-            tokio::spawn(housekeeping(bc.clone(), shutdown_rx.clone())),
+            tokio::spawn(housekeeping(bc.clone(), shutdown_rx).in_current_span()),
         ];
-        let metrics = crate::metrics::start_listener(
-            store_host.ip(),
-            bc.cfg.metrics_listen(),
-            metrics::collector(bc.clone()),
-            shutdown_rx,
-        )
-        .await;
-        match metrics {
-            Ok(task) => tasks.extend(task),
-            Err(e) => {
-                // Stop what was started, so the Raft port is free for a corrected restart.
-                let _ = shutdown_tx.send(true);
-                for t in tasks {
-                    let _ = t.await;
-                }
-                node.shutdown().await;
-                return Err(e.into());
-            }
-        }
         tracing::info!(
             broker = %bc.cfg.broker_name,
             cluster = %bc.cfg.broker_cluster_name,

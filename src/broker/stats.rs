@@ -9,6 +9,8 @@ use parking_lot::Mutex;
 
 #[derive(Default)]
 pub struct BrokerStats {
+    /// The member's Raft group, the `group` label of its metrics.
+    group: String,
     pub put_msgs: AtomicU64,
     pub put_bytes: AtomicU64,
     pub get_msgs: AtomicU64,
@@ -31,6 +33,14 @@ struct GroupGets {
 const GROUP_TPS_SAMPLES: usize = 61;
 
 impl BrokerStats {
+    /// Statistics of the member of Raft group `group`.
+    pub fn new(group: impl Into<String>) -> BrokerStats {
+        BrokerStats {
+            group: group.into(),
+            ..BrokerStats::default()
+        }
+    }
+
     pub fn on_put(&self, topic: &str, msgs: u64, bytes: u64) {
         self.put_msgs.fetch_add(msgs, Ordering::Relaxed);
         self.put_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -43,7 +53,7 @@ impl BrokerStats {
             }
         }
         drop(per_topic);
-        super::metrics::on_put(topic, msgs, bytes);
+        super::metrics::on_put(&self.group, topic, msgs, bytes);
     }
 
     pub fn on_get(&self, group: &str, msgs: u64, bytes: u64) {
@@ -64,7 +74,7 @@ impl BrokerStats {
         if let Some(g) = groups.get_mut(group) {
             g.total += msgs;
         }
-        super::metrics::on_get(msgs, bytes);
+        super::metrics::on_get(&self.group, msgs, bytes);
     }
 
     pub fn topic_puts(&self) -> HashMap<String, u64> {

@@ -1,5 +1,6 @@
-//! `ledgermq broker -c broker.conf`: load and validate the config, start the node, run until
-//! SIGINT/SIGTERM, then shut down gracefully.
+//! `ledgermq broker -c broker.conf [-c broker-g1.conf ...]`: load and validate the configs,
+//! start the members (one per file: several files run several Raft groups' members in this one
+//! process), run until SIGINT/SIGTERM, then shut down gracefully.
 
 use std::path::PathBuf;
 
@@ -10,32 +11,49 @@ use crate::config::{self, BrokerConfig};
 
 #[derive(Args, Debug)]
 pub struct BrokerArgs {
-    /// The broker.conf to load (RocketMQ properties).
-    #[arg(short = 'c', long = "configFile")]
-    config: PathBuf,
+    /// The broker.conf to load (RocketMQ properties). Repeat it to host one member of each of
+    /// several Raft groups in this process (multi-Raft): each file is a complete one-member
+    /// config with its own brokerName, ports and store paths.
+    #[arg(short = 'c', long = "configFile", required = true, num_args = 1)]
+    config: Vec<PathBuf>,
 }
 
 pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
-    let mut cfg = BrokerConfig::from_file(&args.config, config::unsafe_env_from_process())?;
-    cfg.apply_env_defaults()?;
-    cfg.prepare_store_dirs()?;
-    if cfg.unsafe_ack_before_commit {
-        // Validation already refused it unless LEDGERMQ_UNSAFE=1; say it loudly on stderr too.
-        eprintln!(
-            "{}: unsafeAckBeforeCommit=true (LEDGERMQ_UNSAFE=1): this broker acknowledges sends \
-             before a quorum commits them and WILL LOSE acknowledged messages; test use only",
-            args.config.display()
-        );
+    let mut cfgs = Vec::new();
+    for path in &args.config {
+        let mut cfg = BrokerConfig::from_file(path, config::unsafe_env_from_process())?;
+        cfg.apply_env_defaults()?;
+        cfg.prepare_store_dirs()?;
+        if cfg.unsafe_ack_before_commit {
+            // Validation already refused it unless LEDGERMQ_UNSAFE=1; say it loudly on stderr.
+            eprintln!(
+                "{}: unsafeAckBeforeCommit=true (LEDGERMQ_UNSAFE=1): this broker acknowledges \
+                 sends before a quorum commits them and WILL LOSE acknowledged messages; test \
+                 use only",
+                path.display()
+            );
+        }
+        cfgs.push(cfg);
     }
-    let what = format!(
-        "starting broker {} from {}",
-        cfg.broker_name,
-        args.config.display()
-    );
-    let broker = crate::broker::Broker::start(cfg).await.context(what)?;
+    let what = match cfgs.as_slice() {
+        [one] => format!(
+            "starting broker {} from {}",
+            one.broker_name,
+            one.origin.display()
+        ),
+        many => format!(
+            "starting {} group members ({})",
+            many.len(),
+            many.iter()
+                .map(|c| c.broker_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let host = crate::broker::BrokerHost::start(cfgs).await.context(what)?;
     wait_for_signal().await;
     tracing::info!("shutting down");
-    broker.shutdown().await;
+    host.shutdown().await;
     Ok(())
 }
 

@@ -26,6 +26,8 @@ pub struct NodeSpec {
     pub client_addr: String,
     /// The Raft (HA) peer port, where `raft status` and the drill ask.
     pub raft_addr: String,
+    /// The node id of the group's `preferredLeaderId`, if set.
+    pub preferred_leader: Option<u64>,
 }
 
 impl NodeSpec {
@@ -50,6 +52,11 @@ impl NodeSpec {
             node_id: cfg.self_node_id(),
             client_addr: format!("{}:{}", cfg.broker_ip1, cfg.listen_port),
             raft_addr,
+            preferred_leader: cfg
+                .preferred_leader_id
+                .as_deref()
+                .and_then(|id| cfg.d_leger_peers.iter().find(|p| p.id == id))
+                .map(|p| p.node_id),
         })
     }
 
@@ -161,6 +168,32 @@ pub fn is_whole(views: &[NodeView], need_registration: bool) -> bool {
     !groups.is_empty() && groups.values().all(|m| *m) && all_follow
 }
 
+/// Broker group → the node id of its leader, as the members that answer say.
+pub fn leaders(views: &[NodeView]) -> BTreeMap<String, u64> {
+    views
+        .iter()
+        .filter(|v| v.is_leader())
+        .map(|v| (v.spec.broker_name.clone(), v.spec.node_id))
+        .collect()
+}
+
+/// True when every group with a `preferredLeaderId` is led by that node (leadership has
+/// returned after a restart) and every other group has a leader.
+pub fn leaders_home(views: &[NodeView]) -> bool {
+    let leaders = leaders(views);
+    let mut groups: BTreeMap<&str, Option<u64>> = BTreeMap::new();
+    for v in views {
+        groups.insert(&v.spec.broker_name, v.spec.preferred_leader);
+    }
+    groups
+        .iter()
+        .all(|(g, pref)| match (leaders.get(*g), pref) {
+            (Some(l), Some(p)) => l == p,
+            (Some(_), None) => true,
+            (None, _) => false,
+        })
+}
+
 /// The status table: one row per node.
 pub fn table(views: &[NodeView]) -> Vec<String> {
     let row = |c: [&str; 12]| {
@@ -240,6 +273,7 @@ mod tests {
                 node_id: 0,
                 client_addr: format!("{name}:1"),
                 raft_addr: format!("{name}:2"),
+                preferred_leader: None,
             },
             status: match state {
                 Some(s) => Ok(NodeStatus {

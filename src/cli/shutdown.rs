@@ -39,7 +39,8 @@ pub struct ShutdownArgs {
     /// What to stop.
     #[arg(value_enum)]
     which: Which,
-    /// Only the processes started with this config file (`-c FILE`); default: all of them.
+    /// Only the processes started with this config file (`-c FILE`, among their `-c` files
+    /// when a process hosts several group members); default: all of them.
     #[arg(short = 'c', long = "configFile")]
     config: Option<PathBuf>,
 }
@@ -53,7 +54,7 @@ struct Found {
 }
 
 /// Splits a /proc cmdline (NUL-separated, NUL-terminated) into arguments.
-fn split_cmdline(raw: &[u8]) -> Vec<String> {
+pub(crate) fn split_cmdline(raw: &[u8]) -> Vec<String> {
     raw.split(|b| *b == 0)
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -72,28 +73,36 @@ fn is_ledgermq(argv: &[String], subs: [&str; 2]) -> bool {
     name == "ledgermq" && argv.get(1).is_some_and(|a| subs.contains(&a.as_str()))
 }
 
-/// The config file a process was started with (`-c F`, `--configFile F`, `--configFile=F`),
-/// resolved against its working directory.
-fn config_of(f: &Found) -> Option<PathBuf> {
-    let mut it = f.argv.iter().skip(2);
-    let mut path = None;
+/// The config files a process was started with (every `-c F`, `--configFile F`,
+/// `--configFile=F`: a process hosting several group members has one per member), resolved
+/// against its working directory.
+pub(crate) fn configs_of(argv: &[String], cwd: Option<&Path>) -> Vec<PathBuf> {
+    let mut it = argv.iter().skip(2);
+    let mut paths = Vec::new();
     while let Some(a) = it.next() {
         if a == "-c" || a == "--configFile" {
-            path = it.next().cloned();
+            paths.extend(it.next().cloned());
         } else if let Some(p) = a.strip_prefix("--configFile=") {
-            path = Some(p.to_string());
+            paths.push(p.to_string());
         } else if let Some(p) = a.strip_prefix("-c").filter(|p| !p.is_empty()) {
-            path = Some(p.to_string());
+            paths.push(p.to_string());
         }
     }
-    let path = PathBuf::from(path?);
-    Some(match (&f.cwd, path.is_relative()) {
-        (Some(cwd), true) => cwd.join(path),
-        _ => path,
-    })
+    paths
+        .into_iter()
+        .map(PathBuf::from)
+        .map(|path| match (cwd, path.is_relative()) {
+            (Some(cwd), true) => cwd.join(path),
+            _ => path,
+        })
+        .collect()
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
+fn config_of(f: &Found) -> Vec<PathBuf> {
+    configs_of(&f.argv, f.cwd.as_deref())
+}
+
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
@@ -134,7 +143,7 @@ pub async fn run(args: ShutdownArgs) -> anyhow::Result<()> {
     let name = args.which.script_name();
     let mut found = scan(args.which)?;
     if let Some(conf) = &args.config {
-        found.retain(|f| config_of(f).is_some_and(|c| same_file(&c, conf)));
+        found.retain(|f| config_of(f).iter().any(|c| same_file(c, conf)));
     }
     if found.is_empty() {
         say(format!("No {name} running."));
@@ -197,16 +206,28 @@ mod tests {
         };
         assert_eq!(
             config_of(&f(&["ledgermq", "broker", "-c", "b.conf"])),
-            Some(PathBuf::from("/srv/b.conf"))
+            vec![PathBuf::from("/srv/b.conf")]
         );
         assert_eq!(
             config_of(&f(&["ledgermq", "broker", "--configFile=/etc/b.conf"])),
-            Some(PathBuf::from("/etc/b.conf"))
+            vec![PathBuf::from("/etc/b.conf")]
         );
         assert_eq!(
             config_of(&f(&["ledgermq", "broker", "-c/etc/b.conf"])),
-            Some(PathBuf::from("/etc/b.conf"))
+            vec![PathBuf::from("/etc/b.conf")]
         );
-        assert_eq!(config_of(&f(&["ledgermq", "namesrv"])), None);
+        // A process hosting several group members: every member's file.
+        assert_eq!(
+            config_of(&f(&[
+                "ledgermq",
+                "broker",
+                "-c",
+                "g0.conf",
+                "-c",
+                "/etc/g1.conf"
+            ])),
+            vec![PathBuf::from("/srv/g0.conf"), PathBuf::from("/etc/g1.conf")]
+        );
+        assert!(config_of(&f(&["ledgermq", "namesrv"])).is_empty());
     }
 }

@@ -20,6 +20,7 @@
 
 mod broker;
 pub mod keys;
+mod members;
 pub mod metrics_port;
 mod namesrv;
 mod peers;
@@ -32,6 +33,7 @@ mod values;
 use std::path::{Path, PathBuf};
 
 pub use broker::BrokerConfig;
+pub use members::{check_members, peer_port};
 pub use metrics_port::MetricsListen;
 pub use namesrv::NamesrvConfig;
 pub use peers::RaftPeer;

@@ -29,6 +29,10 @@ use super::node::NodeCore;
 use super::rpc::{PeerRequest, PeerResponse, PreVoteRequest, PreVoteResponse};
 use super::types::NodeId;
 
+/// How far (in entries) the preferred leader may trail the leader and still count as ready
+/// for a leadership transfer.
+const TRANSFER_READY_LAG: u64 = 64;
+
 /// Timing derived from `raftElectionTimeoutMs` (E) and `raftHeartbeatIntervalMs`.
 #[derive(Debug, Clone, Copy)]
 pub struct ElectionTiming {
@@ -188,11 +192,18 @@ pub async fn run(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
                     && since.elapsed() > core.timing.lease * 2
                     && Instant::now() >= next_transfer_try
                 {
+                    // "Caught up" within a few entries: under steady load the preferred node is
+                    // nearly always one round behind at any given tick, and requiring an exact
+                    // match here kept leadership from ever returning to it. The transfer itself
+                    // pauses writes and waits for the exact match.
                     let caught_up = m
                         .replication
                         .as_ref()
                         .and_then(|r| r.get(&pref).cloned().flatten())
-                        .is_some_and(|matched| Some(matched.index) == m.last_log_index);
+                        .is_some_and(|matched| {
+                            m.last_log_index.unwrap_or(0).saturating_sub(matched.index)
+                                <= TRANSFER_READY_LAG
+                        });
                     if caught_up {
                         let ready = *preferred_ready_since.get_or_insert_with(Instant::now);
                         if ready.elapsed() >= Duration::from_secs(2) {

@@ -3,7 +3,9 @@
 //! The files are used as committed, with three substitutions so a test can run beside
 //! fast-try and other tests: `127.0.0.1` becomes the test's own loopback address, the name
 //! server's `9876` its own port, and `/tmp/ledgermq` a temporary directory. Roles, ids, flush
-//! types and the ports between brokers are the layout's own.
+//! types and the ports between brokers are the layout's own. Processes are grouped as fast-try
+//! groups them: `broker-<node>-g<k>.conf` files are the members of one process `broker-<node>`
+//! (multi-Raft), any other file is a process of its own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,19 +14,31 @@ use std::time::{Duration, Instant};
 
 use ledgermq::client::{ClientOptions, MqAdmin, RaftAdminClient};
 
-use super::{namesrv_port, shifted_block, spawn_broker, spawn_namesrv};
+use super::{namesrv_port, shifted_block, spawn_brokers, spawn_namesrv};
 
 pub struct LayoutBroker {
-    /// The file's stem: `broker-a`, `broker-a-s`, `broker-n0`, ...
+    /// The file's stem: `broker-a`, `broker-a-s`, `broker-n0`, `broker-n0-g1`, ...
     pub name: String,
     pub conf: PathBuf,
+    /// The log of the process hosting it.
     pub log: PathBuf,
+    /// The process hosting it (`broker-n0` for `broker-n0-g1`; its own name otherwise).
+    pub process: String,
     /// Its `brokerName`.
     pub broker_name: String,
     /// `ip:listenPort`, where clients talk to it.
     pub client_addr: String,
     /// `ip:listenPort+1`: the HA (Raft) port of a master/slave broker.
     pub ha_addr: String,
+    /// Its Raft peer address: its own `dLegerPeers` entry, or `ha_addr` without DLedger.
+    pub raft_addr: String,
+}
+
+/// One `ledgermq broker` process and the members it hosts.
+pub struct LayoutProcess {
+    pub name: String,
+    pub confs: Vec<PathBuf>,
+    pub log: PathBuf,
     child: Option<Child>,
 }
 
@@ -33,6 +47,21 @@ pub struct Layout {
     pub namesrv: String,
     namesrv_child: Option<Child>,
     pub brokers: BTreeMap<String, LayoutBroker>,
+    pub procs: BTreeMap<String, LayoutProcess>,
+}
+
+/// The process a layout file's member runs in: `broker-n0` for `broker-n0-g2`.
+pub fn process_of(stem: &str) -> String {
+    if let Some((node, g)) = stem.rsplit_once("-g") {
+        if node.starts_with("broker-")
+            && node.matches('-').count() == 1
+            && !g.is_empty()
+            && g.bytes().all(|b| b.is_ascii_digit())
+        {
+            return node.to_string();
+        }
+    }
+    stem.to_string()
 }
 
 /// The checkout the tests run from. Cargo sets `CARGO_MANIFEST_DIR` when it runs a test, and
@@ -82,6 +111,7 @@ impl Layout {
         let namesrv = format!("{ip}:{}", namesrv_port(block));
         let namesrv_child = spawn_namesrv(dir.path(), block);
         let mut brokers = BTreeMap::new();
+        let mut procs: BTreeMap<String, LayoutProcess> = BTreeMap::new();
         for file in layout_files(layout) {
             let name = file
                 .file_stem()
@@ -96,20 +126,46 @@ impl Layout {
             let port = value_of(&text, "listenPort").expect("listenPort in every layout file");
             let conf = dir.path().join(file.file_name().expect("file name"));
             std::fs::write(&conf, format!("{text}\n{extra}\n")).expect("write config");
-            let log = dir.path().join(format!("{name}.log"));
+            let process = process_of(&name);
+            let log = dir.path().join(format!("{process}.log"));
+            let ha_addr = format!(
+                "{ip}:{}",
+                port.parse::<u16>().expect("numeric listenPort") + 1
+            );
+            let raft_addr = match (
+                value_of(&text, "dLegerSelfId"),
+                value_of(&text, "dLegerPeers"),
+            ) {
+                (Some(me), Some(peers)) => peers
+                    .split(';')
+                    .find_map(|p| {
+                        let (id, addr) = p.trim().split_once('-')?;
+                        (id.trim() == me).then(|| addr.trim().to_string())
+                    })
+                    .expect("dLegerSelfId among dLegerPeers"),
+                _ => ha_addr.clone(),
+            };
+            procs
+                .entry(process.clone())
+                .or_insert_with(|| LayoutProcess {
+                    name: process.clone(),
+                    confs: Vec::new(),
+                    log: log.clone(),
+                    child: None,
+                })
+                .confs
+                .push(conf.clone());
             brokers.insert(
                 name.clone(),
                 LayoutBroker {
                     name,
                     conf,
                     log,
+                    process,
                     broker_name: value_of(&text, "brokerName").expect("brokerName"),
                     client_addr: format!("{ip}:{port}"),
-                    ha_addr: format!(
-                        "{ip}:{}",
-                        port.parse::<u16>().expect("numeric listenPort") + 1
-                    ),
-                    child: None,
+                    ha_addr,
+                    raft_addr,
                 },
             );
         }
@@ -118,31 +174,52 @@ impl Layout {
             namesrv,
             namesrv_child: Some(namesrv_child),
             brokers,
+            procs,
         };
-        let names: Vec<String> = l.brokers.keys().cloned().collect();
+        let names: Vec<String> = l.procs.keys().cloned().collect();
         for n in names {
             l.start_broker(&n);
         }
         l
     }
 
-    pub fn start_broker(&mut self, name: &str) {
-        let b = self.brokers.get_mut(name).expect("known broker");
-        assert!(b.child.is_none(), "{name} is already running");
-        b.child = Some(spawn_broker(&b.conf, &b.log));
+    /// The process named `name`, or the one hosting broker `name`.
+    fn process_name(&self, name: &str) -> String {
+        match self.brokers.get(name) {
+            Some(b) => b.process.clone(),
+            None => name.to_string(),
+        }
     }
 
-    /// SIGKILL, like a crash or `kill -9`.
+    /// Starts the process hosting broker `name` (or the process `name`).
+    pub fn start_broker(&mut self, name: &str) {
+        let p = self.process_name(name);
+        let p = self.procs.get_mut(&p).expect("known broker or process");
+        assert!(p.child.is_none(), "{name} is already running");
+        p.child = Some(spawn_brokers(&p.confs, &p.log));
+    }
+
+    /// SIGKILL of the process hosting `name` (every member in it), like a crash or `kill -9`.
     pub fn kill(&mut self, name: &str) {
-        if let Some(mut c) = self.brokers.get_mut(name).and_then(|b| b.child.take()) {
+        let p = self.process_name(name);
+        if let Some(mut c) = self.procs.get_mut(&p).and_then(|p| p.child.take()) {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
-    /// The process id of a running broker (for tools that signal it themselves).
+    /// Whether the process hosting `name` runs.
+    pub fn is_running(&self, name: &str) -> bool {
+        self.procs
+            .get(&self.process_name(name))
+            .is_some_and(|p| p.child.is_some())
+    }
+
+    /// The process id of the running process hosting `name` (for tools that signal it).
     pub fn pid(&self, name: &str) -> Option<u32> {
-        self.brokers[name].child.as_ref().map(|c| c.id())
+        self.procs
+            .get(&self.process_name(name))
+            .and_then(|p| p.child.as_ref().map(|c| c.id()))
     }
 
     pub fn addr(&self, name: &str) -> String {
@@ -187,7 +264,7 @@ impl Layout {
         let slaves: Vec<&LayoutBroker> = self
             .brokers
             .values()
-            .filter(|b| b.name.ends_with("-s") && b.child.is_some())
+            .filter(|b| b.name.ends_with("-s") && self.is_running(&b.name))
             .collect();
         let client = RaftAdminClient::new(slaves.iter().map(|b| b.ha_addr.clone()).collect());
         let deadline = Instant::now() + within;
@@ -210,8 +287,8 @@ impl Layout {
     }
 
     pub fn dump_logs(&self) {
-        for b in self.brokers.values() {
-            dump(&b.name, &b.log);
+        for p in self.procs.values() {
+            dump(&p.name, &p.log);
         }
         dump("namesrv", &self.dir.path().join("namesrv.log"));
     }
@@ -228,8 +305,8 @@ fn dump(name: &str, log: &Path) {
 
 impl Drop for Layout {
     fn drop(&mut self) {
-        for b in self.brokers.values_mut() {
-            if let Some(mut c) = b.child.take() {
+        for p in self.procs.values_mut() {
+            if let Some(mut c) = p.child.take() {
                 let _ = c.kill();
                 let _ = c.wait();
             }

@@ -42,15 +42,22 @@ pub struct Cluster {
 /// Starts `ledgermq broker -c conf`, appending its output to `log` (kept across restarts so a
 /// failing test's dump shows every life of the node).
 pub fn spawn_broker(conf: &Path, log: &Path) -> Child {
+    spawn_brokers(&[conf.to_path_buf()], log)
+}
+
+/// Starts one `ledgermq broker` process hosting every member in `confs` (one `-c` each).
+pub fn spawn_brokers(confs: &[PathBuf], log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .expect("open broker log");
-    Command::new(bin())
-        .args(["broker", "-c"])
-        .arg(conf)
-        .env("RUST_LOG", "info,openraft=error")
+    let mut cmd = Command::new(bin());
+    cmd.arg("broker");
+    for conf in confs {
+        cmd.arg("-c").arg(conf);
+    }
+    cmd.env("RUST_LOG", "info,openraft=error")
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("dup log"))
         .stderr(log)
@@ -65,7 +72,7 @@ pub fn bin() -> &'static str {
 /// `LEDGERMQ_TEST_BLOCK_BASE` shifts every test's loopback block (and name-server port), so two
 /// checkouts can run their cluster tests on one machine at once without sharing addresses or
 /// iptables rules.
-fn shifted_block(block: u8) -> u8 {
+pub fn shifted_block(block: u8) -> u8 {
     let base: u8 = std::env::var("LEDGERMQ_TEST_BLOCK_BASE")
         .ok()
         .and_then(|v| v.parse().ok())

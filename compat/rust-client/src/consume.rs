@@ -163,6 +163,9 @@ pub async fn run(client_runtime: Arc<ClientRuntime>, args: ConsumeArgs) -> u8 {
             "reconsume_times": d.reconsume_times,
             "broker": d.broker,
             "intact": intact,
+            // Wall clock when it reached the application, for the consumer-side failover
+            // measurement of scripts/client-failover-rto.sh.
+            "t_ms": crate::produce::unix_ms(),
         });
         println!("{line}");
         if settle_until.is_none() && tally.complete() {

@@ -192,7 +192,7 @@ pub async fn run(client_runtime: Arc<ClientRuntime>, args: ProduceArgs) -> u8 {
     }
 }
 
-fn unix_ms() -> u64 {
+pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

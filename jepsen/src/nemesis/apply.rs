@@ -82,9 +82,19 @@ impl Nemesis {
         order
     }
 
-    /// The leader, or a random node (said so in the description) when none answers as leader.
+    /// The leader of a random group (the only group, unless `--groups`), or a random node
+    /// (said so in the description) when none answers as leader.
     async fn leader_or_random(&mut self, c: &Cluster) -> (usize, String) {
-        match c.leader().await {
+        let g = self.rng.gen_range(0..c.groups.max(1));
+        match c.leader(g).await {
+            Some(l) if c.groups > 1 => (
+                l,
+                format!(
+                    "leader {} (of {})",
+                    c.nodes[l].name,
+                    crate::cluster::group_name(g)
+                ),
+            ),
             Some(l) => (l, format!("leader {}", c.nodes[l].name)),
             None => {
                 let n = self.random_node(c);

@@ -1,5 +1,6 @@
 //! A consumer: owns a fixed set of queues (queue `q` belongs to consumer `q % consumers`, so no
-//! rebalance ever explains a jump), pulls them in turn with short long-polls, follows the
+//! rebalance ever explains a jump; with several groups the queues are numbered across them,
+//! see [`super::WorkloadConfig::groups`]), pulls them in turn with short long-polls, follows the
 //! broker's next offset, and commits its offsets to the master every second. It restarts now
 //! and then — a new incarnation with a new client that resumes from the committed offset —
 //! sometimes committing first (a clean stop), sometimes not (a crash).
@@ -20,7 +21,6 @@ use rand::Rng;
 
 use super::pull::{commit_offset, pull, query_offset, PullRequest, Pulled};
 use super::Workload;
-use crate::cluster::BROKER_NAME;
 use crate::history::{Func, Op, OpType};
 
 const GROUP: &str = "jepsen-consumer";
@@ -51,9 +51,9 @@ struct Reader {
 }
 
 impl Reader {
-    /// The master if known and answering, else another node of the group.
-    fn target(&self) -> Option<String> {
-        let addrs: BTreeMap<i64, String> = self.client.broker_addrs(BROKER_NAME);
+    /// `broker`'s master if known and answering, else another node of the group.
+    fn target(&self, broker: &str) -> Option<String> {
+        let addrs: BTreeMap<i64, String> = self.client.broker_addrs(broker);
         let usable = |a: &String| self.avoid.get(a).is_none_or(|t| t.elapsed() >= AVOID);
         addrs
             .values()
@@ -83,15 +83,16 @@ async fn incarnation_loop(
             return Ok(());
         }
         let _ = r.client.fetch_route(topic).await;
-        let Some(addr) = r.target() else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
         for &q in queues {
             if next.contains_key(&q) {
                 continue;
             }
-            match query_offset(&r.client, &addr, GROUP, topic, q).await {
+            let (broker, queue_id) = w.split(q);
+            let Some(addr) = r.target(broker) else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                break;
+            };
+            match query_offset(&r.client, &addr, GROUP, topic, queue_id).await {
                 Ok(o) => {
                     next.insert(q, o);
                 }
@@ -117,7 +118,8 @@ async fn incarnation_loop(
             last_route = Instant::now();
         }
         for &q in queues {
-            let Some(addr) = r.target() else {
+            let (broker, queue_id) = w.split(q);
+            let Some(addr) = r.target(broker) else {
                 let _ = r.client.fetch_route(topic).await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
@@ -137,7 +139,7 @@ async fn incarnation_loop(
             let req = PullRequest {
                 group: GROUP,
                 topic,
-                queue: q,
+                queue: queue_id,
                 offset: from,
                 max: 32,
                 suspend: Some(SUSPEND),
@@ -192,27 +194,27 @@ async fn incarnation_loop(
             w.rec.record(done);
         }
         if last_commit.elapsed() >= COMMIT_EVERY {
-            commit_all(&r.client, topic, &next).await;
+            commit_all(w, &r.client, topic, &next).await;
             last_commit = Instant::now();
         }
     }
     if clean_stop {
-        commit_all(&r.client, topic, &next).await;
+        commit_all(w, &r.client, topic, &next).await;
     }
     r.client.close_all();
     Ok(())
 }
 
-/// Commits every queue's next offset to the master; failures are only logged (the next
-/// incarnation then rereads a little, which is allowed).
-async fn commit_all(client: &MqClient, topic: &str, next: &BTreeMap<u32, i64>) {
-    let Some(master) = client.master_addr(BROKER_NAME) else {
-        return;
-    };
+/// Commits every queue's next offset to its group's master; failures are only logged (the
+/// next incarnation then rereads a little, which is allowed).
+async fn commit_all(w: &Workload, client: &MqClient, topic: &str, next: &BTreeMap<u32, i64>) {
     for (&q, &o) in next {
-        if let Err(e) = commit_offset(client, &master, GROUP, topic, q, o).await {
+        let (broker, queue_id) = w.split(q);
+        let Some(master) = client.master_addr(broker) else {
+            continue;
+        };
+        if let Err(e) = commit_offset(client, &master, GROUP, topic, queue_id, o).await {
             tracing::debug!(queue = q, offset = o, error = %e, "offset commit failed");
-            return;
         }
     }
 }

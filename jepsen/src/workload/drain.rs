@@ -1,7 +1,7 @@
-//! The final drain: after every fault is healed and the group has converged, read every queue
-//! from offset 0 to its end on every node. One history op per (node, queue) holds everything
-//! read there; the checker compares acknowledged sends against it (lost writes) and the nodes
-//! against each other (divergence).
+//! The final drain: after every fault is healed and the groups have converged, read every
+//! queue of every group from offset 0 to its end on every node (from the node's member of that
+//! group). One history op per (node, queue) holds everything read there; the checker compares
+//! acknowledged sends against it (lost writes) and the nodes against each other (divergence).
 
 use std::time::Duration;
 
@@ -16,8 +16,8 @@ const BATCH: i32 = 256;
 /// Attempts per pull before the drain of that queue gives up.
 const ATTEMPTS: u32 = 20;
 
-/// Drains every queue on each `(node name, broker address)`.
-pub async fn drain(w: &Workload, nodes: &[(String, String)]) {
+/// Drains every queue on each `(node name, [its member's broker address per group])`.
+pub async fn drain(w: &Workload, nodes: &[(String, Vec<String>)]) {
     let client = match MqClient::new(ClientOptions::new(w.namesrv.clone())) {
         Ok(c) => c,
         Err(e) => {
@@ -25,9 +25,13 @@ pub async fn drain(w: &Workload, nodes: &[(String, String)]) {
             return;
         }
     };
-    for (name, addr) in nodes {
+    for (name, addrs) in nodes {
         let process = format!("drain-{name}");
-        for q in 0..w.cfg.queues {
+        for q in 0..w.all_queues() {
+            let g = (q / w.cfg.queues.max(1)) as usize;
+            let Some(addr) = addrs.get(g) else {
+                continue;
+            };
             w.rec.record(
                 Op::new(OpType::Invoke, Func::Drain, &process)
                     .node(name)
@@ -61,6 +65,7 @@ async fn drain_queue(
     addr: &str,
     q: u32,
 ) -> Result<(Vec<(i64, String)>, i64), String> {
+    let (_, queue_id) = w.split(q);
     let mut all = Vec::new();
     let mut at = 0i64;
     let mut failures = 0;
@@ -68,7 +73,7 @@ async fn drain_queue(
         let req = PullRequest {
             group: "jepsen-drain",
             topic: &w.cfg.topic,
-            queue: q,
+            queue: queue_id,
             offset: at,
             max: BATCH,
             suspend: None,

@@ -32,7 +32,12 @@ use crate::history::Recorder;
 #[derive(Debug, Clone)]
 pub struct WorkloadConfig {
     pub topic: String,
+    /// Queues of the topic in each group.
     pub queues: u32,
+    /// The broker groups (`brokerName`s) the topic lives on, in order. The history numbers
+    /// queues across them: group `g`'s queue `q` is queue `g·queues + q`, so every position
+    /// the checker compares is still one (queue, offset).
+    pub groups: Vec<String>,
     pub producers: usize,
     pub consumers: usize,
     /// Sends per second, all producers together.
@@ -41,12 +46,39 @@ pub struct WorkloadConfig {
     pub timeout: Duration,
 }
 
+impl WorkloadConfig {
+    /// Every queue of the topic, numbered across the groups (see [`WorkloadConfig::groups`]).
+    pub fn all_queues(&self) -> u32 {
+        self.queues * self.groups.len().max(1) as u32
+    }
+
+    /// The group and its own queue id of history queue `q`.
+    pub fn split(&self, q: u32) -> (&str, u32) {
+        let per = self.queues.max(1);
+        let g = (q / per) as usize;
+        let name = self
+            .groups
+            .get(g)
+            .or(self.groups.first())
+            .map_or("", String::as_str);
+        (name, q % per)
+    }
+
+    /// The history queue number of `broker`'s queue `queue_id`; `None` for a group outside
+    /// the run (never expected).
+    pub fn global(&self, broker: &str, queue_id: u32) -> Option<u32> {
+        let g = self.groups.iter().position(|b| b == broker)? as u32;
+        Some(g * self.queues + queue_id)
+    }
+}
+
 /// What the workload's tasks share.
 pub struct Workload {
     pub cfg: WorkloadConfig,
     pub rec: Recorder,
     pub namesrv: String,
-    /// (node name, broker address), to name the node an answer came from.
+    /// (node name, broker address), to name the node an answer came from (any of the node's
+    /// members: they share its IP).
     pub nodes: Vec<(String, String)>,
     stop: watch::Receiver<bool>,
 }
@@ -54,6 +86,21 @@ pub struct Workload {
 impl Workload {
     pub fn stopped(&self) -> bool {
         *self.stop.borrow()
+    }
+
+    /// Every queue of the topic, numbered across the groups.
+    pub fn all_queues(&self) -> u32 {
+        self.cfg.all_queues()
+    }
+
+    /// The group and its own queue id of history queue `q`.
+    pub fn split(&self, q: u32) -> (&str, u32) {
+        self.cfg.split(q)
+    }
+
+    /// The history queue number of `broker`'s queue `queue_id`.
+    pub fn global(&self, broker: &str, queue_id: u32) -> Option<u32> {
+        self.cfg.global(broker, queue_id)
     }
 
     /// `n1` for `10.77.5.11:10911` (or the bare IP).
@@ -127,7 +174,7 @@ pub fn start(
     }
     let c = w.cfg.consumers.max(1);
     for id in 0..w.cfg.consumers {
-        let queues: Vec<u32> = (0..w.cfg.queues)
+        let queues: Vec<u32> = (0..w.all_queues())
             .filter(|q| *q as usize % c == id)
             .collect();
         let rng = StdRng::seed_from_u64(seed.wrapping_add(1000 + id as u64));
@@ -149,5 +196,37 @@ impl Running {
             let _ = t.await;
         }
         self.workload
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_are_numbered_across_groups() {
+        let cfg = WorkloadConfig {
+            topic: "t".into(),
+            queues: 8,
+            groups: vec![
+                "RaftNode00".into(),
+                "RaftNode01".into(),
+                "RaftNode02".into(),
+            ],
+            producers: 1,
+            consumers: 1,
+            rate: 1.0,
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(cfg.all_queues(), 24);
+        assert_eq!(cfg.split(0), ("RaftNode00", 0));
+        assert_eq!(cfg.split(9), ("RaftNode01", 1));
+        assert_eq!(cfg.split(23), ("RaftNode02", 7));
+        assert_eq!(cfg.global("RaftNode01", 1), Some(9));
+        assert_eq!(cfg.global("RaftNode09", 1), None);
+        for q in 0..cfg.all_queues() {
+            let (b, id) = cfg.split(q);
+            assert_eq!(cfg.global(b, id), Some(q));
+        }
     }
 }

@@ -47,9 +47,12 @@ pub async fn run(w: Arc<Workload>, id: usize, limiter: Arc<Limiter>) {
                     // Stored on the master but not flushed or replicated: durability unknown.
                     OpType::Info
                 };
+                let queue = w
+                    .global(&r.queue.broker_name, r.queue.queue_id as u32)
+                    .unwrap_or(r.queue.queue_id as u32);
                 let mut op = Op::new(kind, Func::Send, &process)
                     .value(&value)
-                    .queue(r.queue.queue_id as u32)
+                    .queue(queue)
                     .offset(r.queue_offset);
                 if kind != OpType::Ok {
                     op = op.error(r.status.to_string());

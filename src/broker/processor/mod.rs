@@ -88,6 +88,7 @@ impl RequestHandler for BrokerHandler {
             _ => not_supported(&req),
         };
         crate::broker::metrics::on_request(
+            &bc.cfg.d_leger_group,
             req.code,
             resp.code,
             received,

@@ -1,8 +1,9 @@
 //! `ledgermq bench produce|consume|endpoint`: the broker benchmark through the RocketMQ
 //! protocol, as a client sees it.
 //!
-//! `produce` keeps `--inflight` sends outstanding on one connection to the master (V2 headers,
-//! round-robin over the topic's queues) and follows the master after a failover; `consume`
+//! `produce` keeps `--inflight` sends outstanding, round-robin over the writable queues of
+//! every broker group's master (V2 headers; one connection per master), and follows a new
+//! master after a failover; `consume`
 //! pulls every queue from its start in parallel; `endpoint` is a trivial server that answers
 //! every send at once, to show the client is not the bottleneck. Each prints progress and one
 //! parseable summary line.
@@ -111,31 +112,24 @@ impl Target {
         Err(last)
     }
 
-    /// The master's address and the topic's write queues, creating the topic if needed.
-    async fn master(&self, topic: &str, queues: u32) -> anyhow::Result<(String, u32)> {
+    /// Every (master address, queue id) the topic can be written to, over every broker
+    /// group; creates the topic on every group's master first if it does not exist.
+    async fn queues(&self, topic: &str, queues: u32) -> anyhow::Result<Vec<(String, u32)>> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let found = match self.route(topic).await? {
-                Some(r) => first_master(&r.broker_datas).map(|m| {
-                    (
-                        m,
-                        r.queue_datas
-                            .first()
-                            .map(|q| q.write_queue_nums)
-                            .unwrap_or(1),
-                    )
-                }),
+                Some(r) => writable(&r),
                 None => {
                     if let Some(r) = self.route(AUTO_CREATE_TOPIC_KEY).await? {
-                        if let Some(m) = first_master(&r.broker_datas) {
-                            self.create_topic(&m, topic, queues).await?;
+                        for m in r.broker_datas.iter().filter_map(|b| b.master_addr()) {
+                            self.create_topic(m, topic, queues).await?;
                         }
                     }
-                    None
+                    Vec::new()
                 }
             };
-            if let Some(f) = found {
-                return Ok(f);
+            if !found.is_empty() {
+                return Ok(found);
             }
             if Instant::now() > deadline {
                 bail!("no master serves {topic} (is the cluster up and registered with the name server?)");
@@ -169,10 +163,22 @@ impl Target {
     }
 }
 
-fn first_master(brokers: &[BrokerData]) -> Option<String> {
-    brokers
+/// Every writable (master address, queue id) of a route, interleaved so that consecutive
+/// sends go to different broker groups.
+fn writable(r: &TopicRouteData) -> Vec<(String, u32)> {
+    let masters: BTreeMap<&str, &str> = r
+        .broker_datas
         .iter()
-        .find_map(|b| b.master_addr().map(String::from))
+        .filter_map(|b| b.master_addr().map(|m| (b.broker_name.as_str(), m)))
+        .collect();
+    let mut out = r
+        .queue_datas
+        .iter()
+        .filter_map(|q| masters.get(q.broker_name.as_str()).map(|m| (*m, q)))
+        .flat_map(|(m, q)| (0..q.write_queue_nums).map(move |i| (m.to_string(), i)))
+        .collect::<Vec<_>>();
+    out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    out
 }
 
 /// A send of `batch` copies of `body`: SEND_MESSAGE_V2 for one, SEND_BATCH_MESSAGE above.
@@ -216,7 +222,7 @@ fn send_request(
 async fn produce_phase(
     t: &Arc<Target>,
     b: &ProduceBench,
-    master: Arc<Mutex<(String, u32)>>,
+    targets: Arc<Mutex<Vec<(String, u32)>>>,
     count: u64,
     progress: bool,
 ) -> anyhow::Result<(Histogram<u64>, u64)> {
@@ -230,13 +236,13 @@ async fn produce_phase(
     let reporter = progress.then(|| spawn_progress("produce (sends)", done.clone(), count));
     let mut tasks = Vec::new();
     for _ in 0..b.inflight {
-        let (t, body, next, done, errors, master) = (
+        let (t, body, next, done, errors, targets) = (
             t.clone(),
             body.clone(),
             next.clone(),
             done.clone(),
             errors.clone(),
-            master.clone(),
+            targets.clone(),
         );
         let topic = b.topic.clone();
         let queues = b.queues;
@@ -250,12 +256,14 @@ async fn produce_phase(
                 }
                 let started = Instant::now();
                 loop {
-                    let (addr, nq) = master.lock().clone();
+                    let (addr, queue) = {
+                        let all = targets.lock();
+                        all[(n % all.len().max(1) as u64) as usize].clone()
+                    };
                     // The header differs per send only in the queue id: patch a template.
                     let mut req = template.clone();
                     req.opaque = crate::remoting::command::next_opaque();
-                    req.ext_fields
-                        .insert("e".into(), (n % nq.max(1) as u64).to_string());
+                    req.ext_fields.insert("e".into(), queue.to_string());
                     match t.client.invoke(&addr, req, TIMEOUT).await {
                         Ok(r) if r.code == code::SUCCESS => {
                             SendMessageResponseHeader::from_ext(&r.ext_fields)
@@ -268,8 +276,8 @@ async fn produce_phase(
                                 bail!("send failed for 30 s: {other:?}");
                             }
                             // Find the (new) master at once: failover time is the election's.
-                            if let Ok(m) = t.master(&topic, queues).await {
-                                *master.lock() = m;
+                            if let Ok(m) = t.queues(&topic, queues).await {
+                                *targets.lock() = m;
                             }
                             tokio::time::sleep(Duration::from_millis(10)).await;
                         }
@@ -286,15 +294,20 @@ async fn produce_phase(
 
 pub async fn produce(b: ProduceBench) -> anyhow::Result<()> {
     let t = Arc::new(Target::new(&b.namesrv));
-    let (addr, queues) = t.master(&b.topic, b.queues).await?;
+    let targets = t.queues(&b.topic, b.queues).await?;
+    let masters: std::collections::BTreeSet<&str> =
+        targets.iter().map(|(m, _)| m.as_str()).collect();
     eprintln!(
-        "master {addr} with {queues} queues; warming up with {} sends",
+        "{} queue(s) on {} master(s) ({}); warming up with {} sends",
+        targets.len(),
+        masters.len(),
+        masters.into_iter().collect::<Vec<_>>().join(" "),
         b.warmup
     );
-    let master = Arc::new(Mutex::new((addr, queues)));
-    produce_phase(&t, &b, master.clone(), b.warmup, false).await?;
+    let targets = Arc::new(Mutex::new(targets));
+    produce_phase(&t, &b, targets.clone(), b.warmup, false).await?;
     let started = Instant::now();
-    let (hist, errors) = produce_phase(&t, &b, master, b.count, true).await?;
+    let (hist, errors) = produce_phase(&t, &b, targets, b.count, true).await?;
     // Whole sends only: the last one is not cut short.
     let batch = u64::from(b.batch.max(1));
     let sent = b.count.div_ceil(batch) * batch;

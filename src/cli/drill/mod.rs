@@ -1,9 +1,13 @@
 //! `ledgermq drill`: RocketMQ's failover drill, measured. Against a running cluster (as
 //! `fast-try` starts it) a producer sends at a steady rate and a consumer group reads; each
-//! round kills the current leader with SIGKILL (or `--node nX`, or pauses it with `--pause`),
-//! measures the RTO (kill → first acknowledged send) and the catch-up (kill → the consumer has
-//! everything acknowledged before the kill and has resumed), then restarts the node and waits
-//! for the group to be whole. At the end every acknowledged message must be in the topic (read
+//! round kills a leader's *node* with SIGKILL (or `--node nX`, or pauses it with `--pause`):
+//! the process, so with several Raft groups per process (multi-Raft) every group member in it.
+//! Round r faults the node leading group (r − 1) mod groups, so the rounds visit every group's
+//! leader. It measures, per group that lost its leader, the election and registration of a new
+//! one, the RTO (kill → first acknowledged send) and the catch-up (kill → the consumer has
+//! everything acknowledged before the kill and has resumed), then restarts the node, waits for
+//! every group to be whole and, where groups have a `preferredLeaderId`, for leadership to
+//! return. At the end every acknowledged message must be in the topic (read
 //! from offset 0 by a fresh group) and must have reached the consumer: a loss exits non-zero.
 //! `--majority` instead stops two of three nodes: sends must fail, none may be acknowledged,
 //! and the group must recover when they return.
@@ -20,11 +24,11 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio::sync::watch;
 
-use super::cluster::{is_whole, NodeSpec, NodeView, Observer};
+use super::cluster::{is_whole, leaders_home, NodeSpec, NodeView, Observer};
 use super::say;
 use crate::client::{ClientOptions, MqAdmin};
 use ledger::Ledger;
-use nodes::Processes;
+use nodes::{Process, Processes};
 use traffic::TrafficConfig;
 
 #[derive(Args, Debug)]
@@ -53,7 +57,8 @@ pub struct DrillArgs {
     run_dir: PathBuf,
     #[arg(long, default_value_t = 5)]
     rounds: u32,
-    /// Fault this node (config file stem like `broker-n1`, or `n1`) instead of the leader.
+    /// Fault the process hosting this member (config file stem like `broker-n1`, or `n1`)
+    /// instead of a leader's.
     #[arg(long)]
     node: Option<String>,
     /// SIGSTOP the node instead of killing it; SIGCONT at the end of the round.
@@ -77,15 +82,19 @@ pub struct DrillArgs {
 
 /// One round's measurements.
 struct Round {
+    /// The faulted process (pid file name).
     target: String,
     old_leader: String,
     new_leader: String,
-    /// Kill → another node leads (Raft status).
+    /// Kill → another node leads (Raft status); the slowest of the groups that lost their
+    /// leader.
     elected: Option<Duration>,
-    /// Kill → another node is registered as master (BID 0) at the name server.
+    /// Kill → another node is registered as master (BID 0) at the name server; the slowest.
     registered: Option<Duration>,
     rto: Option<Duration>,
     catch_up: Option<Duration>,
+    /// Restart → every group is led by its preferred node again (`None`: no preference set).
+    returned: Option<Duration>,
 }
 
 /// Longest wait for any one step before the round counts as failed.
@@ -198,6 +207,44 @@ fn node_label(v: &NodeView) -> String {
     format!("{} (n{})", v.spec.name, v.spec.node_id)
 }
 
+/// "RaftNode00 n0, RaftNode01 n1" for the groups' leaders among `views`.
+fn leader_list(views: &[NodeView]) -> String {
+    let l = super::cluster::leaders(views);
+    if l.is_empty() {
+        return "-".into();
+    }
+    l.iter()
+        .map(|(g, n)| format!("{g} n{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The member whose process round `round` faults: `--node`, else the leader of group
+/// (round − 1) mod groups.
+fn round_target<'a>(
+    args: &DrillArgs,
+    views: &'a [NodeView],
+    round: u32,
+) -> anyhow::Result<&'a NodeView> {
+    if let Some(n) = &args.node {
+        return views
+            .iter()
+            .find(|v| v.spec.name == *n || format!("n{}", v.spec.node_id) == *n)
+            .with_context(|| format!("--node {n} is not among the config files"));
+    }
+    let groups: std::collections::BTreeSet<&str> =
+        views.iter().map(|v| v.spec.broker_name.as_str()).collect();
+    let groups: Vec<&str> = groups.into_iter().collect();
+    let g = groups
+        .get((round as usize - 1) % groups.len().max(1))
+        .context("no broker group in the config files")?;
+    views
+        .iter()
+        .find(|v| v.is_leader() && v.spec.broker_name == *g)
+        .or_else(|| leader_of(views))
+        .context("no leader to fault")
+}
+
 async fn rounds(
     args: &DrillArgs,
     specs: &[NodeSpec],
@@ -210,18 +257,15 @@ async fn rounds(
         wait_whole(specs, obs).await?;
         tokio::time::sleep(Duration::from_secs(args.warmup)).await;
         let views = obs.observe(specs).await;
-        let old_leader = leader_of(&views)
-            .map(node_label)
-            .unwrap_or_else(|| "-".into());
-        let target = match &args.node {
-            Some(n) => views
-                .iter()
-                .find(|v| v.spec.name == *n || format!("n{}", v.spec.node_id) == *n)
-                .with_context(|| format!("--node {n} is not among the config files"))?,
-            None => leader_of(&views).context("no leader to kill")?,
-        }
-        .spec
-        .clone();
+        let old_leader = leader_list(&views);
+        let member = round_target(args, &views, round)?.spec.clone();
+        let target = procs.find(&member)?;
+        // The groups whose leader this fault takes away.
+        let lost: Vec<String> = views
+            .iter()
+            .filter(|v| v.is_leader() && target.hosts(&v.spec))
+            .map(|v| v.spec.broker_name.clone())
+            .collect();
         let t0 = Instant::now();
         if args.pause {
             procs.pause(&target)?;
@@ -229,42 +273,68 @@ async fn rounds(
             procs.kill(&target)?;
         }
         // Watched side by side: each time is when its own condition first held.
-        let ((elected, registered), rto, catch_up) = tokio::join!(
-            watch_takeover(specs, obs, &target, t0),
+        let (takeovers, rto, catch_up) = tokio::join!(
+            watch_takeover(specs, obs, &target, &lost, t0),
             wait_for(|| ledger.first_ack_after(t0).map(|a| a - t0)),
             wait_for(|| ledger.caught_up_with(t0).then(|| t0.elapsed())),
         );
         let after = obs.observe(specs).await;
-        let new_leader = leader_of(&after)
-            .map(node_label)
-            .unwrap_or_else(|| "-".into());
+        let new_leader = leader_list(&after);
         if args.pause {
             procs.resume(&target)?;
         } else {
             procs.restart(&target)?;
         }
+        let back = Instant::now();
+        let returned = if specs.iter().any(|s| s.preferred_leader.is_some()) {
+            wait_until(specs, obs, leaders_home)
+                .await
+                .map(|_| back.elapsed())
+        } else {
+            None
+        };
+        let slowest = |f: fn(&Takeover) -> Option<Duration>| -> Option<Duration> {
+            takeovers
+                .iter()
+                .map(f)
+                .try_fold(Duration::ZERO, |m, d| d.map(|d| m.max(d)))
+                .filter(|_| !takeovers.is_empty())
+        };
         let r = Round {
-            target: target.name.clone(),
+            target: format!("{} ({} member(s))", target.name, target.confs.len()),
             old_leader,
             new_leader,
-            elected,
-            registered,
+            elected: slowest(|t| t.elected),
+            registered: slowest(|t| t.registered),
             rto,
             catch_up,
+            returned,
         };
         let t = ledger.totals();
+        let per_group: Vec<String> = takeovers
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} elected {} registered {}",
+                    t.group,
+                    secs(t.elected),
+                    secs(t.registered)
+                )
+            })
+            .collect();
         say(format!(
-            "round {round}/{}: {} {}: leader {} -> {}; elected {}, registered {}, RTO {}; \
-             catch-up {}; sent {} ok {} failed {}",
+            "round {round}/{}: {} {}: leaders {} -> {}; {}; RTO {}; catch-up {}; {}sent {} ok {} failed {}",
             args.rounds,
             if args.pause { "paused" } else { "killed" },
             r.target,
             r.old_leader,
             r.new_leader,
-            secs(r.elected),
-            secs(r.registered),
+            if per_group.is_empty() { "no leader lost".to_string() } else { per_group.join(", ") },
             secs(r.rto),
             secs(r.catch_up),
+            r.returned
+                .map(|d| format!("leadership back {:.3} s after the restart; ", d.as_secs_f64()))
+                .unwrap_or_default(),
             t.sent,
             t.acked,
             t.failed
@@ -275,36 +345,68 @@ async fn rounds(
     Ok(out)
 }
 
-/// Watches the takeover after a fault on `target`: when another node leads, and when the
-/// name server has it as master. Splits the RTO into election, registration and client time.
+/// One group's takeover after a fault on its leader's node.
+struct Takeover {
+    group: String,
+    /// Fault → a member outside the faulted process leads.
+    elected: Option<Duration>,
+    /// Fault → that member is registered as master (BID 0).
+    registered: Option<Duration>,
+}
+
+/// Watches the takeover of each group in `lost` after a fault on `target`: when a member
+/// outside the faulted process leads it, and when the name server has it as master. Splits
+/// the RTO into election, registration and client time.
 async fn watch_takeover(
     specs: &[NodeSpec],
     obs: &Observer,
-    target: &NodeSpec,
+    target: &Process,
+    lost: &[String],
     t0: Instant,
-) -> (Option<Duration>, Option<Duration>) {
-    let (mut elected, mut registered) = (None, None);
+) -> Vec<Takeover> {
+    let mut out: Vec<Takeover> = lost
+        .iter()
+        .map(|g| Takeover {
+            group: g.clone(),
+            elected: None,
+            registered: None,
+        })
+        .collect();
     let deadline = t0 + STEP_TIMEOUT;
     // The target is down or paused: asking it would only add its timeout to every poll.
-    let others: Vec<NodeSpec> = specs
-        .iter()
-        .filter(|s| s.name != target.name)
-        .cloned()
-        .collect();
-    while registered.is_none() && Instant::now() < deadline {
+    let others: Vec<NodeSpec> = specs.iter().filter(|s| !target.hosts(s)).cloned().collect();
+    while out.iter().any(|t| t.registered.is_none()) && Instant::now() < deadline {
         let views = obs.observe(&others).await;
-        let new = views
-            .iter()
-            .find(|v| v.is_leader() && v.spec.name != target.name);
-        if let Some(v) = new {
-            elected.get_or_insert_with(|| t0.elapsed());
-            if v.registered_id == Some(0) {
-                registered = Some(t0.elapsed());
+        for t in out.iter_mut() {
+            let new = views
+                .iter()
+                .find(|v| v.is_leader() && v.spec.broker_name == t.group);
+            if let Some(v) = new {
+                t.elected.get_or_insert_with(|| t0.elapsed());
+                if v.registered_id == Some(0) && t.registered.is_none() {
+                    t.registered = Some(t0.elapsed());
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    (elected, registered)
+    out
+}
+
+/// Polls the cluster every 50 ms until `cond` holds, for at most [`STEP_TIMEOUT`].
+async fn wait_until(
+    specs: &[NodeSpec],
+    obs: &Observer,
+    cond: fn(&[NodeView]) -> bool,
+) -> Option<()> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while Instant::now() < deadline {
+        if cond(&obs.observe(specs).await) {
+            return Some(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
 }
 
 /// Stops the leader and one follower for `--outage` seconds: no send may be acknowledged
@@ -329,6 +431,10 @@ async fn majority(
         .context("no follower of the leader's group")?
         .spec
         .clone();
+    let (leader, follower) = (procs.find(&leader)?, procs.find(&follower)?);
+    if leader.name == follower.name {
+        bail!("--majority needs the group's members in different processes");
+    }
     let t0 = Instant::now();
     procs.kill(&leader)?;
     procs.kill(&follower)?;
@@ -401,7 +507,7 @@ fn quantile(sorted: &[Duration], q: f64) -> Option<Duration> {
 fn report(rounds: &[Round], t: &ledger::Totals) {
     if !rounds.is_empty() {
         say(format!(
-            "{:<6} {:<12} {:<18} {:<18} {:>9} {:>11} {:>9} {:>10}",
+            "{:<6} {:<24} {:<18} {:<18} {:>9} {:>11} {:>9} {:>10}",
             "#Round",
             "#Target",
             "#OldLeader",
@@ -413,7 +519,7 @@ fn report(rounds: &[Round], t: &ledger::Totals) {
         ));
         for (i, r) in rounds.iter().enumerate() {
             say(format!(
-                "{:<6} {:<12} {:<18} {:<18} {:>9} {:>11} {:>9} {:>10}",
+                "{:<6} {:<24} {:<18} {:<18} {:>9} {:>11} {:>9} {:>10}",
                 i + 1,
                 r.target,
                 r.old_leader,
@@ -432,7 +538,14 @@ fn report(rounds: &[Round], t: &ledger::Totals) {
             ("registered", rounds.iter().map(|r| r.registered).collect()),
             ("RTO", rounds.iter().map(|r| r.rto).collect()),
             ("catch-up", rounds.iter().map(|r| r.catch_up).collect()),
+            (
+                "leadership back after the restart",
+                rounds.iter().map(|r| r.returned).collect(),
+            ),
         ] {
+            if name.starts_with("leadership") && values.iter().all(Option::is_none) {
+                continue;
+            }
             let mut v: Vec<Duration> = values.iter().flatten().copied().collect();
             v.sort();
             say(format!(

@@ -149,20 +149,39 @@ impl NodeCore {
     }
 }
 
-/// The voters a group is formed with, and how long this node waits before it may form it
-/// itself: `None` if it never does (a slave), zero for the lowest id, then one step of two
-/// election timeouts per rank.
+/// How long this node waits before it may form its group itself: `None` if it never does (a
+/// slave), zero for the first in [`formation_order`], then one step of two election timeouts
+/// per rank.
 pub(super) fn formation_delay(
     role: GroupRole,
     node_id: NodeId,
     peers: &BTreeMap<NodeId, String>,
+    preferred: Option<NodeId>,
     timeout_max: Duration,
 ) -> Option<Duration> {
     if role == GroupRole::Slave {
         return None;
     }
-    let rank = peers.keys().position(|id| *id == node_id).unwrap_or(0) as u32;
+    let rank = formation_order(peers, preferred)
+        .iter()
+        .position(|id| *id == node_id)
+        .unwrap_or(0) as u32;
     Some(timeout_max * 2 * rank)
+}
+
+/// The order in which a new group's voters try to form it: the preferred leader (if it is a
+/// voter), then the others by id. Every member computes the same order from the same config.
+/// Forming on the preferred node means the groups of a multi-Raft cluster start with their
+/// leaders already spread, instead of all on the lowest id waiting for transfers.
+pub(super) fn formation_order(
+    peers: &BTreeMap<NodeId, String>,
+    preferred: Option<NodeId>,
+) -> Vec<NodeId> {
+    let first = preferred.filter(|p| peers.contains_key(p));
+    first
+        .into_iter()
+        .chain(peers.keys().copied().filter(|id| Some(*id) != first))
+        .collect()
 }
 
 /// The configured voters as openraft members.

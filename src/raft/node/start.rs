@@ -218,14 +218,21 @@ async fn start_raft(
     }))
 }
 
-/// On a pristine store: the first voter forms the group now; the others are told when they
-/// may (see [`roles`]). A slave never forms one.
+/// On a pristine store: the first voter (the preferred leader, else the lowest id) forms the
+/// group now; the others are told when they may (see [`roles`]). A slave never forms one.
 async fn form_group(core: &NodeCore, cfg: &RaftNodeConfig) -> Result<Option<FormLater>, NodeError> {
     if core.raft.is_initialized().await? {
         return Ok(None);
     }
     let members = roles::members_of(&cfg.peers);
-    match roles::formation_delay(cfg.role, cfg.node_id, &cfg.peers, core.timing.timeout_max) {
+    let delay = roles::formation_delay(
+        cfg.role,
+        cfg.node_id,
+        &cfg.peers,
+        cfg.preferred_leader,
+        core.timing.timeout_max,
+    );
+    match delay {
         None => Ok(None),
         Some(delay) if delay.is_zero() => {
             roles::form_group(&core.raft, members).await?;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use openraft::error::Fatal;
 
 use super::node_core::{refuse, GateView};
-use super::roles::formation_delay;
+use super::roles::{formation_delay, formation_order};
 use super::GroupRole;
 use crate::raft::rpc::{FatalError, WriteError};
 use crate::raft::test_support::{single_leader, voters, wait_until};
@@ -117,17 +117,32 @@ fn the_first_voter_forms_the_group_at_once_and_the_others_later_in_turn() {
     let peers: BTreeMap<u64, String> = (0..3).map(|i| (i, format!("n{i}"))).collect();
     let step = Duration::from_millis(300);
     let delays: Vec<_> = (0..3)
-        .map(|id| formation_delay(GroupRole::Voter, id, &peers, step))
+        .map(|id| formation_delay(GroupRole::Voter, id, &peers, None, step))
         .collect();
     assert_eq!(
         delays,
         vec![Some(Duration::ZERO), Some(step * 2), Some(step * 4)]
+    );
+    // With a preferred leader, it forms the group (multi-Raft clusters start spread).
+    let delays: Vec<_> = (0..3)
+        .map(|id| formation_delay(GroupRole::Voter, id, &peers, Some(2), step))
+        .collect();
+    assert_eq!(
+        delays,
+        vec![Some(step * 2), Some(step * 4), Some(Duration::ZERO)]
+    );
+    assert_eq!(formation_order(&peers, Some(1)), vec![1, 0, 2]);
+    assert_eq!(
+        formation_order(&peers, Some(7)),
+        vec![0, 1, 2],
+        "not a voter"
     );
     assert_eq!(
         formation_delay(
             GroupRole::Master,
             0,
             &BTreeMap::from([(0, "m".into())]),
+            None,
             step
         ),
         Some(Duration::ZERO)
@@ -137,6 +152,7 @@ fn the_first_voter_forms_the_group_at_once_and_the_others_later_in_turn() {
             GroupRole::Slave,
             1,
             &BTreeMap::from([(1, "s".into())]),
+            None,
             step
         ),
         None
