@@ -492,6 +492,8 @@ EOT
 fi
 
 export RUST_LOG="${RUST_LOG:-warn}"
+# shellcheck source=scripts/compat-delay.sh
+. "$REPO/scripts/compat-delay.sh"
 if [ "$ONLY" = all ] || [ "$ONLY" = rust ]; then
   client_checks rust "$RUST_COMPAT"
 fi
@@ -500,6 +502,7 @@ if [ "$ONLY" = all ] || [ "$ONLY" = cpp ]; then
   mkdir -p "$TMP/cpp-home"
   client_checks cpp env HOME="$TMP/cpp-home" "$VENV/bin/python" "$CPP_COMPAT"
 fi
+delay_checks
 
 for i in "${!DAEMON_PIDS[@]}"; do
   if ! kill -0 "${DAEMON_PIDS[$i]}" 2>/dev/null; then

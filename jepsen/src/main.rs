@@ -70,6 +70,11 @@ struct TestArgs {
     rate: f64,
     #[arg(long, default_value_t = 5)]
     producers: usize,
+    /// Fraction of sends (0-1) that ask for a scheduled delivery: delay level 1 (1 s) or 2
+    /// (5 s), or a delivery time 0.2-3 s ahead. The checker then also reports a delayed
+    /// message read before its due time (`early`); a lost one is `lost` as any other.
+    #[arg(long, default_value_t = 0.0)]
+    delay_mix: f64,
     #[arg(long, default_value_t = 3)]
     consumers: usize,
     /// Queues of the test topic (in each group).
@@ -199,6 +204,9 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         " --rate {} --producers {} --consumers {} --queues {} --groups {} --timeout-ms {} --recovery {} --seed {seed}",
         args.rate, args.producers, args.consumers, args.queues, args.groups, args.timeout_ms, args.recovery
     ));
+    if args.delay_mix > 0.0 {
+        replay.push_str(&format!(" --delay-mix {}", args.delay_mix));
+    }
     let expect_valid = match args.expect.as_deref() {
         None => expect_valid && !unsafe_ack,
         Some("valid") => true,
@@ -231,6 +239,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
             consumers: args.consumers,
             rate: args.rate,
             timeout: Duration::from_millis(args.timeout_ms),
+            delay_mix: args.delay_mix.clamp(0.0, 1.0),
         },
         recovery: Duration::from_secs(args.recovery),
         unsafe_ack,

@@ -337,6 +337,15 @@ async fn drive(
     tokio::time::sleep(cfg.recovery).await;
     let w = running.stop().await;
     progress.abort();
+    if w.cfg.delay_mix > 0.0 {
+        // The last delayed sends come due up to 5 s after the load stops (delay level 2);
+        // the drain must find them, or they would count as lost.
+        say(
+            Some(&rec),
+            "waiting 7 s for the last delayed messages to come due",
+        );
+        tokio::time::sleep(Duration::from_secs(7)).await;
+    }
     say(
         Some(&rec),
         "load stopped; waiting for the nodes to converge",

@@ -49,6 +49,7 @@ fn config(name: &str, seed: u64) -> RunConfig {
             consumers: 3,
             rate: 200.0,
             timeout: Duration::from_secs(5),
+            delay_mix: 0.0,
         },
         recovery: Duration::from_secs(10),
         unsafe_ack: s.unsafe_ack,

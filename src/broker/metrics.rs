@@ -172,6 +172,15 @@ fn collect(bc: &BrokerContext) {
         gauge!(DISK_USED_RATIO, "group" => group.clone()).set(f64::from(pct) / 100.0);
     }
 
+    let levels = &bc.cfg.message_delay_level;
+    let mut backlog: BTreeMap<u32, usize> = (0..levels.len() as u32).map(|l| (l, 0)).collect();
+    backlog.insert(crate::raft::schedule::TIMER_LANE, 0);
+    backlog.extend(bc.core.broker_state().with_schedule(|s| s.backlog()));
+    for (lane, n) in backlog {
+        let lane = crate::raft::schedule::lane_name(lane);
+        gauge!(SCHEDULE_BACKLOG, "group" => group.clone(), "lane" => lane).set(n as f64);
+    }
+
     for ((consumer, topic), lag) in group_lags(bc) {
         gauge!(GROUP_LAG, "group" => group.clone(), "consumer_group" => consumer, "topic" => topic)
             .set(lag as f64);

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod offsets;
 pub mod processor;
 pub mod register;
+pub mod schedule;
 pub mod stats;
 pub mod topics;
 
@@ -138,6 +139,7 @@ impl Broker {
                     .run(OFFSET_FLUSH_INTERVAL, shutdown_rx.clone())
                     .in_current_span(),
             ),
+            tokio::spawn(schedule::run(bc.clone(), shutdown_rx.clone()).in_current_span()),
             tokio::spawn(housekeeping(bc.clone(), shutdown_rx).in_current_span()),
         ];
         tracing::info!(

@@ -39,6 +39,31 @@ pub struct ProducerArgs {
         default_value = "please_rename_unique_group_name"
     )]
     group: String,
+    /// Delay level of every message (RocketMQ 4.x `DELAY`; by default 1 = 1 s, 2 = 5 s,
+    /// 3 = 10 s, ... 18 = 2 h, as `messageDelayLevel` lists them).
+    #[arg(long = "delay-level")]
+    delay_level: Option<u32>,
+    /// Deliver each message this long after its send, e.g. 3s, 500ms, 2m (RocketMQ 5's
+    /// `TIMER_DELIVER_MS`, at most the broker's `timerMaxDelaySec` ahead).
+    #[arg(long = "deliver-after", value_parser = parse_duration)]
+    deliver_after: Option<std::time::Duration>,
+}
+
+/// `500ms`, `3s`, `2m` or `1h`.
+fn parse_duration(v: &str) -> Result<std::time::Duration, String> {
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (digits, unit) = v.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{v:?} is not a duration such as 500ms, 3s, 2m or 1h"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n.saturating_mul(1_000),
+        "m" => n.saturating_mul(60_000),
+        "h" => n.saturating_mul(3_600_000),
+        _ => return Err(format!("{v:?}: the unit must be ms, s, m or h")),
+    };
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 #[derive(Args, Debug)]
@@ -100,6 +125,13 @@ pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
         .with_tags(&args.tag)?;
         if let Some(prefix) = &args.keys {
             msg = msg.with_keys([format!("{prefix}{i}").as_str()])?;
+        }
+        if let Some(level) = args.delay_level {
+            msg = msg.with_property("DELAY", &level.to_string())?;
+        }
+        if let Some(after) = args.deliver_after {
+            let at = crate::time::now_ms().saturating_add(after.as_millis() as i64);
+            msg = msg.with_property("TIMER_DELIVER_MS", &at.to_string())?;
         }
         match producer.send(msg).await {
             Ok(r) => {
@@ -194,5 +226,17 @@ mod tests {
         assert_eq!(body_text(b"Hello RocketMQ 1"), "Hello RocketMQ 1");
         assert_eq!(body_text(b"a\nb\tc"), "a\\nb\\tc");
         assert_eq!(body_text(&[0xff, b'x']), "\u{fffd}x");
+    }
+
+    #[test]
+    fn deliver_after_takes_ms_s_m_h() {
+        let ms = |v| parse_duration(v).map(|d| d.as_millis());
+        assert_eq!(ms("500ms"), Ok(500));
+        assert_eq!(ms("3s"), Ok(3_000));
+        assert_eq!(ms("2m"), Ok(120_000));
+        assert_eq!(ms("1h"), Ok(3_600_000));
+        assert!(parse_duration("3").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("3d").is_err());
     }
 }

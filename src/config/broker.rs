@@ -96,6 +96,10 @@ pub struct BrokerConfig {
     /// `None` (unset) means `listenPort + 2`; `Some(0)` switches the listener off. See
     /// [`super::metrics_port`] for why that default.
     pub metrics_port: Option<u16>,
+    /// `messageDelayLevel`: each delay level's wait in ms, level 1 first.
+    pub message_delay_level: Vec<u64>,
+    /// `timerMaxDelaySec` (RocketMQ 5): the furthest a delivery time may lie ahead, seconds.
+    pub timer_max_delay_sec: u64,
     /// Keys this version does not know, kept for `getBrokerConfig` and warned about at load.
     pub unknown: BTreeMap<String, String>,
 }
@@ -168,6 +172,11 @@ impl Default for BrokerConfig {
             clean_resource_interval: 10_000,
             unsafe_ack_before_commit: false,
             metrics_port: None,
+            message_delay_level: super::delay_levels::parse(
+                super::delay_levels::DEFAULT_MESSAGE_DELAY_LEVEL,
+            )
+            .unwrap_or_default(),
+            timer_max_delay_sec: super::delay_levels::DEFAULT_TIMER_MAX_DELAY_SEC,
             unknown: BTreeMap::new(),
         }
     }
@@ -319,6 +328,9 @@ impl BrokerConfig {
         let unsafe_ack = &mut c.unsafe_ack_before_commit;
         src.set(unsafe_ack, k::UNSAFE_ACK_BEFORE_COMMIT, values::boolean)?;
         src.set(&mut c.metrics_port, k::METRICS_PORT, metrics_port::parse)?;
+        let levels = &mut c.message_delay_level;
+        src.set(levels, k::MESSAGE_DELAY_LEVEL, super::delay_levels::parse)?;
+        src.set(&mut c.timer_max_delay_sec, k::TIMER_MAX_DELAY_SEC, positive)?;
         cfg.unknown = src.finish();
         if !cfg.enable_d_leger_commit_log {
             for key in dleger_keys_set {
@@ -519,6 +531,11 @@ impl BrokerConfig {
                 k::METRICS_PORT,
                 self.metrics_port.map(|p| p.to_string()).unwrap_or_default(),
             ),
+            (
+                k::MESSAGE_DELAY_LEVEL,
+                super::delay_levels::format(&self.message_delay_level),
+            ),
+            (k::TIMER_MAX_DELAY_SEC, self.timer_max_delay_sec.to_string()),
         ];
         out.extend(self.unknown.iter().map(|(k, v)| (k.as_str(), v.clone())));
         out.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

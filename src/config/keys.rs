@@ -49,6 +49,8 @@ pub const MAX_MESSAGE_SIZE: &str = "maxMessageSize";
 pub const AUTO_CREATE_TOPIC_ENABLE: &str = "autoCreateTopicEnable";
 pub const DEFAULT_TOPIC_QUEUE_NUMS: &str = "defaultTopicQueueNums";
 pub const DISK_MAX_USED_SPACE_RATIO: &str = "diskMaxUsedSpaceRatio";
+pub const MESSAGE_DELAY_LEVEL: &str = "messageDelayLevel";
+pub const TIMER_MAX_DELAY_SEC: &str = "timerMaxDelaySec";
 
 // LedgerMQ's own Raft tuning.
 pub const RAFT_HEARTBEAT_INTERVAL_MS: &str = "raftHeartbeatIntervalMs";

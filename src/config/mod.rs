@@ -19,6 +19,7 @@
 //! [`unsafe_env_from_process`]) so that parsing stays a pure function of the text in tests.
 
 mod broker;
+pub mod delay_levels;
 pub mod keys;
 mod members;
 pub mod metrics_port;

@@ -17,6 +17,9 @@ pub const TOPIC_PUT_BYTES: &str = "ledgermq_broker_topic_put_bytes_total";
 pub const GOT_MESSAGES: &str = "ledgermq_broker_got_messages_total";
 pub const GOT_BYTES: &str = "ledgermq_broker_got_bytes_total";
 pub const GROUP_LAG: &str = "ledgermq_consumer_group_lag_messages";
+pub const SCHEDULE_BACKLOG: &str = "ledgermq_schedule_backlog_messages";
+pub const SCHEDULE_DELIVERED: &str = "ledgermq_schedule_delivered_messages_total";
+pub const SCHEDULE_LATENESS: &str = "ledgermq_schedule_delivery_lateness_seconds";
 
 // Raft.
 pub const RAFT_TERM: &str = "ledgermq_raft_term";
@@ -44,6 +47,21 @@ pub const BUILD_INFO: &str = "ledgermq_build_info";
 
 /// Registers the help text and unit of every metric (the `# HELP` lines).
 pub(super) fn describe() {
+    describe_gauge!(
+        SCHEDULE_BACKLOG,
+        Unit::Count,
+        "Delayed messages waiting in the replicated schedule, by lane (delay level or timer)."
+    );
+    describe_counter!(
+        SCHEDULE_DELIVERED,
+        Unit::Count,
+        "Delayed messages this node (as leader) moved to their real topic, by lane."
+    );
+    describe_histogram!(
+        SCHEDULE_LATENESS,
+        Unit::Seconds,
+        "Time from a delayed message's due time to its delivery being committed, by lane."
+    );
     describe_counter!(
         BROKER_REQUESTS,
         Unit::Count,

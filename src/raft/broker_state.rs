@@ -12,6 +12,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
 
+use super::schedule::{Delivery, ScheduleState};
 use super::types::{ApplyResult, MetaCommand, PutPosition, RejectReason};
 use crate::message::StoredMessageView;
 use crate::protocol::topic::TopicConfig;
@@ -38,6 +39,8 @@ pub struct BrokerMetadata {
     /// CommitLog offset just past the last applied record; a follower that installs this
     /// snapshot places its next record here, so offsets (and msgIds) agree across nodes.
     pub next_commit_log_offset: u64,
+    /// Delayed messages not yet delivered (`raft/schedule.rs`).
+    pub schedule: ScheduleState,
 }
 
 impl BrokerMetadata {
@@ -268,8 +271,12 @@ impl BrokerState {
             },
         )?;
         let key = (view.topic().to_string(), queue_id);
-        if let Some(r) = self.meta.write().queues.get_mut(&key) {
-            r.next = queue_offset + 1;
+        {
+            let mut meta = self.meta.write();
+            if let Some(r) = meta.queues.get_mut(&key) {
+                r.next = queue_offset + 1;
+            }
+            meta.schedule.on_put(view, queue_offset, offset, size);
         }
         self.index_message(view, offset);
         if let Some(n) = self.queue_notify.read().get(&key) {
@@ -280,6 +287,25 @@ impl BrokerState {
             commit_log_offset: offset,
             size,
         })
+    }
+
+    /// Stores a due scheduled message (its bytes at `message_offset`) and retires its slot, in
+    /// one step; a slot that is no longer pending means another delivery of it was applied
+    /// first, and this one is ignored ([`ApplyResult::None`]) on every node alike.
+    pub fn apply_delivery(
+        &self,
+        d: &Delivery,
+        message_offset: u64,
+    ) -> Result<ApplyResult, StoreError> {
+        if self.meta.write().schedule.take(&d.slot).is_none() {
+            return Ok(ApplyResult::None);
+        }
+        self.apply_message(&d.message, message_offset)
+    }
+
+    /// Reads the schedule (pending delayed messages) under the metadata lock.
+    pub fn with_schedule<T>(&self, f: impl FnOnce(&ScheduleState) -> T) -> T {
+        f(&self.meta.read().schedule)
     }
 
     pub fn apply_meta(&self, cmd: &MetaCommand) -> Result<ApplyResult, StoreError> {

@@ -23,6 +23,9 @@ pub const KIND_BATCH: u8 = 3;
 pub const KIND_META: u8 = 4;
 pub const KIND_RAW: u8 = 5;
 pub const KIND_GROUP: u8 = 6;
+/// A scheduled message's delivery (`raft/schedule.rs`); numbered apart from the kinds above
+/// so that kinds added for other features meanwhile do not collide.
+pub const KIND_DELIVER: u8 = 16;
 
 /// Why an entry cannot become a record or a record cannot become an entry. (Named apart from
 /// the remoting layer's `CodecError`, which is about RocketMQ frames.)
@@ -50,6 +53,8 @@ pub enum EntryCodecError {
     NestedGroup { index: u64 },
     #[error("entry {index}: a group item of {len} bytes exceeds the 4 GiB item limit")]
     ItemTooLarge { index: u64, len: usize },
+    #[error("record {index}: a scheduled delivery shorter than its header")]
+    ShortDelivery { index: u64 },
 }
 
 pub fn record_meta(log_id: &LogId, kind: u8) -> RecordMeta {
@@ -78,6 +83,7 @@ fn encode_command(index: u64, cmd: &LogCommand) -> Result<(u8, Bytes), EntryCode
             ),
         ),
         LogCommand::Group(_) => return Err(EntryCodecError::NestedGroup { index }),
+        LogCommand::Deliver(d) => (KIND_DELIVER, d.encode()),
     })
 }
 
@@ -136,6 +142,7 @@ pub fn payload_len(cmd: &LogCommand) -> u64 {
         LogCommand::PutMessage(b) | LogCommand::PutBatch(b) | LogCommand::Raw(b) => b.len() as u64,
         LogCommand::Meta(m) => bincode::serialized_size(m).unwrap_or(0),
         LogCommand::Group(cmds) => group_entry::encoded_len(cmds.iter().map(payload_len)),
+        LogCommand::Deliver(d) => d.encoded_len(),
     }
 }
 
@@ -163,6 +170,10 @@ fn decode_command(index: u64, kind: u8, payload: Bytes) -> Result<LogCommand, En
                 source,
             }
         })?),
+        KIND_DELIVER => LogCommand::Deliver(
+            super::schedule::Delivery::decode(&payload)
+                .ok_or(EntryCodecError::ShortDelivery { index })?,
+        ),
         kind => return Err(EntryCodecError::UnknownKind { index, kind }),
     })
 }

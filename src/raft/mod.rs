@@ -13,6 +13,7 @@
 //!   copying them; `network` is the peer transport's client side, `server` its server side.
 //! - `election`: pre-vote and leadership transfer to the preferred leader.
 //! - `meta`: the vote, the committed-id hint and the purge point, on disk.
+//! - `schedule`: the replicated schedule of delayed messages (delay levels, delivery times).
 //! - `retention`: deletes old CommitLog segments by `fileReservedTime`/`deleteWhen`/disk use.
 //! - `node`: starts and stops all of it ([`RaftNode`]); [`NodeCore`] is what the broker talks
 //!   to: writes through the write gate, and committed reads.
@@ -34,6 +35,7 @@ pub mod network;
 pub mod node;
 pub mod retention;
 pub mod rpc;
+pub mod schedule;
 pub mod server;
 pub mod state_machine;
 #[cfg(test)]

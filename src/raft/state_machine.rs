@@ -121,11 +121,14 @@ impl StateMachine {
                     continue;
                 };
                 for item in items {
-                    if item.kind != codec::KIND_MESSAGE && item.kind != codec::KIND_BATCH {
-                        continue;
-                    }
+                    // A delivery's message follows its header.
+                    let skip = match item.kind {
+                        codec::KIND_MESSAGE | codec::KIND_BATCH => 0,
+                        codec::KIND_DELIVER => super::schedule::DELIVERY_HEADER_LEN,
+                        _ => continue,
+                    };
                     let payload = &item.payload;
-                    let mut pos = 0usize;
+                    let mut pos = skip;
                     while pos < payload.len() {
                         let Ok(view) = crate::message::StoredMessageView::parse(&payload[pos..])
                         else {
@@ -166,6 +169,9 @@ impl StateMachine {
                 commit_log_offset: off,
             },
             (LogCommand::Meta(m), _) => self.state.apply_meta(m)?,
+            (LogCommand::Deliver(d), Some(off)) => self
+                .state
+                .apply_delivery(d, off + super::schedule::DELIVERY_HEADER_LEN as u64)?,
             (LogCommand::Group(cmds), _) => {
                 let offsets = codec::group_offsets(cmds);
                 let mut out = Vec::with_capacity(cmds.len());

@@ -62,6 +62,9 @@ pub enum LogCommand {
     /// one fsync on each node) commits them all: group commit above openraft, whose core waits
     /// for each append's flush before the next. Never nested.
     Group(Vec<LogCommand>),
+    /// A scheduled message that came due, stored in its real topic while its schedule slot is
+    /// retired; ignored if the slot was already retired (see `raft/schedule.rs`).
+    Deliver(super::schedule::Delivery),
 }
 
 impl fmt::Display for LogCommand {
@@ -72,6 +75,7 @@ impl fmt::Display for LogCommand {
             LogCommand::Meta(m) => write!(f, "Meta({m:?})"),
             LogCommand::Raw(b) => write!(f, "Raw({} bytes)", b.len()),
             LogCommand::Group(v) => write!(f, "Group({} commands)", v.len()),
+            LogCommand::Deliver(d) => write!(f, "Deliver({:?}, {} bytes)", d.slot, d.message.len()),
         }
     }
 }

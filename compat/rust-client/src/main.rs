@@ -12,6 +12,7 @@
 
 mod bench;
 mod consume;
+mod delay;
 mod produce;
 mod tally;
 
@@ -49,6 +50,10 @@ enum Command {
     Consume(consume::ConsumeArgs),
     /// Sync sends from --inflight tasks sharing one producer; one JSON summary line.
     Bench(bench::BenchArgs),
+    /// A delay level and a delivery time, each received within a tolerance of its due time.
+    Delay(delay::DelayArgs),
+    /// RECONSUME_LATER back-off through delay levels 3, 4, ..., then the dead-letter topic.
+    Retry(delay::RetryArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +65,8 @@ fn main() -> ExitCode {
         Command::Produce(a) => a.watchdog_limit(),
         Command::Consume(a) => a.watchdog_limit(),
         Command::Bench(a) => a.watchdog_limit(),
+        Command::Delay(a) => a.watchdog_limit(),
+        Command::Retry(a) => a.watchdog_limit(),
     };
     start_watchdog(limit);
 
@@ -89,6 +96,8 @@ fn main() -> ExitCode {
             Command::Produce(args) => produce::run(client_runtime.clone(), args).await,
             Command::Consume(args) => consume::run(client_runtime.clone(), args).await,
             Command::Bench(args) => bench::run(client_runtime.clone(), args).await,
+            Command::Delay(args) => delay::run_delay(client_runtime.clone(), args).await,
+            Command::Retry(args) => delay::run_retry(client_runtime.clone(), args).await,
         };
         // The client runtime owns connections and background tasks; give it a bounded
         // chance to close them so the broker sees a clean disconnect.

@@ -64,6 +64,8 @@ pub struct AnomalyCounts {
     pub incomplete_drain: usize,
     /// The nodes did not agree on one leader and one applied index after the final heal.
     pub not_converged: usize,
+    /// A delayed message (`--delay-mix`) read by a poll that completed before its due time.
+    pub early: usize,
 }
 
 impl AnomalyCounts {
@@ -80,6 +82,7 @@ impl AnomalyCounts {
             + self.no_final_drain
             + self.incomplete_drain
             + self.not_converged
+            + self.early
     }
 
     /// `(name, count)` of each kind with a non-zero count.
@@ -97,6 +100,7 @@ impl AnomalyCounts {
             ("no-final-drain", self.no_final_drain),
             ("incomplete-drain", self.incomplete_drain),
             ("not-converged", self.not_converged),
+            ("early", self.early),
         ]
         .into_iter()
         .filter(|(_, n)| *n > 0)
@@ -176,6 +180,16 @@ pub struct Divergent {
     pub nodes: BTreeMap<String, Option<String>>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Early {
+    pub value: String,
+    /// Its due time and when the read that returned it completed, ms since the epoch.
+    pub due_ms: i64,
+    pub read_ms: i64,
+    /// `queue/offset by process@node`.
+    pub seen: String,
+}
+
 /// Examples of each anomaly kind, at most [`MAX_EXAMPLES`] each.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Anomalies {
@@ -192,6 +206,8 @@ pub struct Anomalies {
     pub divergent_drain: Vec<Divergent>,
     /// Nodes left out of the divergence check because their drain did not complete.
     pub incomplete_drains: Vec<String>,
+    #[serde(default)]
+    pub early: Vec<Early>,
 }
 
 fn push<T>(v: &mut Vec<T>, count: &mut usize, item: T) {
@@ -209,6 +225,7 @@ struct Obs<'a> {
     process: &'a str,
     node: &'a str,
     time_us: u64,
+    wall_ms: i64,
     drain: bool,
 }
 
@@ -239,6 +256,7 @@ fn observations<'a>(done: &[Completed<'a>]) -> Vec<Obs<'a>> {
                 process: &d.process,
                 node: d.node.as_deref().unwrap_or("?"),
                 time_us: d.time_us,
+                wall_ms: d.wall_ms,
                 drain: f == Func::Drain,
             });
         }
@@ -250,6 +268,7 @@ pub(crate) fn check(ops: &[Op]) -> Anomalies {
     let done = pair(ops);
     let obs = observations(&done);
     let mut a = Anomalies::default();
+    check_early(&obs, &mut a);
 
     let sends: Vec<&Completed<'_>> = done.iter().filter(|c| c.invoke.f == Func::Send).collect();
     let invoked: HashSet<&str> = sends
@@ -432,6 +451,33 @@ fn check_polls(
             }
         }
         last.insert(key, o.offset);
+    }
+}
+
+/// Early: a delayed value (`p1-7@<due ms>`, `--delay-mix`) returned by a read that completed
+/// before its due time was visible before it was due. Reads and due times use the same wall
+/// clock (one machine), so this needs no tolerance.
+fn check_early(obs: &[Obs<'_>], a: &mut Anomalies) {
+    for o in obs {
+        let Some(due_ms) = o
+            .value
+            .rsplit_once('@')
+            .and_then(|(_, due)| due.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        if o.wall_ms < due_ms {
+            push(
+                &mut a.early,
+                &mut a.counts.early,
+                Early {
+                    value: o.value.to_string(),
+                    due_ms,
+                    read_ms: o.wall_ms,
+                    seen: format!("{}/{} by {}", o.queue, o.offset, o.who()),
+                },
+            );
+        }
     }
 }
 

@@ -351,3 +351,46 @@ fn fault_windows_give_availability_and_recovery() {
     assert_eq!(r.stats.unrecovered_heals, 0);
     assert!((r.stats.availability_healthy - 2.0 / 3.0).abs() < 1e-9);
 }
+
+/// `--delay-mix`: a delayed value is acknowledged without a position; read after its due time
+/// it is fine, read before it is `early`, never drained it is `lost`.
+#[test]
+fn delayed_values_read_early_or_never_are_reported() {
+    let mut h = healthy();
+    h.send("p2", "p2-1@5000", OpType::Ok, None)
+        .send("p2", "p2-2@9000", OpType::Ok, None);
+    h.poll("c0.1", 0, 3, &[(3, "p2-1@5000")]);
+    h.ops.last_mut().unwrap().wall_ms = 6_000;
+    let mut on_time = h.ops.clone();
+    h.poll("c0.1", 0, 4, &[(4, "p2-2@9000")]);
+    h.ops.last_mut().unwrap().wall_ms = 8_999;
+    let all = [
+        (0, "p0-1"),
+        (1, "p0-2"),
+        (2, "p1-1"),
+        (3, "p2-1@5000"),
+        (4, "p2-2@9000"),
+    ];
+    drain_all(&mut h, &all);
+    for op in h.ops.iter_mut().filter(|o| o.f == Func::Drain) {
+        op.wall_ms = 20_000;
+    }
+    let r = h.check();
+    assert!(!r.valid);
+    assert_eq!(r.anomaly_counts.early, 1, "{:?}", r.anomaly_counts);
+    assert_eq!(r.anomalies.early[0].value, "p2-2@9000");
+    assert_eq!(r.anomalies.early[0].read_ms, 8_999);
+
+    // Read on time; the second one never delivered: lost, not early.
+    let mut h = H {
+        ops: std::mem::take(&mut on_time),
+    };
+    drain_all(&mut h, &all[..4]);
+    for op in h.ops.iter_mut().filter(|o| o.f == Func::Drain) {
+        op.wall_ms = 20_000;
+    }
+    let r = h.check();
+    assert_eq!(r.anomaly_counts.early, 0);
+    assert_eq!(r.anomaly_counts.lost, 1);
+    assert_eq!(r.anomalies.lost[0].value, "p2-2@9000");
+}

@@ -44,6 +44,9 @@ pub struct WorkloadConfig {
     pub rate: f64,
     /// Client timeout of one send or pull.
     pub timeout: Duration,
+    /// Fraction (0..=1) of sends that ask for a scheduled delivery (`--delay-mix`): delay
+    /// level 1 or 2, or a delivery time up to 3 s ahead. See [`producer`].
+    pub delay_mix: f64,
 }
 
 impl WorkloadConfig {
@@ -217,6 +220,7 @@ mod tests {
             consumers: 1,
             rate: 1.0,
             timeout: Duration::from_secs(1),
+            delay_mix: 0.0,
         };
         assert_eq!(cfg.all_queues(), 24);
         assert_eq!(cfg.split(0), ("RaftNode00", 0));

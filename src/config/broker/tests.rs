@@ -448,7 +448,11 @@ fn namesrv_addr_env_applies_only_when_the_key_is_absent() {
 fn to_properties_lists_every_key_and_round_trips() {
     let defaults = parse("").unwrap();
     let props = defaults.to_properties();
-    assert_eq!(props.len(), 38, "one entry per known key");
+    assert_eq!(props.len(), 40, "one entry per known key");
+    assert_eq!(
+        get_value(&props, "messageDelayLevel"),
+        Some(crate::config::delay_levels::DEFAULT_MESSAGE_DELAY_LEVEL)
+    );
     let get = |key: &str| {
         props
             .iter()
@@ -521,4 +525,23 @@ fn master_slave_keys() {
     assert_eq!(err.key(), Some("haListenPort"), "{err}");
     let err = parse("haMasterAddress=nohost\n").unwrap_err();
     assert_eq!(err.key(), Some("haMasterAddress"), "{err}");
+}
+
+fn get_value<'a>(props: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    props
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn delay_levels_and_the_timer_limit_are_read_and_checked() {
+    let cfg = parse("messageDelayLevel=1s 2s\ntimerMaxDelaySec=60\n").unwrap();
+    assert_eq!(cfg.message_delay_level, vec![1_000, 2_000]);
+    assert_eq!(cfg.timer_max_delay_sec, 60);
+    let defaults = parse("").unwrap();
+    assert_eq!(defaults.message_delay_level.len(), 18);
+    assert_eq!(defaults.timer_max_delay_sec, 259_200);
+    let err = parse("messageDelayLevel=1s 5q\n").unwrap_err();
+    assert_eq!(err.key(), Some("messageDelayLevel"));
 }

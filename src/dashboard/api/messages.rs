@@ -37,6 +37,7 @@ fn row(m: &MessageExt) -> Value {
         "bornTimestamp": m.born_timestamp,
         "storeHost": m.store_host.to_string(),
         "bodySize": m.body.len(),
+        "delay": super::schedule_state::delay_state(m),
     })
 }
 

@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod consumers;
 pub mod messages;
+pub mod schedule_state;
 pub mod topics;
 
 use std::collections::HashMap;

@@ -380,3 +380,5 @@ async fn a_snapshot_built_on_one_node_installs_on_another() {
     let current = b.sm.get_current_snapshot().await.unwrap().expect("kept");
     assert_eq!(current.meta, snapshot.meta);
 }
+
+mod schedule;

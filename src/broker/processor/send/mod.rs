@@ -80,6 +80,9 @@ async fn send_steps(
         encode_single(&h, &req.body, &stamp, max_body)
     }
     .map_err(|refusal| refusal.answer(req))?;
+    let bytes =
+        crate::broker::schedule::divert_send(bc, &h.topic, h.properties.as_deref(), bytes, batch)
+            .map_err(|(c, remark)| error(req, c, remark))?;
     let total = bytes.len() as u64;
     let cmd = if batch {
         LogCommand::PutBatch(bytes)

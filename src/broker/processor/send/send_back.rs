@@ -1,7 +1,8 @@
 //! CONSUMER_SEND_MSG_BACK (36): a consumer could not process a message, so the broker stores
 //! it again in the group's retry topic, or past `maxReconsumeTimes` (or for a negative delay
-//! level) in its dead-letter topic. Delay levels are not scheduled yet: the retry is
-//! delivered at once.
+//! level) in its dead-letter topic. A retry waits its delay level, as RocketMQ 4.9's does: the
+//! client's level, or `3 + reconsumeTimes` when it passes 0, through the replicated schedule
+//! (`broker/schedule`).
 
 use std::sync::Arc;
 
@@ -66,10 +67,18 @@ pub async fn send_back(
         Ok(tc) => tc,
         Err(e) => return write_error(req, bc, &e),
     };
-    let properties = match retry_properties(&orig, h.origin_msg_id.as_deref()) {
+    let mut properties = match retry_properties(&orig, h.origin_msg_id.as_deref()) {
         Ok(p) => p,
         Err(refusal) => return refusal.answer(req),
     };
+    if to_dlq {
+        properties.remove(keys::DELAY);
+    } else {
+        let level = retry_delay_level(h.delay_level, reconsume);
+        if let Err(e) = properties.insert(keys::DELAY, level.to_string()) {
+            return Refusal::illegal(e.to_string()).answer(req);
+        }
+    }
     let msg = MessageExt {
         topic: target.topic_name.clone(),
         queue_id: 0,
@@ -81,17 +90,41 @@ pub async fn send_back(
         commit_log_offset: 0,
         ..orig
     };
-    let mut bytes = BytesMut::new();
-    if let Err(e) = encode_stored_into(&msg, &mut bytes) {
-        return Refusal::illegal(e.to_string()).answer(req);
-    }
-    match bc.core.write(LogCommand::PutMessage(bytes.freeze())).await {
+    let scheduled = if to_dlq {
+        None
+    } else {
+        match crate::broker::schedule::schedule_message(bc, msg.clone()) {
+            Ok(s) => s,
+            Err(remark) => return Refusal::illegal(remark).answer(req),
+        }
+    };
+    let bytes = match scheduled {
+        Some(b) => b,
+        None => {
+            let mut bytes = BytesMut::new();
+            if let Err(e) = encode_stored_into(&msg, &mut bytes) {
+                return Refusal::illegal(e.to_string()).answer(req);
+            }
+            bytes.freeze()
+        }
+    };
+    match bc.core.write(LogCommand::PutMessage(bytes)).await {
         Ok(w) if !matches!(w.result, ApplyResult::Rejected(_)) => {
             bc.stats.on_put(&target.topic_name, 1, 0);
             ok(req)
         }
         Ok(w) => error(req, code::SYSTEM_ERROR, format!("{:?}", w.result)),
         Err(e) => write_error(req, bc, &e),
+    }
+}
+
+/// The delay level of a retry: the client's, or `3 + reconsumeTimes` when it leaves the
+/// choice to the broker (0), as RocketMQ 4.9's `consumerSendMsgBack` has it.
+fn retry_delay_level(client_level: i32, reconsume_times: i32) -> i32 {
+    if client_level > 0 {
+        client_level
+    } else {
+        3i32.saturating_add(reconsume_times.max(0))
     }
 }
 
@@ -134,6 +167,14 @@ mod tests {
             properties: MessageProperties::decode(props),
             ..MessageExt::default()
         }
+    }
+
+    #[test]
+    fn a_retry_waits_the_clients_level_or_three_plus_its_reconsume_times() {
+        assert_eq!(retry_delay_level(0, 0), 3);
+        assert_eq!(retry_delay_level(0, 1), 4);
+        assert_eq!(retry_delay_level(0, 15), 18);
+        assert_eq!(retry_delay_level(2, 7), 2);
     }
 
     #[test]

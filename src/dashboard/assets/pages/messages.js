@@ -7,6 +7,8 @@ LMQ.page = {
     const { h } = LMQ;
     const p = Object.fromEntries(params.entries());
 
+    // A scheduled message's state: waiting (level or delivery time), delivered, or a retry.
+    const delayText = (d) => d ? `${d.state}: ${d.detail}${d.dueMs ? ", due " + LMQ.time(d.dueMs) : ""}` : "";
     const rowsTable = (msgs) => LMQ.table([
       { key: "msgId", label: "Message id", render: (m) => LMQ.link(m.msgId || m.offsetMsgId, { id: m.offsetMsgId, topic: m.topic }) },
       { key: "tags", label: "Tags" },
@@ -15,6 +17,7 @@ LMQ.page = {
       { key: "queueOffset", label: "Offset", num: true },
       { key: "bodySize", label: "Body bytes", num: true },
       { key: "storeTimestamp", label: "Stored", render: (m) => LMQ.time(m.storeTimestamp) },
+      { key: "delay", label: "Delay", render: (m) => delayText(m.delay) },
     ], msgs, { sort: "storeTimestamp", desc: true, id: "message-results", empty: "No message found" });
 
     if (p.id) {
@@ -39,6 +42,7 @@ LMQ.page = {
             "Born": LMQ.time(m.bornTimestamp), "Stored": LMQ.time(m.storeTimestamp),
             "msgId (UNIQ_KEY)": m.msgId, "offsetMsgId": m.offsetMsgId,
             "Reconsume times": m.reconsumeTimes, "System flag": m.sysFlag,
+            "Delay": delayText(m.delay),
           }, { id: "message-info", sort: null })),
           LMQ.section("Properties", LMQ.kvTable(m.properties, { id: "message-properties" }))),
       );
