@@ -12,6 +12,7 @@ pub mod processor;
 pub mod register;
 pub mod stats;
 pub mod topics;
+pub mod transaction;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -137,6 +138,9 @@ impl Broker {
                     .clone()
                     .run(OFFSET_FLUSH_INTERVAL, shutdown_rx.clone())
                     .in_current_span(),
+            ),
+            tokio::spawn(
+                transaction::check::run(bc.clone(), shutdown_rx.clone()).in_current_span(),
             ),
             tokio::spawn(housekeeping(bc.clone(), shutdown_rx).in_current_span()),
         ];

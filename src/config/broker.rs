@@ -96,6 +96,14 @@ pub struct BrokerConfig {
     /// `None` (unset) means `listenPort + 2`; `Some(0)` switches the listener off. See
     /// [`super::metrics_port`] for why that default.
     pub metrics_port: Option<u16>,
+    /// `transactionTimeOut`: a half message is not checked back before it is this old, ms
+    /// (RocketMQ: 6000; a producer's `CHECK_IMMUNITY_TIME_IN_SECONDS` overrides it).
+    pub transaction_time_out: u64,
+    /// `transactionCheckInterval`: how often the leader checks back unresolved half messages,
+    /// ms, ≥ 1 (RocketMQ: 60000).
+    pub transaction_check_interval: u64,
+    /// `transactionCheckMax`: check-backs before a half message is discarded (RocketMQ: 15).
+    pub transaction_check_max: u32,
     /// Keys this version does not know, kept for `getBrokerConfig` and warned about at load.
     pub unknown: BTreeMap<String, String>,
 }
@@ -168,6 +176,9 @@ impl Default for BrokerConfig {
             clean_resource_interval: 10_000,
             unsafe_ack_before_commit: false,
             metrics_port: None,
+            transaction_time_out: 6_000,
+            transaction_check_interval: 60_000,
+            transaction_check_max: 15,
             unknown: BTreeMap::new(),
         }
     }
@@ -319,6 +330,15 @@ impl BrokerConfig {
         let unsafe_ack = &mut c.unsafe_ack_before_commit;
         src.set(unsafe_ack, k::UNSAFE_ACK_BEFORE_COMMIT, values::boolean)?;
         src.set(&mut c.metrics_port, k::METRICS_PORT, metrics_port::parse)?;
+        src.set(
+            &mut c.transaction_time_out,
+            k::TRANSACTION_TIME_OUT,
+            values::int,
+        )?;
+        let check_every = &mut c.transaction_check_interval;
+        src.set(check_every, k::TRANSACTION_CHECK_INTERVAL, positive)?;
+        let check_max = &mut c.transaction_check_max;
+        src.set(check_max, k::TRANSACTION_CHECK_MAX, values::int)?;
         cfg.unknown = src.finish();
         if !cfg.enable_d_leger_commit_log {
             for key in dleger_keys_set {
@@ -518,6 +538,18 @@ impl BrokerConfig {
             (
                 k::METRICS_PORT,
                 self.metrics_port.map(|p| p.to_string()).unwrap_or_default(),
+            ),
+            (
+                k::TRANSACTION_TIME_OUT,
+                self.transaction_time_out.to_string(),
+            ),
+            (
+                k::TRANSACTION_CHECK_INTERVAL,
+                self.transaction_check_interval.to_string(),
+            ),
+            (
+                k::TRANSACTION_CHECK_MAX,
+                self.transaction_check_max.to_string(),
             ),
         ];
         out.extend(self.unknown.iter().map(|(k, v)| (k.as_str(), v.clone())));

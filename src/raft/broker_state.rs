@@ -18,6 +18,9 @@ use crate::protocol::topic::TopicConfig;
 use crate::protocol::topic_names::valid_topic_name;
 use crate::store::{CommitLog, ConsumeQueue, CqEntry, KeyIndex, StoreError};
 
+pub mod transactions;
+use transactions::TransactionTable;
+
 /// Keys kept in the in-memory message index.
 const INDEX_MAX_ENTRIES: usize = 5_000_000;
 
@@ -38,6 +41,8 @@ pub struct BrokerMetadata {
     /// CommitLog offset just past the last applied record; a follower that installs this
     /// snapshot places its next record here, so offsets (and msgIds) agree across nodes.
     pub next_commit_log_offset: u64,
+    /// Unresolved transactional half messages and resolution counts ([`transactions`]).
+    pub transactions: TransactionTable,
 }
 
 impl BrokerMetadata {
@@ -268,8 +273,12 @@ impl BrokerState {
             },
         )?;
         let key = (view.topic().to_string(), queue_id);
-        if let Some(r) = self.meta.write().queues.get_mut(&key) {
-            r.next = queue_offset + 1;
+        {
+            let mut meta = self.meta.write();
+            if let Some(r) = meta.queues.get_mut(&key) {
+                r.next = queue_offset + 1;
+            }
+            Self::note_indexed(&mut meta.transactions, view, queue_offset, offset);
         }
         self.index_message(view, offset);
         if let Some(n) = self.queue_notify.read().get(&key) {

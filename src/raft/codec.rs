@@ -23,6 +23,10 @@ pub const KIND_BATCH: u8 = 3;
 pub const KIND_META: u8 = 4;
 pub const KIND_RAW: u8 = 5;
 pub const KIND_GROUP: u8 = 6;
+/// A transaction resolution: store-format messages back to back, like a batch.
+pub const KIND_END_TRANSACTION: u8 = 20;
+/// A bincode `TransactionCommand`.
+pub const KIND_TRANSACTION: u8 = 21;
 
 /// Why an entry cannot become a record or a record cannot become an entry. (Named apart from
 /// the remoting layer's `CodecError`, which is about RocketMQ frames.)
@@ -73,6 +77,17 @@ fn encode_command(index: u64, cmd: &LogCommand) -> Result<(u8, Bytes), EntryCode
                 bincode::serialize(m).map_err(|source| EntryCodecError::Encode {
                     index,
                     what: "metadata command",
+                    source,
+                })?,
+            ),
+        ),
+        LogCommand::EndTransaction(b) => (KIND_END_TRANSACTION, b.clone()),
+        LogCommand::Transaction(t) => (
+            KIND_TRANSACTION,
+            Bytes::from(
+                bincode::serialize(t).map_err(|source| EntryCodecError::Encode {
+                    index,
+                    what: "transaction command",
                     source,
                 })?,
             ),
@@ -135,6 +150,8 @@ pub fn payload_len(cmd: &LogCommand) -> u64 {
     match cmd {
         LogCommand::PutMessage(b) | LogCommand::PutBatch(b) | LogCommand::Raw(b) => b.len() as u64,
         LogCommand::Meta(m) => bincode::serialized_size(m).unwrap_or(0),
+        LogCommand::EndTransaction(b) => b.len() as u64,
+        LogCommand::Transaction(t) => bincode::serialized_size(t).unwrap_or(0),
         LogCommand::Group(cmds) => group_entry::encoded_len(cmds.iter().map(payload_len)),
     }
 }
@@ -163,6 +180,16 @@ fn decode_command(index: u64, kind: u8, payload: Bytes) -> Result<LogCommand, En
                 source,
             }
         })?),
+        KIND_END_TRANSACTION => LogCommand::EndTransaction(payload),
+        KIND_TRANSACTION => {
+            LogCommand::Transaction(bincode::deserialize(&payload).map_err(|source| {
+                EntryCodecError::Decode {
+                    index,
+                    what: "transaction command",
+                    source,
+                }
+            })?)
+        }
         kind => return Err(EntryCodecError::UnknownKind { index, kind }),
     })
 }

@@ -166,6 +166,10 @@ impl StateMachine {
                 commit_log_offset: off,
             },
             (LogCommand::Meta(m), _) => self.state.apply_meta(m)?,
+            (LogCommand::EndTransaction(b), Some(off)) => {
+                self.state.apply_end_transaction(b, off)?
+            }
+            (LogCommand::Transaction(t), _) => self.state.apply_transaction(t),
             (LogCommand::Group(cmds), _) => {
                 let offsets = codec::group_offsets(cmds);
                 let mut out = Vec::with_capacity(cmds.len());
@@ -350,3 +354,5 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transaction_tests;

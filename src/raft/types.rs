@@ -9,6 +9,7 @@ use std::io::Cursor;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::broker_state::transactions::TransactionCommand;
 use crate::message::MessageError;
 use crate::protocol::topic::TopicConfig;
 
@@ -62,6 +63,13 @@ pub enum LogCommand {
     /// one fsync on each node) commits them all: group commit above openraft, whose core waits
     /// for each append's flush before the next. Never nested.
     Group(Vec<LogCommand>),
+    /// The resolution of one transactional half message: its op record (to
+    /// `RMQ_SYS_TRANS_OP_HALF_TOPIC`) followed, on commit, by the real message, in store
+    /// format, back to back. Applied only while the half message is unresolved, so a commit
+    /// happens once however many END_TRANSACTIONs race (`broker_state::transactions`).
+    EndTransaction(#[serde(with = "super::frame_bytes")] Bytes),
+    /// Transaction bookkeeping without a message (a check-back counted).
+    Transaction(TransactionCommand),
 }
 
 impl fmt::Display for LogCommand {
@@ -72,6 +80,8 @@ impl fmt::Display for LogCommand {
             LogCommand::Meta(m) => write!(f, "Meta({m:?})"),
             LogCommand::Raw(b) => write!(f, "Raw({} bytes)", b.len()),
             LogCommand::Group(v) => write!(f, "Group({} commands)", v.len()),
+            LogCommand::EndTransaction(b) => write!(f, "EndTransaction({} bytes)", b.len()),
+            LogCommand::Transaction(t) => write!(f, "Transaction({t:?})"),
         }
     }
 }
@@ -154,6 +164,13 @@ pub enum RejectReason {
     /// A reason another node sent, as its text.
     #[error("{0}")]
     Remote(String),
+    /// A transaction resolution or check-back for a half message (by its queue offset) that
+    /// is already resolved, or was never a half message.
+    #[error("the transaction of half message {0} is already resolved or unknown")]
+    TransactionResolved(u64),
+    /// An `EndTransaction` entry that does not start with an op record.
+    #[error("not a transaction op record: {0}")]
+    NotAnOpRecord(String),
 }
 
 impl From<RejectReason> for String {

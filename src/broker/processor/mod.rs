@@ -85,6 +85,7 @@ impl RequestHandler for BrokerHandler {
             rc::GET_CONSUME_STATS => admin::consume_stats(bc, &req),
             rc::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(bc, &req),
             rc::QUERY_TOPIC_CONSUME_BY_WHO => admin::consumed_by(bc, &req),
+            rc::END_TRANSACTION => crate::broker::transaction::end::end_transaction(bc, &req).await,
             _ => not_supported(&req),
         };
         crate::broker::metrics::on_request(
