@@ -335,6 +335,7 @@ dLegerGroup=RaftNode00
 dLegerPeers=$peers
 dLegerSelfId=n$i
 autoCreateTopicEnable=true
+transactionCheckInterval=2000
 EOF
   done
   start_daemon namesrv "$BIN" namesrv -c "$TMP/namesrv.conf"
@@ -494,6 +495,12 @@ fi
 export RUST_LOG="${RUST_LOG:-warn}"
 if [ "$ONLY" = all ] || [ "$ONLY" = rust ]; then
   client_checks rust "$RUST_COMPAT"
+  step "rust: TransactionMQProducer commit / rollback / UNKNOW then COMMIT on check-back"
+  trans_out=$(scripts/compat-trans.sh "$NS" "$RUST_COMPAT" "$TMP/rust-trans" "$VENV/bin/python" 2>&1) || true
+  printf '%s\n' "$trans_out" | sed 's/^/    /'
+  trans_line=$(printf '%s\n' "$trans_out" | tail -n 1)
+  case "$trans_line" in PASS\ *) record PASS "${trans_line#PASS }" ;; *) record FAIL "${trans_line#FAIL }" ;; esac
+  step_done
 fi
 if [ "$ONLY" = all ] || [ "$ONLY" = cpp ]; then
   # The C++ library logs (and keeps offset snapshots) under $HOME/logs/rocketmq-cpp.

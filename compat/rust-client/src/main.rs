@@ -14,6 +14,7 @@ mod bench;
 mod consume;
 mod produce;
 mod tally;
+mod trans;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ enum Command {
     Consume(consume::ConsumeArgs),
     /// Sync sends from --inflight tasks sharing one producer; one JSON summary line.
     Bench(bench::BenchArgs),
+    /// TransactionMQProducer: commit, rollback, and UNKNOW then COMMIT on check-back.
+    Trans(trans::TransArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Produce(a) => a.watchdog_limit(),
         Command::Consume(a) => a.watchdog_limit(),
         Command::Bench(a) => a.watchdog_limit(),
+        Command::Trans(a) => a.watchdog_limit(),
     };
     start_watchdog(limit);
 
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
             Command::Produce(args) => produce::run(client_runtime.clone(), args).await,
             Command::Consume(args) => consume::run(client_runtime.clone(), args).await,
             Command::Bench(args) => bench::run(client_runtime.clone(), args).await,
+            Command::Trans(args) => trans::run(client_runtime.clone(), args).await,
         };
         // The client runtime owns connections and background tasks; give it a bounded
         // chance to close them so the broker sees a clean disconnect.

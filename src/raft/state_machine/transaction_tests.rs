@@ -8,9 +8,7 @@ use bytes::Bytes;
 use openraft::CommittedLeaderId;
 
 use super::*;
-use crate::broker::transaction::half::{half_placement, resolution_entry};
-use crate::message::sysflag::TRANSACTION_PREPARED_TYPE;
-use crate::message::{decode_stored_bytes, encode_stored, MessageExt, MessageProperties};
+use crate::message::{encode_stored, MessageExt, MessageProperties};
 use crate::raft::broker_state::transactions::{Resolution, TransactionCommand};
 use crate::raft::types::PutPosition;
 use crate::store::{CommitLogConfig, FlushMode};
@@ -47,22 +45,17 @@ impl Node {
         self.sm.apply(vec![entry]).await.unwrap().remove(0)
     }
 
-    /// Sends a prepared message for `T` queue 1 and returns its position.
+    /// Stores a half message for `T` queue 1 (as the send path places it; the broker's
+    /// `transaction::half` tests cover that placement) and returns its position.
     async fn prepare(&mut self, body: &str) -> PutPosition {
-        let (topic, queue_id, sys_flag, props) = half_placement(
-            "TRAN_MSG\u{1}true\u{2}PGROUP\u{1}PG\u{2}UNIQ_KEY\u{1}U",
-            TRANSACTION_PREPARED_TYPE,
-            "T",
-            1,
-        )
-        .unwrap();
         let bytes = encode_stored(&MessageExt {
-            topic,
-            queue_id: queue_id as i32,
-            sys_flag,
+            topic: "RMQ_SYS_TRANS_HALF_TOPIC".into(),
+            queue_id: 0,
             born_timestamp: 1_000,
             body: Bytes::from(body.to_string()),
-            properties: MessageProperties::decode(&props),
+            properties: MessageProperties::decode(
+                "TRAN_MSG\u{1}true\u{2}PGROUP\u{1}PG\u{2}UNIQ_KEY\u{1}U\u{2}REAL_TOPIC\u{1}T\u{2}REAL_QID\u{1}1",
+            ),
             ..MessageExt::default()
         })
         .unwrap();
@@ -72,15 +65,29 @@ impl Node {
         }
     }
 
-    /// The entry that resolves the half message at `pos`, as END_TRANSACTION builds it.
+    /// The entry that resolves the half message at `pos`: its op record and, on commit, the
+    /// real message (what END_TRANSACTION builds).
     fn resolution(&self, pos: &PutPosition, r: Resolution) -> LogCommand {
-        let bytes = self
-            .log
-            .read_at(pos.commit_log_offset, pos.size as usize)
+        let mut bytes = encode_stored(&MessageExt {
+            topic: "RMQ_SYS_TRANS_OP_HALF_TOPIC".into(),
+            sys_flag: r.op_sys_flag(),
+            body: Bytes::from(pos.queue_offset.to_string()),
+            properties: MessageProperties::decode("TAGS\u{1}d"),
+            ..MessageExt::default()
+        })
+        .unwrap()
+        .to_vec();
+        if r == Resolution::Commit {
+            let real = encode_stored(&MessageExt {
+                topic: "T".into(),
+                queue_id: 1,
+                body: Bytes::from_static(b"real"),
+                ..MessageExt::default()
+            })
             .unwrap();
-        let (mut half, _) = decode_stored_bytes(&bytes, true).unwrap();
-        half.commit_log_offset = pos.commit_log_offset as i64;
-        LogCommand::EndTransaction(resolution_entry(&half, pos.queue_offset, r, 2_000).unwrap())
+            bytes.extend_from_slice(&real);
+        }
+        LogCommand::EndTransaction(Bytes::from(bytes))
     }
 
     fn real_queue_len(&self) -> u64 {
