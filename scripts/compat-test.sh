@@ -506,6 +506,13 @@ if [ "$ONLY" = all ] || [ "$ONLY" = cpp ]; then
   # The C++ library logs (and keeps offset snapshots) under $HOME/logs/rocketmq-cpp.
   mkdir -p "$TMP/cpp-home"
   client_checks cpp env HOME="$TMP/cpp-home" "$VENV/bin/python" "$CPP_COMPAT"
+  step "cpp: orderly push consumer sees each queue in order; a broadcasting pair each get all"
+  order_out=$(scripts/compat-order.sh "$NS" "$VENV/bin/python" "$TMP/cpp-order" 2>&1) || true
+  printf '%s\n' "$order_out" | sed 's/^/    /'
+  while read -r verdict rest; do
+    case "$verdict" in PASS) record PASS "$rest" ;; FAIL) record FAIL "$rest" ;; esac
+  done <<<"$(printf '%s\n' "$order_out" | grep -E '^(PASS|FAIL) ')"
+  step_done
 fi
 
 for i in "${!DAEMON_PIDS[@]}"; do

@@ -18,7 +18,9 @@ use crate::protocol::topic::TopicConfig;
 use crate::protocol::topic_names::valid_topic_name;
 use crate::store::{CommitLog, ConsumeQueue, CqEntry, KeyIndex, StoreError};
 
+pub mod queue_locks;
 pub mod transactions;
+use queue_locks::QueueLockTable;
 use transactions::TransactionTable;
 
 /// Keys kept in the in-memory message index.
@@ -43,6 +45,8 @@ pub struct BrokerMetadata {
     pub next_commit_log_offset: u64,
     /// Unresolved transactional half messages and resolution counts ([`transactions`]).
     pub transactions: TransactionTable,
+    /// Orderly consumers' queue locks ([`queue_locks`]).
+    pub queue_locks: QueueLockTable,
 }
 
 impl BrokerMetadata {

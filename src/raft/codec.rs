@@ -27,6 +27,8 @@ pub const KIND_GROUP: u8 = 6;
 pub const KIND_END_TRANSACTION: u8 = 20;
 /// A bincode `TransactionCommand`.
 pub const KIND_TRANSACTION: u8 = 21;
+/// A bincode `QueueLockCommand`.
+pub const KIND_QUEUE_LOCK: u8 = 22;
 
 /// Why an entry cannot become a record or a record cannot become an entry. (Named apart from
 /// the remoting layer's `CodecError`, which is about RocketMQ frames.)
@@ -92,6 +94,16 @@ fn encode_command(index: u64, cmd: &LogCommand) -> Result<(u8, Bytes), EntryCode
                 })?,
             ),
         ),
+        LogCommand::QueueLock(l) => (
+            KIND_QUEUE_LOCK,
+            Bytes::from(
+                bincode::serialize(l).map_err(|source| EntryCodecError::Encode {
+                    index,
+                    what: "queue lock command",
+                    source,
+                })?,
+            ),
+        ),
         LogCommand::Group(_) => return Err(EntryCodecError::NestedGroup { index }),
     })
 }
@@ -152,6 +164,7 @@ pub fn payload_len(cmd: &LogCommand) -> u64 {
         LogCommand::Meta(m) => bincode::serialized_size(m).unwrap_or(0),
         LogCommand::EndTransaction(b) => b.len() as u64,
         LogCommand::Transaction(t) => bincode::serialized_size(t).unwrap_or(0),
+        LogCommand::QueueLock(l) => bincode::serialized_size(l).unwrap_or(0),
         LogCommand::Group(cmds) => group_entry::encoded_len(cmds.iter().map(payload_len)),
     }
 }
@@ -186,6 +199,15 @@ fn decode_command(index: u64, kind: u8, payload: Bytes) -> Result<LogCommand, En
                 EntryCodecError::Decode {
                     index,
                     what: "transaction command",
+                    source,
+                }
+            })?)
+        }
+        KIND_QUEUE_LOCK => {
+            LogCommand::QueueLock(bincode::deserialize(&payload).map_err(|source| {
+                EntryCodecError::Decode {
+                    index,
+                    what: "queue lock command",
                     source,
                 }
             })?)

@@ -170,6 +170,7 @@ impl StateMachine {
                 self.state.apply_end_transaction(b, off)?
             }
             (LogCommand::Transaction(t), _) => self.state.apply_transaction(t),
+            (LogCommand::QueueLock(l), _) => self.state.apply_queue_lock(l),
             (LogCommand::Group(cmds), _) => {
                 let offsets = codec::group_offsets(cmds);
                 let mut out = Vec::with_capacity(cmds.len());

@@ -9,6 +9,7 @@ use std::io::Cursor;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::broker_state::queue_locks::QueueLockCommand;
 use super::broker_state::transactions::TransactionCommand;
 use crate::message::MessageError;
 use crate::protocol::topic::TopicConfig;
@@ -70,6 +71,8 @@ pub enum LogCommand {
     EndTransaction(#[serde(with = "super::frame_bytes")] Bytes),
     /// Transaction bookkeeping without a message (a check-back counted).
     Transaction(TransactionCommand),
+    /// An orderly consumer's LOCK_BATCH_MQ / UNLOCK_BATCH_MQ (`broker_state::queue_locks`).
+    QueueLock(QueueLockCommand),
 }
 
 impl fmt::Display for LogCommand {
@@ -82,6 +85,7 @@ impl fmt::Display for LogCommand {
             LogCommand::Group(v) => write!(f, "Group({} commands)", v.len()),
             LogCommand::EndTransaction(b) => write!(f, "EndTransaction({} bytes)", b.len()),
             LogCommand::Transaction(t) => write!(f, "Transaction({t:?})"),
+            LogCommand::QueueLock(l) => write!(f, "QueueLock({l:?})"),
         }
     }
 }
