@@ -335,6 +335,7 @@ dLegerGroup=RaftNode00
 dLegerPeers=$peers
 dLegerSelfId=n$i
 autoCreateTopicEnable=true
+transactionCheckInterval=2000
 EOF
   done
   start_daemon namesrv "$BIN" namesrv -c "$TMP/namesrv.conf"
@@ -496,11 +497,24 @@ export RUST_LOG="${RUST_LOG:-warn}"
 . "$REPO/scripts/compat-delay.sh"
 if [ "$ONLY" = all ] || [ "$ONLY" = rust ]; then
   client_checks rust "$RUST_COMPAT"
+  step "rust: TransactionMQProducer commit / rollback / UNKNOW then COMMIT on check-back"
+  trans_out=$(scripts/compat-trans.sh "$NS" "$RUST_COMPAT" "$TMP/rust-trans" "$VENV/bin/python" 2>&1) || true
+  printf '%s\n' "$trans_out" | sed 's/^/    /'
+  trans_line=$(printf '%s\n' "$trans_out" | tail -n 1)
+  case "$trans_line" in PASS\ *) record PASS "${trans_line#PASS }" ;; *) record FAIL "${trans_line#FAIL }" ;; esac
+  step_done
 fi
 if [ "$ONLY" = all ] || [ "$ONLY" = cpp ]; then
   # The C++ library logs (and keeps offset snapshots) under $HOME/logs/rocketmq-cpp.
   mkdir -p "$TMP/cpp-home"
   client_checks cpp env HOME="$TMP/cpp-home" "$VENV/bin/python" "$CPP_COMPAT"
+  step "cpp: orderly push consumer sees each queue in order; a broadcasting pair each get all"
+  order_out=$(scripts/compat-order.sh "$NS" "$VENV/bin/python" "$TMP/cpp-order" 2>&1) || true
+  printf '%s\n' "$order_out" | sed 's/^/    /'
+  while read -r verdict rest; do
+    case "$verdict" in PASS) record PASS "$rest" ;; FAIL) record FAIL "$rest" ;; esac
+  done <<<"$(printf '%s\n' "$order_out" | grep -E '^(PASS|FAIL) ')"
+  step_done
 fi
 delay_checks
 

@@ -182,6 +182,18 @@ impl ClientManager {
         changed
     }
 
+    /// An open connection of a producer of `group`, for a transaction check-back (RocketMQ's
+    /// `getAvailableChannel`): the most recently heard-from.
+    pub fn producer_channel(&self, group: &str) -> Option<Arc<ChannelContext>> {
+        self.producers
+            .lock()
+            .get(group)?
+            .values()
+            .filter(|c| !c.ctx.is_closed())
+            .max_by_key(|c| c.last_update)
+            .map(|c| c.ctx.clone())
+    }
+
     pub fn consumer_group(&self, group: &str) -> Option<ConsumerGroupInfo> {
         self.consumers.lock().get(group).cloned()
     }

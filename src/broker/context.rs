@@ -1,10 +1,9 @@
 //! What every broker processor shares: the config, the Raft node, and the managers built on it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -14,13 +13,10 @@ use super::offsets::ConsumerOffsetManager;
 use super::stats::BrokerStats;
 use super::topics::TopicManager;
 use crate::config::BrokerConfig;
-use crate::protocol::body::{DataVersion, MessageQueue, TopicConfigSerializeWrapper};
+use crate::protocol::body::{DataVersion, TopicConfigSerializeWrapper};
 use crate::protocol::topic::TopicConfig;
 use crate::raft::NodeCore;
 use crate::time::now_ms;
-
-/// (group, queue) → (client id, last lock time), for orderly consumers' LOCK_BATCH_MQ.
-pub type QueueLocks = Mutex<HashMap<(String, MessageQueue), (String, Instant)>>;
 
 pub struct BrokerContext {
     pub cfg: BrokerConfig,
@@ -35,7 +31,6 @@ pub struct BrokerContext {
     /// Poked to make the broker register with the name servers now.
     pub register_now: Arc<Notify>,
     pub boot_ms: i64,
-    pub locks: QueueLocks,
     disk_full: AtomicBool,
     /// The topic table's version: bumped whenever the table's content changes, so the name
     /// servers know when to re-read the queues.
@@ -54,7 +49,6 @@ impl BrokerContext {
             store_host,
             register_now,
             boot_ms: now_ms(),
-            locks: Mutex::new(HashMap::new()),
             disk_full: AtomicBool::new(false),
             topic_version: Mutex::new((0, DataVersion::new(now_ms()))),
             cfg,

@@ -13,6 +13,7 @@ pub mod register;
 pub mod schedule;
 pub mod stats;
 pub mod topics;
+pub mod transaction;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -140,6 +141,9 @@ impl Broker {
                     .in_current_span(),
             ),
             tokio::spawn(schedule::run(bc.clone(), shutdown_rx.clone()).in_current_span()),
+            tokio::spawn(
+                transaction::check::run(bc.clone(), shutdown_rx.clone()).in_current_span(),
+            ),
             tokio::spawn(housekeeping(bc.clone(), shutdown_rx).in_current_span()),
         ];
         tracing::info!(

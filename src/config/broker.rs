@@ -100,6 +100,14 @@ pub struct BrokerConfig {
     pub message_delay_level: Vec<u64>,
     /// `timerMaxDelaySec` (RocketMQ 5): the furthest a delivery time may lie ahead, seconds.
     pub timer_max_delay_sec: u64,
+    /// `transactionTimeOut`: a half message is not checked back before it is this old, ms
+    /// (RocketMQ: 6000; a producer's `CHECK_IMMUNITY_TIME_IN_SECONDS` overrides it).
+    pub transaction_time_out: u64,
+    /// `transactionCheckInterval`: how often the leader checks back unresolved half messages,
+    /// ms, ≥ 1 (RocketMQ: 60000).
+    pub transaction_check_interval: u64,
+    /// `transactionCheckMax`: check-backs before a half message is discarded (RocketMQ: 15).
+    pub transaction_check_max: u32,
     /// Keys this version does not know, kept for `getBrokerConfig` and warned about at load.
     pub unknown: BTreeMap<String, String>,
 }
@@ -177,6 +185,9 @@ impl Default for BrokerConfig {
             )
             .unwrap_or_default(),
             timer_max_delay_sec: super::delay_levels::DEFAULT_TIMER_MAX_DELAY_SEC,
+            transaction_time_out: 6_000,
+            transaction_check_interval: 60_000,
+            transaction_check_max: 15,
             unknown: BTreeMap::new(),
         }
     }
@@ -331,6 +342,15 @@ impl BrokerConfig {
         let levels = &mut c.message_delay_level;
         src.set(levels, k::MESSAGE_DELAY_LEVEL, super::delay_levels::parse)?;
         src.set(&mut c.timer_max_delay_sec, k::TIMER_MAX_DELAY_SEC, positive)?;
+        src.set(
+            &mut c.transaction_time_out,
+            k::TRANSACTION_TIME_OUT,
+            values::int,
+        )?;
+        let check_every = &mut c.transaction_check_interval;
+        src.set(check_every, k::TRANSACTION_CHECK_INTERVAL, positive)?;
+        let check_max = &mut c.transaction_check_max;
+        src.set(check_max, k::TRANSACTION_CHECK_MAX, values::int)?;
         cfg.unknown = src.finish();
         if !cfg.enable_d_leger_commit_log {
             for key in dleger_keys_set {
@@ -536,6 +556,17 @@ impl BrokerConfig {
                 super::delay_levels::format(&self.message_delay_level),
             ),
             (k::TIMER_MAX_DELAY_SEC, self.timer_max_delay_sec.to_string()),
+                k::TRANSACTION_TIME_OUT,
+                self.transaction_time_out.to_string(),
+            ),
+            (
+                k::TRANSACTION_CHECK_INTERVAL,
+                self.transaction_check_interval.to_string(),
+            ),
+            (
+                k::TRANSACTION_CHECK_MAX,
+                self.transaction_check_max.to_string(),
+            ),
         ];
         out.extend(self.unknown.iter().map(|(k, v)| (k.as_str(), v.clone())));
         out.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

@@ -62,6 +62,11 @@ pub const UNSAFE_ACK_BEFORE_COMMIT: &str = "unsafeAckBeforeCommit";
 /// `/metrics` (see [`crate::config::metrics_port`]).
 pub const METRICS_PORT: &str = "metricsPort";
 
+// Transactional messages (RocketMQ's names and defaults).
+pub const TRANSACTION_TIME_OUT: &str = "transactionTimeOut";
+pub const TRANSACTION_CHECK_INTERVAL: &str = "transactionCheckInterval";
+pub const TRANSACTION_CHECK_MAX: &str = "transactionCheckMax";
+
 // Name server.
 pub const ROCKETMQ_HOME: &str = "rocketmqHome";
 pub const KV_CONFIG_PATH: &str = "kvConfigPath";

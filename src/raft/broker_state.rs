@@ -19,6 +19,11 @@ use crate::protocol::topic::TopicConfig;
 use crate::protocol::topic_names::valid_topic_name;
 use crate::store::{CommitLog, ConsumeQueue, CqEntry, KeyIndex, StoreError};
 
+pub mod queue_locks;
+pub mod transactions;
+use queue_locks::QueueLockTable;
+use transactions::TransactionTable;
+
 /// Keys kept in the in-memory message index.
 const INDEX_MAX_ENTRIES: usize = 5_000_000;
 
@@ -41,6 +46,10 @@ pub struct BrokerMetadata {
     pub next_commit_log_offset: u64,
     /// Delayed messages not yet delivered (`raft/schedule.rs`).
     pub schedule: ScheduleState,
+    /// Unresolved transactional half messages and resolution counts ([`transactions`]).
+    pub transactions: TransactionTable,
+    /// Orderly consumers' queue locks ([`queue_locks`]).
+    pub queue_locks: QueueLockTable,
 }
 
 impl BrokerMetadata {
@@ -277,6 +286,7 @@ impl BrokerState {
                 r.next = queue_offset + 1;
             }
             meta.schedule.on_put(view, queue_offset, offset, size);
+            Self::note_indexed(&mut meta.transactions, view, queue_offset, offset);
         }
         self.index_message(view, offset);
         if let Some(n) = self.queue_notify.read().get(&key) {

@@ -26,6 +26,12 @@ pub const KIND_GROUP: u8 = 6;
 /// A scheduled message's delivery (`raft/schedule.rs`); numbered apart from the kinds above
 /// so that kinds added for other features meanwhile do not collide.
 pub const KIND_DELIVER: u8 = 16;
+/// A transaction resolution: store-format messages back to back, like a batch.
+pub const KIND_END_TRANSACTION: u8 = 20;
+/// A bincode `TransactionCommand`.
+pub const KIND_TRANSACTION: u8 = 21;
+/// A bincode `QueueLockCommand`.
+pub const KIND_QUEUE_LOCK: u8 = 22;
 
 /// Why an entry cannot become a record or a record cannot become an entry. (Named apart from
 /// the remoting layer's `CodecError`, which is about RocketMQ frames.)
@@ -78,6 +84,27 @@ fn encode_command(index: u64, cmd: &LogCommand) -> Result<(u8, Bytes), EntryCode
                 bincode::serialize(m).map_err(|source| EntryCodecError::Encode {
                     index,
                     what: "metadata command",
+                    source,
+                })?,
+            ),
+        ),
+        LogCommand::EndTransaction(b) => (KIND_END_TRANSACTION, b.clone()),
+        LogCommand::Transaction(t) => (
+            KIND_TRANSACTION,
+            Bytes::from(
+                bincode::serialize(t).map_err(|source| EntryCodecError::Encode {
+                    index,
+                    what: "transaction command",
+                    source,
+                })?,
+            ),
+        ),
+        LogCommand::QueueLock(l) => (
+            KIND_QUEUE_LOCK,
+            Bytes::from(
+                bincode::serialize(l).map_err(|source| EntryCodecError::Encode {
+                    index,
+                    what: "queue lock command",
                     source,
                 })?,
             ),
@@ -141,6 +168,9 @@ pub fn payload_len(cmd: &LogCommand) -> u64 {
     match cmd {
         LogCommand::PutMessage(b) | LogCommand::PutBatch(b) | LogCommand::Raw(b) => b.len() as u64,
         LogCommand::Meta(m) => bincode::serialized_size(m).unwrap_or(0),
+        LogCommand::EndTransaction(b) => b.len() as u64,
+        LogCommand::Transaction(t) => bincode::serialized_size(t).unwrap_or(0),
+        LogCommand::QueueLock(l) => bincode::serialized_size(l).unwrap_or(0),
         LogCommand::Group(cmds) => group_entry::encoded_len(cmds.iter().map(payload_len)),
         LogCommand::Deliver(d) => d.encoded_len(),
     }
@@ -174,6 +204,25 @@ fn decode_command(index: u64, kind: u8, payload: Bytes) -> Result<LogCommand, En
             super::schedule::Delivery::decode(&payload)
                 .ok_or(EntryCodecError::ShortDelivery { index })?,
         ),
+        KIND_END_TRANSACTION => LogCommand::EndTransaction(payload),
+        KIND_TRANSACTION => {
+            LogCommand::Transaction(bincode::deserialize(&payload).map_err(|source| {
+                EntryCodecError::Decode {
+                    index,
+                    what: "transaction command",
+                    source,
+                }
+            })?)
+        }
+        KIND_QUEUE_LOCK => {
+            LogCommand::QueueLock(bincode::deserialize(&payload).map_err(|source| {
+                EntryCodecError::Decode {
+                    index,
+                    what: "queue lock command",
+                    source,
+                }
+            })?)
+        }
         kind => return Err(EntryCodecError::UnknownKind { index, kind }),
     })
 }

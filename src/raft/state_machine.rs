@@ -172,6 +172,11 @@ impl StateMachine {
             (LogCommand::Deliver(d), Some(off)) => self
                 .state
                 .apply_delivery(d, off + super::schedule::DELIVERY_HEADER_LEN as u64)?,
+            (LogCommand::EndTransaction(b), Some(off)) => {
+                self.state.apply_end_transaction(b, off)?
+            }
+            (LogCommand::Transaction(t), _) => self.state.apply_transaction(t),
+            (LogCommand::QueueLock(l), _) => self.state.apply_queue_lock(l),
             (LogCommand::Group(cmds), _) => {
                 let offsets = codec::group_offsets(cmds);
                 let mut out = Vec::with_capacity(cmds.len());
@@ -356,3 +361,5 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transaction_tests;

@@ -9,6 +9,8 @@ use std::io::Cursor;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::broker_state::queue_locks::QueueLockCommand;
+use super::broker_state::transactions::TransactionCommand;
 use crate::message::MessageError;
 use crate::protocol::topic::TopicConfig;
 
@@ -65,6 +67,15 @@ pub enum LogCommand {
     /// A scheduled message that came due, stored in its real topic while its schedule slot is
     /// retired; ignored if the slot was already retired (see `raft/schedule.rs`).
     Deliver(super::schedule::Delivery),
+    /// The resolution of one transactional half message: its op record (to
+    /// `RMQ_SYS_TRANS_OP_HALF_TOPIC`) followed, on commit, by the real message, in store
+    /// format, back to back. Applied only while the half message is unresolved, so a commit
+    /// happens once however many END_TRANSACTIONs race (`broker_state::transactions`).
+    EndTransaction(#[serde(with = "super::frame_bytes")] Bytes),
+    /// Transaction bookkeeping without a message (a check-back counted).
+    Transaction(TransactionCommand),
+    /// An orderly consumer's LOCK_BATCH_MQ / UNLOCK_BATCH_MQ (`broker_state::queue_locks`).
+    QueueLock(QueueLockCommand),
 }
 
 impl fmt::Display for LogCommand {
@@ -76,6 +87,9 @@ impl fmt::Display for LogCommand {
             LogCommand::Raw(b) => write!(f, "Raw({} bytes)", b.len()),
             LogCommand::Group(v) => write!(f, "Group({} commands)", v.len()),
             LogCommand::Deliver(d) => write!(f, "Deliver({:?}, {} bytes)", d.slot, d.message.len()),
+            LogCommand::EndTransaction(b) => write!(f, "EndTransaction({} bytes)", b.len()),
+            LogCommand::Transaction(t) => write!(f, "Transaction({t:?})"),
+            LogCommand::QueueLock(l) => write!(f, "QueueLock({l:?})"),
         }
     }
 }
@@ -158,6 +172,13 @@ pub enum RejectReason {
     /// A reason another node sent, as its text.
     #[error("{0}")]
     Remote(String),
+    /// A transaction resolution or check-back for a half message (by its queue offset) that
+    /// is already resolved, or was never a half message.
+    #[error("the transaction of half message {0} is already resolved or unknown")]
+    TransactionResolved(u64),
+    /// An `EndTransaction` entry that does not start with an op record.
+    #[error("not a transaction op record: {0}")]
+    NotAnOpRecord(String),
 }
 
 impl From<RejectReason> for String {

@@ -15,6 +15,7 @@ mod consume;
 mod delay;
 mod produce;
 mod tally;
+mod trans;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -54,6 +55,8 @@ enum Command {
     Delay(delay::DelayArgs),
     /// RECONSUME_LATER back-off through delay levels 3, 4, ..., then the dead-letter topic.
     Retry(delay::RetryArgs),
+    /// TransactionMQProducer: commit, rollback, and UNKNOW then COMMIT on check-back.
+    Trans(trans::TransArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => a.watchdog_limit(),
         Command::Delay(a) => a.watchdog_limit(),
         Command::Retry(a) => a.watchdog_limit(),
+        Command::Trans(a) => a.watchdog_limit(),
     };
     start_watchdog(limit);
 
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::run(client_runtime.clone(), args).await,
             Command::Delay(args) => delay::run_delay(client_runtime.clone(), args).await,
             Command::Retry(args) => delay::run_retry(client_runtime.clone(), args).await,
+            Command::Trans(args) => trans::run(client_runtime.clone(), args).await,
         };
         // The client runtime owns connections and background tasks; give it a bounded
         // chance to close them so the broker sees a clean disconnect.

@@ -1,24 +1,24 @@
 //! Client registration: HEART_BEAT (34), UNREGISTER_CLIENT (35),
 //! GET_CONSUMER_LIST_BY_GROUP (38), LOCK_BATCH_MQ (41), UNLOCK_BATCH_MQ (42).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use super::{error, json_body, ok};
+use super::{error, json_body, ok, write_error};
 use crate::broker::context::BrokerContext;
 use crate::protocol::body::{
     parse_fastjson, GetConsumerListByGroupResponseBody, HeartbeatData, LockBatchRequestBody,
-    LockBatchResponseBody, MessageModel,
+    LockBatchResponseBody, MessageModel, MessageQueue,
 };
 use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::{
     GetConsumerListByGroupRequestHeader, UnregisterClientRequestHeader,
 };
+use crate::raft::broker_state::queue_locks::{LockQueue, QueueLockCommand};
+use crate::raft::LogCommand;
 use crate::remoting::codes::response_code as code;
 use crate::remoting::{ChannelContext, RemotingCommand};
-
-/// An orderly consumer's queue lock lapses after this long without renewal (RocketMQ: 60 s).
-const LOCK_EXPIRY: Duration = Duration::from_secs(60);
+use crate::time::now_ms;
 
 pub async fn heartbeat(
     bc: &BrokerContext,
@@ -89,7 +89,11 @@ pub fn consumer_list(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComma
     )
 }
 
-pub fn lock_batch(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+/// LOCK_BATCH_MQ: one Raft entry asks for every queue of the body; the state machine grants
+/// each one that is free, already the client's, or lapsed (60 s), on every node alike, so the
+/// grants survive a leader change (`raft::broker_state::queue_locks`). The answer lists the
+/// queues the client holds once the entry is applied.
+pub async fn lock_batch(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
     let body: LockBatchRequestBody = match parse_fastjson(&req.body) {
         Ok(b) => b,
         Err(e) => {
@@ -100,22 +104,31 @@ pub fn lock_batch(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand 
             )
         }
     };
-    let now = Instant::now();
-    let mut locks = bc.locks.lock();
-    let mut granted = std::collections::BTreeSet::new();
-    for mq in body.mq_set {
-        let key = (body.consumer_group.clone(), mq.clone());
-        let free = match locks.get(&key) {
-            None => true,
-            Some((holder, at)) => {
-                *holder == body.client_id || now.saturating_duration_since(*at) > LOCK_EXPIRY
-            }
-        };
-        if free {
-            locks.insert(key, (body.client_id.clone(), now));
-            granted.insert(mq);
-        }
+    let queues: Vec<LockQueue> = body
+        .mq_set
+        .iter()
+        .map(|mq| (mq.topic.clone(), mq.broker_name.clone(), mq.queue_id))
+        .collect();
+    let cmd = QueueLockCommand::Lock {
+        group: body.consumer_group.clone(),
+        client_id: body.client_id.clone(),
+        queues,
+        at_ms: now_ms(),
+    };
+    if let Err(e) = bc.core.write(LogCommand::QueueLock(cmd)).await {
+        return write_error(req, bc, &e);
     }
+    let state = bc.core.broker_state();
+    let granted: BTreeSet<MessageQueue> = body
+        .mq_set
+        .into_iter()
+        .filter(|mq| {
+            let q = (mq.topic.clone(), mq.broker_name.clone(), mq.queue_id);
+            state
+                .lock_holder(&body.consumer_group, &q)
+                .is_some_and(|h| h.client_id == body.client_id)
+        })
+        .collect();
     json_body(
         req,
         &LockBatchResponseBody {
@@ -124,7 +137,8 @@ pub fn lock_batch(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand 
     )
 }
 
-pub fn unlock_batch(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+/// UNLOCK_BATCH_MQ: releases, through Raft, the queues of the body that the client holds.
+pub async fn unlock_batch(bc: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
     let body: LockBatchRequestBody = match parse_fastjson(&req.body) {
         Ok(b) => b,
         Err(e) => {
@@ -135,15 +149,17 @@ pub fn unlock_batch(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
             )
         }
     };
-    let mut locks = bc.locks.lock();
-    for mq in body.mq_set {
-        let key = (body.consumer_group.clone(), mq);
-        if locks
-            .get(&key)
-            .is_some_and(|(holder, _)| *holder == body.client_id)
-        {
-            locks.remove(&key);
-        }
+    let cmd = QueueLockCommand::Unlock {
+        group: body.consumer_group,
+        client_id: body.client_id,
+        queues: body
+            .mq_set
+            .into_iter()
+            .map(|mq| (mq.topic, mq.broker_name, mq.queue_id))
+            .collect(),
+    };
+    match bc.core.write(LogCommand::QueueLock(cmd)).await {
+        Ok(_) => ok(req),
+        Err(e) => write_error(req, bc, &e),
     }
-    ok(req)
 }

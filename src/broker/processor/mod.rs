@@ -70,8 +70,8 @@ impl RequestHandler for BrokerHandler {
             rc::HEART_BEAT => client::heartbeat(bc, &ctx, &req).await,
             rc::UNREGISTER_CLIENT => client::unregister(bc, &req),
             rc::GET_CONSUMER_LIST_BY_GROUP => client::consumer_list(bc, &req),
-            rc::LOCK_BATCH_MQ => client::lock_batch(bc, &req),
-            rc::UNLOCK_BATCH_MQ => client::unlock_batch(bc, &req),
+            rc::LOCK_BATCH_MQ => client::lock_batch(bc, &req).await,
+            rc::UNLOCK_BATCH_MQ => client::unlock_batch(bc, &req).await,
             rc::CONSUMER_SEND_MSG_BACK => send::send_back(bc, &ctx, &req).await,
             rc::VIEW_MESSAGE_BY_ID => query::view_message(bc, &req),
             rc::QUERY_MESSAGE => query::query_message(bc, &req),
@@ -85,6 +85,7 @@ impl RequestHandler for BrokerHandler {
             rc::GET_CONSUME_STATS => admin::consume_stats(bc, &req),
             rc::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(bc, &req),
             rc::QUERY_TOPIC_CONSUME_BY_WHO => admin::consumed_by(bc, &req),
+            rc::END_TRANSACTION => crate::broker::transaction::end::end_transaction(bc, &req).await,
             _ => not_supported(&req),
         };
         crate::broker::metrics::on_request(

@@ -448,7 +448,7 @@ fn namesrv_addr_env_applies_only_when_the_key_is_absent() {
 fn to_properties_lists_every_key_and_round_trips() {
     let defaults = parse("").unwrap();
     let props = defaults.to_properties();
-    assert_eq!(props.len(), 40, "one entry per known key");
+    assert_eq!(props.len(), 43, "one entry per known key");
     assert_eq!(
         get_value(&props, "messageDelayLevel"),
         Some(crate::config::delay_levels::DEFAULT_MESSAGE_DELAY_LEVEL)
@@ -461,6 +461,9 @@ fn to_properties_lists_every_key_and_round_trips() {
     };
     assert_eq!(get("brokerRole"), Some("ASYNC_MASTER"));
     assert_eq!(get("deleteWhen"), Some("04"));
+    assert_eq!(get("transactionTimeOut"), Some("6000"));
+    assert_eq!(get("transactionCheckInterval"), Some("60000"));
+    assert_eq!(get("transactionCheckMax"), Some("15"));
     assert_eq!(get("namesrvAddr"), Some(""));
     assert_eq!(get("mappedFileSizeConsumeQueue"), Some("6000000"));
     assert_eq!(parse(&to_text(&props)).unwrap(), defaults);

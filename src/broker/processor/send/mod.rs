@@ -20,6 +20,7 @@
 //! is looked at.
 
 mod encode;
+mod half;
 mod send_back;
 
 use std::sync::Arc;
@@ -62,7 +63,7 @@ async fn send_steps(
     tracing::Span::current().record("topic", h.topic.as_str());
     let route = route(bc, req, &h).await?;
     let batch = req.code == request_code::SEND_BATCH_MESSAGE;
-    let stamp = Stamp {
+    let mut stamp = Stamp {
         topic: route.topic.clone(),
         queue_id: route.queue_id,
         sys_flag: h.sys_flag,
@@ -72,12 +73,13 @@ async fn send_steps(
         store_host: bc.store_host,
         reconsume_times: route.reconsume_times,
     };
+    let half = half::prepare_half(&h, batch, &mut stamp).map_err(|r| r.answer(req))?;
     let max_body = bc.cfg.max_message_size as usize;
     let bytes = if batch {
         outgoing_messages(&h, batch, &req.body)
             .and_then(|messages| encode_stored_messages(&messages, &stamp, max_body))
     } else {
-        encode_single(&h, &req.body, &stamp, max_body)
+        encode_single(half.as_ref().unwrap_or(&h), &req.body, &stamp, max_body)
     }
     .map_err(|refusal| refusal.answer(req))?;
     let bytes =
