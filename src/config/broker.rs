@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::acl::{self, AclSettings, PeerSecret};
 use super::keys as k;
 use super::metrics_port::{self, MetricsListen};
 use super::peers::{self, RaftPeer};
@@ -96,6 +97,8 @@ pub struct BrokerConfig {
     /// `None` (unset) means `listenPort + 2`; `Some(0)` switches the listener off. See
     /// [`super::metrics_port`] for why that default.
     pub metrics_port: Option<u16>,
+    /// `aclEnable`, `rocketmq.acl.plain.file`, `raftPeerSecret` (see [`super::acl`]).
+    pub acl: AclSettings,
     /// Keys this version does not know, kept for `getBrokerConfig` and warned about at load.
     pub unknown: BTreeMap<String, String>,
 }
@@ -168,6 +171,7 @@ impl Default for BrokerConfig {
             clean_resource_interval: 10_000,
             unsafe_ack_before_commit: false,
             metrics_port: None,
+            acl: AclSettings::defaults_for(Path::new("(defaults)")),
             unknown: BTreeMap::new(),
         }
     }
@@ -319,6 +323,14 @@ impl BrokerConfig {
         let unsafe_ack = &mut c.unsafe_ack_before_commit;
         src.set(unsafe_ack, k::UNSAFE_ACK_BEFORE_COMMIT, values::boolean)?;
         src.set(&mut c.metrics_port, k::METRICS_PORT, metrics_port::parse)?;
+        c.acl = AclSettings::defaults_for(origin);
+        src.set(&mut c.acl.acl_enable, k::ACL_ENABLE, values::boolean)?;
+        src.set(&mut c.acl.acl_file, k::ACL_PLAIN_FILE, |v| {
+            path(v).map(|p| acl::resolve(origin, &p))
+        })?;
+        src.set(&mut c.acl.raft_peer_secret, k::RAFT_PEER_SECRET, |v| {
+            values::optional(v, |s| PeerSecret::new(s))
+        })?;
         cfg.unknown = src.finish();
         if !cfg.enable_d_leger_commit_log {
             for key in dleger_keys_set {
@@ -519,6 +531,9 @@ impl BrokerConfig {
                 k::METRICS_PORT,
                 self.metrics_port.map(|p| p.to_string()).unwrap_or_default(),
             ),
+            // `raftPeerSecret` is never listed: this answers `getBrokerConfig` on the wire.
+            (k::ACL_ENABLE, self.acl.acl_enable.to_string()),
+            (k::ACL_PLAIN_FILE, path(&self.acl.acl_file)),
         ];
         out.extend(self.unknown.iter().map(|(k, v)| (k.as_str(), v.clone())));
         out.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

@@ -60,6 +60,12 @@ pub const UNSAFE_ACK_BEFORE_COMMIT: &str = "unsafeAckBeforeCommit";
 /// `/metrics` (see [`crate::config::metrics_port`]).
 pub const METRICS_PORT: &str = "metricsPort";
 
+// ACL (see `acl.rs`). `rocketmq.acl.plain.file` is RocketMQ's system property name; the
+// peer secret is LedgerMQ's own.
+pub const ACL_ENABLE: &str = "aclEnable";
+pub const ACL_PLAIN_FILE: &str = "rocketmq.acl.plain.file";
+pub const RAFT_PEER_SECRET: &str = "raftPeerSecret";
+
 // Name server.
 pub const ROCKETMQ_HOME: &str = "rocketmqHome";
 pub const KV_CONFIG_PATH: &str = "kvConfigPath";

@@ -448,7 +448,11 @@ fn namesrv_addr_env_applies_only_when_the_key_is_absent() {
 fn to_properties_lists_every_key_and_round_trips() {
     let defaults = parse("").unwrap();
     let props = defaults.to_properties();
-    assert_eq!(props.len(), 38, "one entry per known key");
+    assert_eq!(
+        props.len(),
+        40,
+        "one entry per known key (raftPeerSecret never listed)"
+    );
     let get = |key: &str| {
         props
             .iter()
@@ -521,4 +525,40 @@ fn master_slave_keys() {
     assert_eq!(err.key(), Some("haListenPort"), "{err}");
     let err = parse("haMasterAddress=nohost\n").unwrap_err();
     assert_eq!(err.key(), Some("haMasterAddress"), "{err}");
+}
+
+#[test]
+fn acl_keys_parse_and_acl_without_a_peer_secret_is_refused() {
+    let defaults = parse("").unwrap();
+    assert!(!defaults.acl.acl_enable);
+    assert!(defaults.acl.acl_file.ends_with("plain_acl.yml"));
+
+    let err = parse(&format!("{DLEDGER_N0}aclEnable=true\n")).unwrap_err();
+    assert!(err.to_string().contains("raftPeerSecret"), "{err}");
+    let err = parse("raftPeerSecret=short\n").unwrap_err();
+    assert!(err.to_string().contains("at least 8"), "{err}");
+
+    let cfg = BrokerConfig::parse(
+        &format!(
+            "{DLEDGER_N0}aclEnable=true\nraftPeerSecret=peer-secret-1\n\
+             rocketmq.acl.plain.file=acl/my_acl.yml\n"
+        ),
+        Path::new("/etc/lmq/broker.conf"),
+        false,
+    )
+    .unwrap();
+    assert!(cfg.acl.acl_enable);
+    assert_eq!(cfg.acl.acl_file, PathBuf::from("/etc/lmq/acl/my_acl.yml"));
+    assert_eq!(
+        cfg.acl
+            .raft_peer_secret
+            .as_ref()
+            .map(|s| s.expose().to_vec()),
+        Some(b"peer-secret-1".to_vec())
+    );
+    let shown = format!("{cfg:?} {:?}", cfg.to_properties());
+    assert!(
+        !shown.contains("peer-secret-1"),
+        "the secret leaked: {shown}"
+    );
 }
