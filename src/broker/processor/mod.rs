@@ -65,7 +65,16 @@ impl RequestHandler for BrokerHandler {
             .and_then(|acl| acl.validate(&req, ctx.peer.ip()).err())
         {
             tracing::warn!(peer = %ctx.peer, code = req.code, reason = %denied, "request refused by ACL");
-            return Some(denied.response(&req));
+            let resp = denied.response(&req);
+            crate::broker::metrics::on_request(
+                &bc.cfg.d_leger_group,
+                req.code,
+                resp.code,
+                received,
+                resp.body.len(),
+                started.elapsed(),
+            );
+            return Some(resp);
         }
         let resp = match req.code {
             rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE => {
