@@ -18,7 +18,8 @@
 # COMPAT_COUNT (messages per client, default 1000), COMPAT_ONLY (rust or cpp),
 # COMPAT_KEEP_TMP=1 (keep the temp dir with logs and client output, for debugging),
 # LEDGERMQ_BIN (use this ledgermq binary instead of building one, e.g. a release build),
-# COMPAT_PROFILE (the cargo profile of the Rust client program, default dev).
+# COMPAT_PROFILE (the cargo profile of the Rust client program, default dev), COMPAT_ACL=0 (skip
+# the ACL checks of scripts/compat-acl.sh, which run last on a cluster of their own).
 # Runs as root on a fresh Debian machine with Rust; needs no network but the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -529,4 +530,11 @@ if [ "$FAILED" -gt 0 ]; then
   tail_logs 25 2>&1
 fi
 print_report
+# ACL (issue 15): its own cluster with aclEnable=true; COMPAT_ACL=0 skips it.
+if [ "${COMPAT_ACL:-1}" = 1 ]; then
+  stop_all
+  echo
+  echo "==> scripts/compat-acl.sh (ACL cluster, the same clients)"
+  LEDGERMQ_BIN="$BIN" COMPAT_PROFILE="$COMPAT_PROFILE" scripts/compat-acl.sh || FAILED=$((FAILED + 1))
+fi
 [ "$FAILED" -eq 0 ]

@@ -5,6 +5,7 @@
 //! entries, `message` owns RocketMQ's message bytes, `config` reads RocketMQ's `broker.conf`, `time` reads the wall clock, and
 //! the binary's `cli` wires them to the command line.
 
+pub mod acl;
 pub mod broker;
 pub mod cli;
 pub mod client;

@@ -99,12 +99,24 @@ def body_of(i):
     return "Hello RocketMQ %d" % i
 
 
+def apply_credentials(client_obj, args):
+    """ACL: sign every request with --access-key/--secret-key (the binding's
+    set_session_credentials, i.e. the C++ client's SessionCredentials; channel "ALIYUN"
+    is the binding's default and only names the signature scheme, HmacSHA1)."""
+    if args.access_key is None and args.secret_key is None:
+        return
+    if not args.access_key or not args.secret_key:
+        die("--access-key and --secret-key go together")
+    client_obj.set_session_credentials(args.access_key, args.secret_key, "ALIYUN")
+
+
 def produce(args):
     client = load_client()
     started = time.monotonic()
     deadline = started + args.timeout_secs
     producer = client.Producer(args.group, timeout=args.send_timeout_ms)
     producer.set_namesrv_addr(args.namesrv)
+    apply_credentials(producer, args)
     try:
         producer.start()
     except Exception as e:  # the binding raises its own RocketMQException subclasses
@@ -275,6 +287,7 @@ def consume(args):
 
     consumer = client.PushConsumer(args.group)  # CLUSTERING is the binding's default
     consumer.set_namesrv_addr(args.namesrv)
+    apply_credentials(consumer, args)
     try:
         consumer.subscribe(args.topic, on_message, args.subscription)
         consumer.start()
@@ -363,6 +376,8 @@ def parse_args(argv):
 
     p = sub.add_parser("produce", help='sync-send COUNT messages with body "Hello RocketMQ <i>", a tag and keys')
     p.add_argument("--namesrv", required=True, help="name server address host:port (several separated by ';')")
+    p.add_argument("--access-key", help="ACL access key (set_session_credentials)")
+    p.add_argument("--secret-key", help="ACL secret key")
     p.add_argument("--topic", required=True)
     p.add_argument("--count", required=True, type=int, help="how many messages (i = 0..COUNT-1)")
     p.add_argument("--tag", default="TagA")
@@ -380,6 +395,8 @@ def parse_args(argv):
 
     c = sub.add_parser("consume", help="push-consume until EXPECT distinct messages arrived intact")
     c.add_argument("--namesrv", required=True)
+    c.add_argument("--access-key", help="ACL access key (set_session_credentials)")
+    c.add_argument("--secret-key", help="ACL secret key")
     c.add_argument("--topic", required=True)
     c.add_argument("--group", required=True)
     c.add_argument("--expect", required=True, type=int)

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::acl::PlainAccessValidator;
 use crate::config::BrokerConfig;
 use crate::raft::{NodeError, RaftNode, RaftNodeConfig};
 use crate::remoting::{ClientConfig, RemotingClient, ServerConfig};
@@ -61,6 +62,8 @@ pub enum BrokerError {
     Config(#[from] crate::config::ConfigError),
     #[error("no member of this process started")]
     NothingStarted,
+    #[error("aclEnable=true but the ACL file cannot be used: {0}")]
+    Acl(#[from] crate::acl::AclConfigError),
 }
 
 impl BrokerError {
@@ -111,6 +114,11 @@ impl Broker {
         .map_err(bind_err)?;
         socket.set_reuseaddr(true).map_err(bind_err)?;
         socket.bind(store_host).map_err(bind_err)?;
+        // With aclEnable=true a broker that cannot read its ACL must not start open.
+        let acl = match cfg.acl.acl_enable {
+            true => Some(Arc::new(PlainAccessValidator::load(&cfg.acl.acl_file)?)),
+            false => None,
+        };
         let node = RaftNode::start(RaftNodeConfig::from_broker_config(&cfg)).await?;
         let listener = match socket.listen(1024) {
             Ok(l) => l,
@@ -122,8 +130,11 @@ impl Broker {
         let bc = Arc::new(BrokerContext::new(cfg, node.core().clone(), store_host));
         let (client, _inbound) = RemotingClient::new(ClientConfig::default());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let handler = Arc::new(BrokerHandler { bc: bc.clone() });
-        let tasks = vec![
+        let handler = Arc::new(BrokerHandler {
+            bc: bc.clone(),
+            acl: acl.clone(),
+        });
+        let mut tasks = vec![
             tokio::spawn(
                 crate::remoting::serve(
                     listener,
@@ -144,8 +155,16 @@ impl Broker {
             tokio::spawn(
                 transaction::check::run(bc.clone(), shutdown_rx.clone()).in_current_span(),
             ),
-            tokio::spawn(housekeeping(bc.clone(), shutdown_rx).in_current_span()),
+            tokio::spawn(housekeeping(bc.clone(), shutdown_rx.clone()).in_current_span()),
         ];
+        if let Some(acl) = acl {
+            tracing::info!(file = %acl.path().display(), accounts = acl.table().accounts.len(),
+                "aclEnable=true: every request is checked against the ACL file");
+            let reload = crate::acl::watcher::RELOAD_INTERVAL;
+            tasks.push(tokio::spawn(
+                crate::acl::watcher::run(acl, reload, shutdown_rx).in_current_span(),
+            ));
+        }
         tracing::info!(
             broker = %bc.cfg.broker_name,
             cluster = %bc.cfg.broker_cluster_name,

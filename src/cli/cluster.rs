@@ -28,6 +28,9 @@ pub struct NodeSpec {
     pub raft_addr: String,
     /// The node id of the group's `preferredLeaderId`, if set.
     pub preferred_leader: Option<u64>,
+    /// `raftPeerSecret` (ACL on): proved to the peer port before asking anything.
+    #[serde(skip)]
+    pub peer_secret: Option<config::PeerSecret>,
 }
 
 impl NodeSpec {
@@ -57,6 +60,7 @@ impl NodeSpec {
                 .as_deref()
                 .and_then(|id| cfg.d_leger_peers.iter().find(|p| p.id == id))
                 .map(|p| p.node_id),
+            peer_secret: cfg.acl.raft_peer_secret.clone(),
         })
     }
 
@@ -109,7 +113,8 @@ impl Observer {
     /// `admin` (the name server) adds each node's registration to what is observed.
     pub fn new(specs: &[NodeSpec], admin: Option<MqAdmin>) -> Observer {
         let raft = RaftAdminClient::new(specs.iter().map(|s| s.raft_addr.clone()).collect())
-            .with_call_timeout(OBSERVE_TIMEOUT);
+            .with_call_timeout(OBSERVE_TIMEOUT)
+            .with_peer_secret(specs.iter().find_map(|s| s.peer_secret.clone()));
         Observer { raft, admin }
     }
 
@@ -274,6 +279,7 @@ mod tests {
                 client_addr: format!("{name}:1"),
                 raft_addr: format!("{name}:2"),
                 preferred_leader: None,
+                peer_secret: None,
             },
             status: match state {
                 Some(s) => Ok(NodeStatus {

@@ -4,6 +4,7 @@
 mod bench;
 mod broker;
 mod cluster;
+mod credentials;
 mod dashboard;
 mod drill;
 mod mqadmin;

@@ -11,8 +11,9 @@ use anyhow::bail;
 use clap::Args;
 
 use super::cluster::{is_whole, table, NodeSpec, Observer};
+use super::credentials::CredentialArgs;
 use super::say;
-use crate::client::{ClientOptions, MqAdmin};
+use crate::client::MqAdmin;
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
@@ -29,12 +30,14 @@ pub struct StatusArgs {
     /// One JSON object per node instead of the table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    credentials: CredentialArgs,
 }
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     let specs = NodeSpec::load_all(&args.confs)?;
     let admin = match &args.namesrv {
-        Some(n) => Some(MqAdmin::new(ClientOptions::new(n.clone()))?),
+        Some(n) => Some(MqAdmin::new(args.credentials.options(n.clone())?)?),
         None => None,
     };
     let obs = Observer::new(&specs, admin);

@@ -7,10 +7,9 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::Args;
 
+use super::credentials::CredentialArgs;
 use super::say;
-use crate::client::{
-    ClientOptions, Consumer, ConsumerConfig, Message, Producer, ProducerConfig, ReceivedMessage,
-};
+use crate::client::{Consumer, ConsumerConfig, Message, Producer, ProducerConfig, ReceivedMessage};
 use crate::protocol::body::ConsumeFromWhere;
 
 #[derive(Args, Debug)]
@@ -47,6 +46,8 @@ pub struct ProducerArgs {
     /// `TIMER_DELIVER_MS`, at most the broker's `timerMaxDelaySec` ahead).
     #[arg(long = "deliver-after", value_parser = parse_duration)]
     deliver_after: Option<std::time::Duration>,
+    #[command(flatten)]
+    credentials: CredentialArgs,
 }
 
 /// `500ms`, `3s`, `2m` or `1h`.
@@ -94,6 +95,8 @@ pub struct ConsumerArgs {
     /// (CONSUME_FROM_FIRST_OFFSET) instead of the end.
     #[arg(long = "from-first")]
     from_first: bool,
+    #[command(flatten)]
+    credentials: CredentialArgs,
 }
 
 /// After this many sends in a row fail (each after its own retries), the producer stops:
@@ -105,7 +108,7 @@ const MAX_CONSECUTIVE_FAILURES: u64 = 3;
 /// [`MAX_CONSECUTIVE_FAILURES`] in a row); the exit status is non-zero if any failed.
 pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
     let producer = Producer::new(
-        ClientOptions::new(args.namesrv),
+        args.credentials.options(args.namesrv)?,
         ProducerConfig::new(args.group),
     )?;
     let mut failed = 0u64;
@@ -190,7 +193,8 @@ pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
     if args.from_first {
         cfg.consume_from_where = ConsumeFromWhere::ConsumeFromFirstOffset;
     }
-    let (consumer, mut stream) = Consumer::start(ClientOptions::new(args.namesrv), cfg).await?;
+    let (consumer, mut stream) =
+        Consumer::start(args.credentials.options(args.namesrv)?, cfg).await?;
     say("Consumer Started.");
     let mut received = 0u64;
     let signal = super::broker::wait_for_signal();

@@ -16,12 +16,13 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use super::error::ClientError;
+use crate::acl::SessionCredentials;
 use crate::protocol::body::{parse_fastjson, BrokerData, TopicRouteData};
 use crate::protocol::header::CommandHeader;
 use crate::protocol::headers::GetRouteInfoRequestHeader;
 use crate::remoting::{
     next_opaque, request_code, response_code, ClientConfig, InboundRequest, RemotingClient,
-    RemotingCommand,
+    RemotingCommand, RpcHook,
 };
 
 /// Settings shared by every client. Defaults in [`ClientOptions::new`].
@@ -34,6 +35,8 @@ pub struct ClientOptions {
     /// A cached route older than this is fetched again on next use (Java's
     /// `pollNameServerInterval`, 30 s). Failures refresh at once regardless.
     pub route_ttl: Duration,
+    /// With ACL on: the account every request is signed with (RocketMQ's `AclClientRPCHook`).
+    pub credentials: Option<SessionCredentials>,
 }
 
 impl ClientOptions {
@@ -42,7 +45,14 @@ impl ClientOptions {
             namesrv_addr: namesrv_addr.into(),
             request_timeout: Duration::from_secs(3),
             route_ttl: Duration::from_secs(30),
+            credentials: None,
         }
+    }
+
+    /// Signs every request with `credentials` (`None`: unsigned, for a broker without ACL).
+    pub fn with_credentials(mut self, credentials: Option<SessionCredentials>) -> ClientOptions {
+        self.credentials = credentials;
+        self
     }
 }
 
@@ -112,7 +122,14 @@ impl MqClient {
             std::process::id(),
             started.wrapping_add(INSTANCE.fetch_add(1, Ordering::Relaxed))
         );
-        let (remoting, inbound) = RemotingClient::new(ClientConfig::default());
+        let rpc_hook = options
+            .credentials
+            .clone()
+            .map(|c| Arc::new(c) as Arc<dyn RpcHook>);
+        let (remoting, inbound) = RemotingClient::new(ClientConfig {
+            rpc_hook,
+            ..ClientConfig::default()
+        });
         Ok(MqClient {
             inner: Arc::new(Inner {
                 remoting,

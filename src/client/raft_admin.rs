@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::config::PeerSecret;
 use crate::raft::network::{PeerClient, TransportError};
 use crate::raft::rpc::{NodeStatus, PeerRequest, PeerResponse, ReadEntry, WriteError, WriteOk};
 use crate::raft::LogCommand;
@@ -27,6 +28,8 @@ pub enum AdminError {
 /// Talks to the nodes of one group by their peer addresses.
 pub struct RaftAdminClient {
     peers: Vec<String>,
+    /// `raftPeerSecret` to prove on each connection (nodes with `aclEnable=true` need it).
+    secret: Option<PeerSecret>,
     clients: Mutex<HashMap<String, PeerClient>>,
     leader: Mutex<Option<String>>,
     call_timeout: Duration,
@@ -36,6 +39,7 @@ impl RaftAdminClient {
     pub fn new(peers: Vec<String>) -> RaftAdminClient {
         RaftAdminClient {
             peers,
+            secret: None,
             clients: Mutex::new(HashMap::new()),
             leader: Mutex::new(None),
             call_timeout: Duration::from_secs(5),
@@ -46,6 +50,12 @@ impl RaftAdminClient {
     /// (SIGSTOPped) node, which keeps its socket open but never answers, reads as down quickly.
     pub fn with_call_timeout(mut self, call_timeout: Duration) -> RaftAdminClient {
         self.call_timeout = call_timeout;
+        self
+    }
+
+    /// Proves `secret` (`raftPeerSecret`) to the nodes; needed when they run with ACL on.
+    pub fn with_peer_secret(mut self, secret: Option<PeerSecret>) -> RaftAdminClient {
+        self.secret = secret;
         self
     }
 
@@ -63,7 +73,12 @@ impl RaftAdminClient {
                     .iter()
                     .position(|p| p == addr)
                     .unwrap_or(usize::MAX);
-                PeerClient::spawn(idx as u64, addr.to_string(), None)
+                PeerClient::spawn_with_secret(
+                    idx as u64,
+                    addr.to_string(),
+                    None,
+                    self.secret.clone(),
+                )
             })
             .clone()
     }

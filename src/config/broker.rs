@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::acl::{self, AclSettings, PeerSecret};
 use super::keys as k;
 use super::metrics_port::{self, MetricsListen};
 use super::peers::{self, RaftPeer};
@@ -108,6 +109,8 @@ pub struct BrokerConfig {
     pub transaction_check_interval: u64,
     /// `transactionCheckMax`: check-backs before a half message is discarded (RocketMQ: 15).
     pub transaction_check_max: u32,
+    /// `aclEnable`, `rocketmq.acl.plain.file`, `raftPeerSecret` (see [`super::acl`]).
+    pub acl: AclSettings,
     /// Keys this version does not know, kept for `getBrokerConfig` and warned about at load.
     pub unknown: BTreeMap<String, String>,
 }
@@ -188,6 +191,7 @@ impl Default for BrokerConfig {
             transaction_time_out: 6_000,
             transaction_check_interval: 60_000,
             transaction_check_max: 15,
+            acl: AclSettings::defaults_for(Path::new("(defaults)")),
             unknown: BTreeMap::new(),
         }
     }
@@ -351,6 +355,14 @@ impl BrokerConfig {
         src.set(check_every, k::TRANSACTION_CHECK_INTERVAL, positive)?;
         let check_max = &mut c.transaction_check_max;
         src.set(check_max, k::TRANSACTION_CHECK_MAX, values::int)?;
+        c.acl = AclSettings::defaults_for(origin);
+        src.set(&mut c.acl.acl_enable, k::ACL_ENABLE, values::boolean)?;
+        src.set(&mut c.acl.acl_file, k::ACL_PLAIN_FILE, |v| {
+            path(v).map(|p| acl::resolve(origin, &p))
+        })?;
+        src.set(&mut c.acl.raft_peer_secret, k::RAFT_PEER_SECRET, |v| {
+            values::optional(v, |s| PeerSecret::new(s))
+        })?;
         cfg.unknown = src.finish();
         if !cfg.enable_d_leger_commit_log {
             for key in dleger_keys_set {
@@ -556,6 +568,7 @@ impl BrokerConfig {
                 super::delay_levels::format(&self.message_delay_level),
             ),
             (k::TIMER_MAX_DELAY_SEC, self.timer_max_delay_sec.to_string()),
+            (
                 k::TRANSACTION_TIME_OUT,
                 self.transaction_time_out.to_string(),
             ),
@@ -567,6 +580,9 @@ impl BrokerConfig {
                 k::TRANSACTION_CHECK_MAX,
                 self.transaction_check_max.to_string(),
             ),
+            // `raftPeerSecret` is never listed: this answers `getBrokerConfig` on the wire.
+            (k::ACL_ENABLE, self.acl.acl_enable.to_string()),
+            (k::ACL_PLAIN_FILE, path(&self.acl.acl_file)),
         ];
         out.extend(self.unknown.iter().map(|(k, v)| (k.as_str(), v.clone())));
         out.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

@@ -66,6 +66,11 @@ pub const METRICS_PORT: &str = "metricsPort";
 pub const TRANSACTION_TIME_OUT: &str = "transactionTimeOut";
 pub const TRANSACTION_CHECK_INTERVAL: &str = "transactionCheckInterval";
 pub const TRANSACTION_CHECK_MAX: &str = "transactionCheckMax";
+// ACL (see `acl.rs`). `rocketmq.acl.plain.file` is RocketMQ's system property name; the
+// peer secret is LedgerMQ's own.
+pub const ACL_ENABLE: &str = "aclEnable";
+pub const ACL_PLAIN_FILE: &str = "rocketmq.acl.plain.file";
+pub const RAFT_PEER_SECRET: &str = "raftPeerSecret";
 
 // Name server.
 pub const ROCKETMQ_HOME: &str = "rocketmqHome";

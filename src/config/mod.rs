@@ -18,6 +18,7 @@
 //! ([`BrokerConfig::apply_env_defaults`], [`NamesrvConfig::apply_env_defaults`],
 //! [`unsafe_env_from_process`]) so that parsing stays a pure function of the text in tests.
 
+pub mod acl;
 mod broker;
 pub mod delay_levels;
 pub mod keys;
@@ -33,6 +34,7 @@ mod values;
 
 use std::path::{Path, PathBuf};
 
+pub use acl::{AclSettings, PeerSecret};
 pub use broker::BrokerConfig;
 pub use members::{check_members, peer_port};
 pub use metrics_port::MetricsListen;

@@ -57,6 +57,14 @@ impl BrokerConfig {
             ));
         }
         self.validate_metrics_port(&fail)?;
+        if self.acl.acl_enable && self.acl.raft_peer_secret.is_none() {
+            return Err(fail(
+                k::RAFT_PEER_SECRET,
+                "is required with aclEnable=true: without it anyone who reaches the Raft peer \
+                 port could append to the log or vote (use the same secret on every node)"
+                    .into(),
+            ));
+        }
         if self.enable_d_leger_commit_log {
             self.validate_group(fail)
         } else {

@@ -10,7 +10,8 @@
 //! - `batcher`: group commit above openraft (concurrent writes become one entry).
 //! - `rpc`: the peer protocol's messages and framing, and the write outcome
 //!   ([`WriteError`], [`FatalError`]); `frame_bytes` decodes payloads in a frame without
-//!   copying them; `network` is the peer transport's client side, `server` its server side.
+//!   copying them; `network` is the peer transport's client side, `server` its server side;
+//!   `peer_auth` the `raftPeerSecret` handshake both sides run first when ACL is on.
 //! - `election`: pre-vote and leadership transfer to the preferred leader.
 //! - `meta`: the vote, the committed-id hint and the purge point, on disk.
 //! - `schedule`: the replicated schedule of delayed messages (delay levels, delivery times).
@@ -33,6 +34,7 @@ pub mod log_store;
 pub mod meta;
 pub mod network;
 pub mod node;
+pub mod peer_auth;
 pub mod retention;
 pub mod rpc;
 pub mod schedule;

@@ -31,8 +31,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
+use super::peer_auth;
 use super::rpc::{encode_frame, read_frame, Frame, PeerRequest, PeerResponse};
 use super::types::{NodeId, PeerNode, TypeConfig};
+use crate::config::PeerSecret;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TransportError {
@@ -87,8 +89,19 @@ impl PeerClient {
     /// (a node's traffic then comes from its own address, which is what firewall rules and the
     /// partition tests key on). The task ends when every handle is dropped.
     pub fn spawn(target: NodeId, addr: String, local_ip: Option<IpAddr>) -> PeerClient {
+        PeerClient::spawn_with_secret(target, addr, local_ip, None)
+    }
+
+    /// [`Self::spawn`], proving `secret` (`raftPeerSecret`) on every new connection before
+    /// anything else is sent; a failed handshake counts as a failed connect.
+    pub fn spawn_with_secret(
+        target: NodeId,
+        addr: String,
+        local_ip: Option<IpAddr>,
+        secret: Option<PeerSecret>,
+    ) -> PeerClient {
         let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(connection_task(target, addr.clone(), local_ip, rx));
+        tokio::spawn(connection_task(target, addr.clone(), local_ip, secret, rx));
         PeerClient { target, addr, tx }
     }
 
@@ -167,10 +180,26 @@ async fn connect(addr: &str, local_ip: Option<IpAddr>) -> std::io::Result<TcpStr
     Err(last)
 }
 
+/// Connects, then runs the `raftPeerSecret` handshake when there is a secret.
+async fn connect_authenticated(
+    addr: &str,
+    local_ip: Option<IpAddr>,
+    secret: Option<&PeerSecret>,
+) -> std::io::Result<TcpStream> {
+    let mut stream = connect(addr, local_ip).await?;
+    if let Some(secret) = secret {
+        peer_auth::client_handshake(&mut stream, secret)
+            .await
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e))?;
+    }
+    Ok(stream)
+}
+
 async fn connection_task(
     target: NodeId,
     addr: String,
     local_ip: Option<IpAddr>,
+    secret: Option<PeerSecret>,
     mut rx: mpsc::Receiver<Outgoing>,
 ) {
     let next_id = AtomicU64::new(1);
@@ -178,9 +207,8 @@ async fn connection_task(
     let mut last_warn: Option<Instant> = None;
     let mut failures: u64 = 0;
     loop {
-        let stream = match tokio::time::timeout(Duration::from_secs(1), connect(&addr, local_ip))
-            .await
-        {
+        let connecting = connect_authenticated(&addr, local_ip, secret.as_ref());
+        let stream = match tokio::time::timeout(Duration::from_secs(1), connecting).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 on_connect_failure(target, &addr, &e.to_string(), &mut failures, &mut last_warn);
@@ -362,6 +390,7 @@ pub struct PeerRegistry {
     /// SYNC_MASTER tells a live slave from a dead one.
     acks: Arc<Mutex<HashMap<NodeId, Instant>>>,
     local_ip: Option<IpAddr>,
+    secret: Option<PeerSecret>,
 }
 
 impl PeerRegistry {
@@ -371,6 +400,12 @@ impl PeerRegistry {
             local_ip,
             ..PeerRegistry::default()
         }
+    }
+
+    /// Connections prove `secret` (`raftPeerSecret`) first.
+    pub fn with_secret(mut self, secret: Option<PeerSecret>) -> PeerRegistry {
+        self.secret = secret;
+        self
     }
 
     /// True if `peer` accepted an AppendEntries within `window`.
@@ -390,7 +425,12 @@ impl PeerRegistry {
         match clients.get(&target) {
             Some(c) if c.addr == addr => c.clone(),
             _ => {
-                let c = PeerClient::spawn(target, addr.to_string(), self.local_ip);
+                let c = PeerClient::spawn_with_secret(
+                    target,
+                    addr.to_string(),
+                    self.local_ip,
+                    self.secret.clone(),
+                );
                 clients.insert(target, c.clone());
                 c
             }

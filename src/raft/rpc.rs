@@ -192,6 +192,15 @@ pub enum PeerRequest {
         id: NodeId,
         addr: String,
     },
+    /// `raftPeerSecret` handshake, step 1 (see `peer_auth`). Appended last: bincode numbers
+    /// variants by position, so the variants above keep their wire tags.
+    AuthHello {
+        client_nonce: Vec<u8>,
+    },
+    /// `raftPeerSecret` handshake, step 3.
+    AuthProof {
+        proof: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -208,6 +217,13 @@ pub enum PeerResponse {
     Read(Result<Vec<ReadEntry>, String>),
     Digest(Result<LogDigest, String>),
     JoinLearner(Result<(), String>),
+    /// `raftPeerSecret` handshake, step 2 (an empty proof: this node has no secret).
+    AuthChallenge {
+        server_nonce: Vec<u8>,
+        server_proof: Vec<u8>,
+    },
+    /// `raftPeerSecret` handshake, step 4.
+    AuthResult(bool),
 }
 
 #[derive(Debug, thiserror::Error)]

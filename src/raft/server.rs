@@ -4,7 +4,8 @@
 //! AppendEntries are answered in order on the connection's own task; every other request is
 //! handled in its own task and answered by id, so a slow snapshot install never holds up a
 //! heartbeat. A malformed frame closes that connection only, with a log line naming
-//! the peer; everyone else keeps being served.
+//! the peer; everyone else keeps being served. With `raftPeerSecret`, a connection is served
+//! only after the `peer_auth` handshake.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,12 +18,16 @@ use tokio::sync::{watch, Mutex};
 
 use super::election;
 use super::node::NodeCore;
+use super::peer_auth::{ServerAuth, Verdict};
 use super::rpc::{encode_frame, read_frame, Frame, FrameError, PeerRequest, PeerResponse};
+use crate::config::PeerSecret;
 
 /// Accepts connections until `shutdown` turns true.
+/// With `secret`, every connection must pass the `raftPeerSecret` handshake first.
 pub async fn serve(
     listener: TcpListener,
     core: Arc<NodeCore>,
+    secret: Option<PeerSecret>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -30,7 +35,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection(stream, peer, core.clone(), shutdown.clone()));
+                    tokio::spawn(connection(stream, peer, core.clone(), secret.clone(), shutdown.clone()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "peer accept failed");
@@ -48,8 +53,10 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     core: Arc<NodeCore>,
+    secret: Option<PeerSecret>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut auth = ServerAuth::new(secret);
     let (r, w) = stream.into_split();
     let w: Responder = Arc::new(Mutex::new(w));
     // Small on purpose: a frame larger than the buffer is read straight into its own
@@ -61,31 +68,44 @@ async fn connection(
             f = read_frame::<_, PeerRequest>(&mut r) => f,
             _ = shutdown.changed() => break,
         };
-        match frame {
-            // The leader keeps one AppendEntries in flight per follower, and openraft's core
-            // handles them one at a time anyway, so they are answered right here: a task per
-            // request plus a writer task cost two extra task switches per replication round,
-            // a measurable share of a follower's CPU under load.
-            Ok(Frame {
-                id,
-                body: body @ PeerRequest::AppendEntries(_),
-            }) => {
-                let resp = handle(&core, body).await;
-                respond(&w, id, resp).await;
-            }
-            Ok(Frame { id, body }) => {
-                let core = core.clone();
-                let w = w.clone();
-                tokio::spawn(async move {
-                    let resp = handle(&core, body).await;
-                    respond(&w, id, resp).await;
-                });
-            }
+        let Frame { id, body } = match frame {
+            Ok(f) => f,
             Err(FrameError::Closed) => break,
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "bad frame from peer; closing that connection");
                 break;
             }
+        };
+        // With raftPeerSecret set, nothing is served before the handshake (peer_auth).
+        match auth.check(&body) {
+            Verdict::Serve => {}
+            Verdict::Answer(resp) => {
+                respond(&w, id, resp).await;
+                continue;
+            }
+            Verdict::Close(resp, why) => {
+                if let Some(resp) = resp {
+                    respond(&w, id, resp).await;
+                }
+                tracing::warn!(%peer, reason = why,
+                    "peer not authenticated (raftPeerSecret); closing that connection");
+                break;
+            }
+        }
+        // The leader keeps one AppendEntries in flight per follower, and openraft's core
+        // handles them one at a time anyway, so they are answered right here: a task per
+        // request plus a writer task cost two extra task switches per replication round,
+        // a measurable share of a follower's CPU under load.
+        if matches!(body, PeerRequest::AppendEntries(_)) {
+            let resp = handle(&core, body).await;
+            respond(&w, id, resp).await;
+        } else {
+            let core = core.clone();
+            let w = w.clone();
+            tokio::spawn(async move {
+                let resp = handle(&core, body).await;
+                respond(&w, id, resp).await;
+            });
         }
     }
 }
@@ -140,6 +160,10 @@ async fn handle(core: &NodeCore, req: PeerRequest) -> PeerResponse {
         ),
         PeerRequest::Digest { from, upto } => {
             PeerResponse::Digest(core.digest(from, upto).map_err(|e| e.to_string()))
+        }
+        // Answered by `ServerAuth` before dispatch; never reaches here.
+        PeerRequest::AuthHello { .. } | PeerRequest::AuthProof { .. } => {
+            PeerResponse::AuthResult(false)
         }
         PeerRequest::JoinLearner { id, addr } => PeerResponse::JoinLearner(
             core.admit_learner(id, addr)

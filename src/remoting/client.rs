@@ -36,6 +36,16 @@ pub struct ClientConfig {
     /// Server-initiated requests buffered for the receiver; beyond that they are answered
     /// SYSTEM_BUSY (or dropped if oneway).
     pub inbound_queue: usize,
+    /// Runs on every request just before it is sent (Java's `RPCHook.doBeforeRequest`); the
+    /// ACL signer of `--accessKey/--secretKey` is one.
+    pub rpc_hook: Option<Arc<dyn RpcHook>>,
+}
+
+/// Something done to every outgoing request, after the caller built it and before it is
+/// encoded: RocketMQ's `RPCHook`. Signing must see the final ext fields and body, so this is
+/// the last step.
+pub trait RpcHook: Send + Sync + std::fmt::Debug + 'static {
+    fn before_request(&self, req: &mut RemotingCommand);
 }
 
 impl Default for ClientConfig {
@@ -45,6 +55,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(3),
             oneway_timeout: Duration::from_secs(3),
             inbound_queue: 1024,
+            rpc_hook: None,
         }
     }
 }
@@ -126,9 +137,12 @@ impl RemotingClient {
     pub async fn invoke(
         &self,
         addr: &str,
-        req: RemotingCommand,
+        mut req: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand, RemotingError> {
+        if let Some(hook) = &self.inner.config.rpc_hook {
+            hook.before_request(&mut req);
+        }
         let deadline = deadline_after(timeout);
         let channel = self.channel(addr, deadline).await?;
         channel.request(req, deadline, timeout).await
@@ -138,8 +152,11 @@ impl RemotingClient {
     pub async fn invoke_oneway(
         &self,
         addr: &str,
-        req: RemotingCommand,
+        mut req: RemotingCommand,
     ) -> Result<(), RemotingError> {
+        if let Some(hook) = &self.inner.config.rpc_hook {
+            hook.before_request(&mut req);
+        }
         let deadline = deadline_after(self.inner.config.oneway_timeout);
         let channel = self.channel(addr, deadline).await?;
         channel.send_oneway(req, deadline).await

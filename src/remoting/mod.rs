@@ -28,7 +28,7 @@ mod connection;
 pub mod error;
 pub mod server;
 
-pub use client::{ClientConfig, InboundRequest, RemotingClient};
+pub use client::{ClientConfig, InboundRequest, RemotingClient, RpcHook};
 pub use codec::{decode, encode, CodecError, DEFAULT_MAX_FRAME};
 pub use codes::{request_code, request_code_name, response_code, response_code_name};
 pub use command::{

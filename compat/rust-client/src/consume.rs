@@ -45,6 +45,8 @@ pub struct ConsumeArgs {
     /// Subscription expression ("*" or "TagA || TagB").
     #[arg(long, default_value = "*")]
     subscription: String,
+    #[command(flatten)]
+    acl: crate::acl::AclArgs,
 }
 
 impl ConsumeArgs {
@@ -109,7 +111,15 @@ impl MessageListenerConcurrently for Forwarder {
 pub async fn run(client_runtime: Arc<ClientRuntime>, args: ConsumeArgs) -> u8 {
     let started = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let hook = match args.acl.rpc_hook() {
+        Ok(hook) => hook,
+        Err(e) => {
+            eprintln!("rust-compat consume: {e}");
+            return EXIT_SETUP;
+        }
+    };
     let mut consumer = DefaultMQPushConsumer::builder(client_runtime)
+        .rpc_hook(hook)
         .consumer_group(args.group.clone())
         .name_server_addr(args.namesrv.clone())
         .message_model(MessageModel::Clustering)

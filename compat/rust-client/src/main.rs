@@ -10,6 +10,7 @@
 //! process if the client library itself hangs, so a dead or silent server can never stall
 //! the harness.
 
+mod acl;
 mod bench;
 mod consume;
 mod delay;

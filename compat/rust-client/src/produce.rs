@@ -45,6 +45,8 @@ pub struct ProduceArgs {
     /// Deadline for the whole run; sends not made by then count as failed.
     #[arg(long, default_value_t = 120)]
     timeout_secs: u64,
+    #[command(flatten)]
+    acl: crate::acl::AclArgs,
 }
 
 impl ProduceArgs {
@@ -61,11 +63,21 @@ pub fn body_of(i: u64) -> String {
 pub async fn run(client_runtime: Arc<ClientRuntime>, args: ProduceArgs) -> u8 {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout_secs);
-    let mut producer = DefaultMQProducer::builder(client_runtime)
+    let hook = match args.acl.rpc_hook() {
+        Ok(hook) => hook,
+        Err(e) => {
+            eprintln!("rust-compat produce: {e}");
+            return EXIT_SETUP;
+        }
+    };
+    let mut builder = DefaultMQProducer::builder(client_runtime)
         .producer_group(args.group.clone())
         .name_server_addr(args.namesrv.clone())
-        .send_msg_timeout(u32::try_from(args.send_timeout_ms).unwrap_or(u32::MAX))
-        .build();
+        .send_msg_timeout(u32::try_from(args.send_timeout_ms).unwrap_or(u32::MAX));
+    if let Some(hook) = hook {
+        builder = builder.rpc_hook(hook);
+    }
+    let mut producer = builder.build();
     match tokio::time::timeout(Duration::from_secs(30), producer.start()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {

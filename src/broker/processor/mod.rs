@@ -15,12 +15,15 @@ mod send;
 use std::sync::Arc;
 
 use super::context::BrokerContext;
+use crate::acl::PlainAccessValidator;
 use crate::raft::WriteError;
 use crate::remoting::codes::{request_code as rc, response_code as code};
 use crate::remoting::{not_supported, ChannelContext, RemotingCommand, RequestHandler};
 
 pub struct BrokerHandler {
     pub bc: Arc<BrokerContext>,
+    /// Set with `aclEnable=true`: every request is checked before it is dispatched.
+    pub acl: Option<Arc<PlainAccessValidator>>,
 }
 
 pub(crate) use crate::protocol::reply::{error, json_body, ok, with_header};
@@ -56,6 +59,23 @@ impl RequestHandler for BrokerHandler {
         let bc = &self.bc;
         let started = std::time::Instant::now();
         let received = req.body.len();
+        if let Some(denied) = self
+            .acl
+            .as_ref()
+            .and_then(|acl| acl.validate(&req, ctx.peer.ip()).err())
+        {
+            tracing::warn!(peer = %ctx.peer, code = req.code, reason = %denied, "request refused by ACL");
+            let resp = denied.response(&req);
+            crate::broker::metrics::on_request(
+                &bc.cfg.d_leger_group,
+                req.code,
+                resp.code,
+                received,
+                resp.body.len(),
+                started.elapsed(),
+            );
+            return Some(resp);
+        }
         let resp = match req.code {
             rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE => {
                 send::send(bc, &ctx, &req).await

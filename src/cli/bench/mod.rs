@@ -125,6 +125,7 @@ async fn raft_bench(b: RaftBench) -> anyhow::Result<()> {
         let cfg = RaftNodeConfig {
             role: GroupRole::Voter,
             master_hint: None,
+            peer_secret: None,
             node_id: id,
             peers: peers.clone(),
             group: "bench".into(),

@@ -14,8 +14,9 @@ use clap::{Args, Subcommand};
 
 mod java_format;
 
+use super::credentials::CredentialArgs;
 use super::say;
-use crate::client::{ClientOptions, MqAdmin};
+use crate::client::MqAdmin;
 use crate::protocol::body::{ConsumeType, KVTable, MessageModel};
 use crate::protocol::topic::TopicConfig;
 use crate::protocol::topic_names::{is_dlq_topic, is_retry_topic, retry_group};
@@ -34,6 +35,8 @@ pub struct MqadminArgs {
         global = true
     )]
     namesrv: String,
+    #[command(flatten)]
+    credentials: CredentialArgs,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -131,7 +134,7 @@ struct UpdateTopicArgs {
 }
 
 pub async fn run(args: MqadminArgs) -> anyhow::Result<()> {
-    let admin = MqAdmin::new(ClientOptions::new(args.namesrv.clone()))?;
+    let admin = MqAdmin::new(args.credentials.options(args.namesrv.clone())?)?;
     let result = match args.command {
         AdminCommand::ClusterList => cluster_list(&admin).await,
         AdminCommand::TopicList { cluster_model } => topic_list(&admin, cluster_model).await,

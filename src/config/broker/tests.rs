@@ -448,7 +448,11 @@ fn namesrv_addr_env_applies_only_when_the_key_is_absent() {
 fn to_properties_lists_every_key_and_round_trips() {
     let defaults = parse("").unwrap();
     let props = defaults.to_properties();
-    assert_eq!(props.len(), 43, "one entry per known key");
+    assert_eq!(
+        props.len(),
+        45,
+        "one entry per known key (raftPeerSecret never listed)"
+    );
     assert_eq!(
         get_value(&props, "messageDelayLevel"),
         Some(crate::config::delay_levels::DEFAULT_MESSAGE_DELAY_LEVEL)
@@ -547,4 +551,40 @@ fn delay_levels_and_the_timer_limit_are_read_and_checked() {
     assert_eq!(defaults.timer_max_delay_sec, 259_200);
     let err = parse("messageDelayLevel=1s 5q\n").unwrap_err();
     assert_eq!(err.key(), Some("messageDelayLevel"));
+}
+
+#[test]
+fn acl_keys_parse_and_acl_without_a_peer_secret_is_refused() {
+    let defaults = parse("").unwrap();
+    assert!(!defaults.acl.acl_enable);
+    assert!(defaults.acl.acl_file.ends_with("plain_acl.yml"));
+
+    let err = parse(&format!("{DLEDGER_N0}aclEnable=true\n")).unwrap_err();
+    assert!(err.to_string().contains("raftPeerSecret"), "{err}");
+    let err = parse("raftPeerSecret=short\n").unwrap_err();
+    assert!(err.to_string().contains("at least 8"), "{err}");
+
+    let cfg = BrokerConfig::parse(
+        &format!(
+            "{DLEDGER_N0}aclEnable=true\nraftPeerSecret=peer-secret-1\n\
+             rocketmq.acl.plain.file=acl/my_acl.yml\n"
+        ),
+        Path::new("/etc/lmq/broker.conf"),
+        false,
+    )
+    .unwrap();
+    assert!(cfg.acl.acl_enable);
+    assert_eq!(cfg.acl.acl_file, PathBuf::from("/etc/lmq/acl/my_acl.yml"));
+    assert_eq!(
+        cfg.acl
+            .raft_peer_secret
+            .as_ref()
+            .map(|s| s.expose().to_vec()),
+        Some(b"peer-secret-1".to_vec())
+    );
+    let shown = format!("{cfg:?} {:?}", cfg.to_properties());
+    assert!(
+        !shown.contains("peer-secret-1"),
+        "the secret leaked: {shown}"
+    );
 }

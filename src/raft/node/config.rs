@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{BrokerConfig, BrokerRole, FlushDiskType};
+use crate::config::{BrokerConfig, BrokerRole, FlushDiskType, PeerSecret};
 use crate::raft::batcher::BatchLimits;
 use crate::raft::retention::RetentionPolicy;
 use crate::raft::types::NodeId;
@@ -54,6 +54,9 @@ pub struct RaftNodeConfig {
     /// broker learns it from the name server and calls
     /// [`NodeCore::set_master_hint`](super::NodeCore::set_master_hint).
     pub master_hint: Option<String>,
+    /// `raftPeerSecret`: peers must prove it before anything on the peer port is served, and
+    /// this node proves it to them (see `raft::peer_auth`).
+    pub peer_secret: Option<PeerSecret>,
 }
 
 impl RaftNodeConfig {
@@ -77,6 +80,7 @@ impl RaftNodeConfig {
         RaftNodeConfig {
             role,
             master_hint: c.ha_master_address.clone(),
+            peer_secret: c.acl.raft_peer_secret.clone(),
             node_id: c.self_node_id(),
             peers,
             group: c.d_leger_group.clone(),

@@ -184,7 +184,7 @@ async fn start_raft(
         .map(|a| a.ip())
         .filter(|ip| !ip.is_unspecified());
     let network = Network {
-        registry: PeerRegistry::with_local_ip(local_ip),
+        registry: PeerRegistry::with_local_ip(local_ip).with_secret(cfg.peer_secret.clone()),
     };
     let registry = network.registry.clone();
     let raft = Raft::new(
@@ -253,7 +253,12 @@ fn spawn_tasks(
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let mut tasks = vec![
-        tokio::spawn(server::serve(listener, core.clone(), shutdown.clone())),
+        tokio::spawn(server::serve(
+            listener,
+            core.clone(),
+            cfg.peer_secret.clone(),
+            shutdown.clone(),
+        )),
         tokio::spawn(election::run(core.clone(), shutdown.clone())),
         tokio::spawn(retention::run(
             core.clone(),
