@@ -83,7 +83,7 @@ cargo test --profile "$PROFILE" --features failpoints --test failpoints
 # The Jepsen suite against the debug broker built above (about 1.5 min together): the smoke
 # scenario (partition the leader, kill -9 the leader) must come back valid, and the same kind
 # of partition against unsafeAckBeforeCommit must come back invalid with lost writes.
-step "jepsen: smoke scenario (must be valid) and unsafe-ack scenario (must be invalid)"
+step "jepsen: smoke (must be valid), unsafe-ack (must be invalid), a fault that cannot be applied (must be UNKNOWN)"
 cargo build --profile "$PROFILE" --bin ledgermq
 cargo test --profile "$PROFILE" -p jepsen --test suite -- --ignored --test-threads=1 --nocapture
 
