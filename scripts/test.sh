@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README "Test"): installs what the tests need on a fresh Debian
 # machine, then runs formatting, lints, unit, storage-suite, cluster and fault-injection tests,
-# the dashboard in a real browser, the Jepsen suite's smoke and unsafe scenarios, and the
-# compatibility checks with two RocketMQ clients nobody here wrote.
+# the dashboard in a real browser, a short fuzz of every decoder, the Jepsen suite's smoke and
+# unsafe scenarios, and the compatibility checks with two RocketMQ clients nobody here wrote.
 # The cluster tests start real processes on loopback addresses and cut links with iptables, so
 # this runs as root. Long soaks are not part of this tier.
 set -euo pipefail
@@ -80,10 +80,15 @@ cargo test --profile "$PROFILE" --test dashboard_browser -- --ignored
 step "cargo test --features failpoints (I/O fault injection)"
 cargo test --profile "$PROFILE" --features failpoints --test failpoints
 
+# Every decoder that reads bytes from a socket or a disk, under libFuzzer for a few seconds
+# each (stable toolchain; FUZZING.md): about 1.5 min plus the instrumented build.
+step "fuzz smoke: every decoder target for ${FUZZ_SMOKE_SECONDS:-8} s (scripts/fuzz.sh smoke)"
+scripts/fuzz.sh smoke "${FUZZ_SMOKE_SECONDS:-8}"
+
 # The Jepsen suite against the debug broker built above (about 1.5 min together): the smoke
 # scenario (partition the leader, kill -9 the leader) must come back valid, and the same kind
 # of partition against unsafeAckBeforeCommit must come back invalid with lost writes.
-step "jepsen: smoke scenario (must be valid) and unsafe-ack scenario (must be invalid)"
+step "jepsen: smoke (must be valid), unsafe-ack (must be invalid), a fault that cannot be applied (must be UNKNOWN)"
 cargo build --profile "$PROFILE" --bin ledgermq
 cargo test --profile "$PROFILE" -p jepsen --test suite -- --ignored --test-threads=1 --nocapture
 

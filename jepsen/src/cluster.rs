@@ -272,12 +272,15 @@ impl Cluster {
     /// The whole run shares one thread with the clients, and a broker with mapped segments can
     /// take a few hundred milliseconds to exit: a blocking wait would freeze every client op
     /// for that long and show up as latency that is the suite's, not the broker's.
-    pub async fn kill(&mut self, i: usize) {
+    ///
+    /// Fails when there was no process to kill or SIGKILL could not be sent: the fault did not
+    /// happen, and the run must not count it as survived.
+    pub async fn kill(&mut self, i: usize) -> Result<(), String> {
         let n = &mut self.nodes[i];
         let Some(mut c) = n.child.take() else {
-            return;
+            return Err(format!("{} was not running", n.name));
         };
-        let _ = c.kill();
+        let sent = c.kill();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while matches!(c.try_wait(), Ok(None)) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -285,7 +288,9 @@ impl Cluster {
         // Reaps it (at once, unless it outlived the deadline above).
         let _ = c.wait();
         n.paused = false;
+        sent.map_err(|e| format!("SIGKILL to {}: {e}", n.name))?;
         tracing::info!(node = %n.name, "killed (SIGKILL)");
+        Ok(())
     }
 
     /// SIGKILL and a blocking wait: for shutdown and drop, where nothing else runs any more.
@@ -299,12 +304,21 @@ impl Cluster {
     }
 
     /// SIGSTOP: the process stays, silent, with its sockets open.
-    pub fn pause(&mut self, i: usize) {
+    /// Fails when the node has no process or the signal could not be sent.
+    pub fn pause(&mut self, i: usize) -> Result<(), String> {
         let n = &mut self.nodes[i];
-        if let Some(pid) = n.pid() {
-            signal(pid, libc::SIGSTOP);
-            n.paused = true;
+        let Some(pid) = n.pid() else {
+            return Err(format!("{} is not running", n.name));
+        };
+        if !signal(pid, libc::SIGSTOP) {
+            return Err(format!(
+                "SIGSTOP to {} (pid {pid}): {}",
+                n.name,
+                std::io::Error::last_os_error()
+            ));
         }
+        n.paused = true;
+        Ok(())
     }
 
     /// SIGCONT.
@@ -422,11 +436,10 @@ impl Drop for Cluster {
     }
 }
 
-fn signal(pid: u32, sig: i32) {
+/// Whether the signal was delivered.
+fn signal(pid: u32, sig: i32) -> bool {
     // SAFETY: kill(2) of a child this module spawned and still owns.
-    unsafe {
-        libc::kill(pid as i32, sig);
-    }
+    unsafe { libc::kill(pid as i32, sig) == 0 }
 }
 
 fn spawn(bin: &Path, p: &mut Proc, unsafe_ack: bool) -> Result<(), ClusterError> {

@@ -247,6 +247,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         ledgermq: PathBuf::new(),
         replay,
     };
+    jepsen::topology::require_tools()?;
     jepsen::topology::require_root()?;
     let cfg = RunConfig {
         ledgermq: ledgermq_bin(args.ledgermq.clone())?,
@@ -255,6 +256,13 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let outcome = runner::run(&cfg)?;
     println!();
     print!("{}", outcome.summary);
+    if outcome.results.verdict() == jepsen::checker::Verdict::Unknown {
+        println!(
+            "UNKNOWN: {} scheduled fault(s) could not be applied or healed, so this run proves nothing",
+            outcome.results.unapplied.len()
+        );
+        return Ok(ExitCode::from(3));
+    }
     if outcome.results.valid == expect_valid {
         Ok(ExitCode::SUCCESS)
     } else {

@@ -97,6 +97,7 @@ fn run_dir(root: &Path, name: &str, run_id: &str) -> Result<PathBuf, RunError> {
 /// Runs one test and writes its report. Errors mean the test could not run; an invalid
 /// history is a normal outcome (`results.valid == false`).
 pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
+    topology::require_tools()?;
     topology::require_root()?;
     if !cfg.ledgermq.is_file() {
         return Err(RunError::Setup(format!(
@@ -293,10 +294,12 @@ async fn drive(
                 rec.record(healed);
                 *active.lock() = "none".into();
             }
+            // Fail closed: the history records the fault as not applied, and the checker
+            // turns that into an UNKNOWN verdict (non-zero exit) whatever else happens.
             Err(e) => {
                 say(
                     Some(&rec),
-                    &format!("fault {name} could not be started: {e}"),
+                    &format!("fault {name} could NOT be applied (the run will end UNKNOWN): {e}"),
                 );
                 rec.record(
                     Op::new(OpType::Info, Func::Fault, "nemesis")
@@ -304,9 +307,13 @@ async fn drive(
                         .error(&e),
                 );
                 rec.record(Op::new(OpType::Invoke, Func::Heal, "nemesis").value(name));
-                let r = nemesis.heal_all(&mut cluster).await;
-                let kind = if r.is_ok() { OpType::Ok } else { OpType::Info };
-                rec.record(Op::new(kind, Func::Heal, "nemesis").value(name));
+                let healed = match nemesis.heal_all(&mut cluster).await {
+                    Ok(()) => Op::new(OpType::Ok, Func::Heal, "nemesis").value(name),
+                    Err(e) => Op::new(OpType::Info, Func::Heal, "nemesis")
+                        .value(name)
+                        .error(e),
+                };
+                rec.record(healed);
             }
         }
     }

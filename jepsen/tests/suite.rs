@@ -4,6 +4,9 @@
 //!
 //! Both need root (network namespaces) and about a minute each, so they are `#[ignore]`d;
 //! `scripts/test.sh` runs them with `--ignored` after building the `ledgermq` binary.
+//!
+//! The suite also fails closed: a missing tool stops it before it starts, and a fault whose
+//! commands fail ends the run UNKNOWN with a non-zero exit (the last two tests).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -66,6 +69,7 @@ fn smoke_scenario_is_valid() {
         run(&config("smoke", 1)).unwrap_or_else(|e| panic!("the smoke run could not run: {e}"));
     println!("{}", out.summary);
     assert!(out.results.valid, "smoke must be valid:\n{}", out.summary);
+    assert!(out.results.unapplied.is_empty(), "{}", out.summary);
     let s = &out.results.stats;
     assert_eq!(s.faults.len(), 2, "both faults ran");
     assert!(s.sends.ok > 1000, "the cluster took load: {}", out.summary);
@@ -84,8 +88,125 @@ fn unsafe_ack_before_commit_loses_acknowledged_writes() {
         out.summary
     );
     assert!(
+        out.results.unapplied.is_empty(),
+        "the partition must really have happened:\n{}",
+        out.summary
+    );
+    assert!(
         out.results.anomaly_counts.lost > 0,
         "the checker must report lost writes:\n{}",
         out.summary
+    );
+}
+
+/// A directory to put first on `PATH`: `ip` and `tc` linked to the real ones, and `iptables`
+/// either absent or a wrapper that refuses to add rules (so every partition fails mid-run).
+fn tool_dir(iptables: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for tool in ["ip", "tc"] {
+        let real = which(tool).unwrap_or_else(|| panic!("{tool} is not installed"));
+        std::os::unix::fs::symlink(real, dir.path().join(tool)).expect("symlink");
+    }
+    if let Some(script) = iptables {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.path().join("iptables");
+        std::fs::write(&p, script).expect("write wrapper");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    dir
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// `jepsen test` with only `dir` on `PATH`; returns (exit code, stdout + stderr).
+fn jepsen_with_path(dir: &std::path::Path, extra: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jepsen"))
+        .arg("test")
+        .args(extra)
+        .env("PATH", dir)
+        .output()
+        .expect("run jepsen");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// Without `iptables` no partition can be applied and no heal can flush: the suite refuses to
+/// start, names the missing tool and exits non-zero, before creating anything.
+#[test]
+fn a_missing_tool_is_refused_before_the_run_starts() {
+    let dir = tool_dir(None);
+    let (code, text) = jepsen_with_path(
+        dir.path(),
+        &["--nemesis", "partition-leader", "--time-limit", "5"],
+    );
+    assert_ne!(code, Some(0), "{text}");
+    assert!(
+        text.contains("`iptables`"),
+        "names the missing tool: {text}"
+    );
+    assert!(!text.contains("VALID"), "{text}");
+}
+
+/// `iptables` is there (the tool check passes) but every rule it is asked to add fails, as
+/// when a namespace vanished or the kernel lacks the table: the run must end UNKNOWN with a
+/// non-zero exit and name the fault that was not applied — never VALID.
+#[test]
+#[ignore = "needs root and about 30 s; scripts/test.sh runs it"]
+fn a_fault_that_cannot_be_applied_ends_unknown() {
+    let real = which("iptables").expect("iptables is installed (apt-get install -y iptables)");
+    let script = format!(
+        "#!/bin/sh\ncase \" $* \" in *\" -A \"*) echo \"iptables: refusing to add a rule (test wrapper)\" >&2; exit 4;; esac\nexec {} \"$@\"\n",
+        real.display()
+    );
+    let dir = tool_dir(Some(&script));
+    let bin = ledgermq();
+    let (code, text) = jepsen_with_path(
+        dir.path(),
+        &[
+            "--nemesis",
+            "partition-leader",
+            "--time-limit",
+            "4",
+            "--fault-duration",
+            "2",
+            "--fault-gap",
+            "2",
+            "--recovery",
+            "2",
+            "--rate",
+            "50",
+            "--seed",
+            "15",
+            "--out",
+            "/var/tmp/ledgermq-jepsen/tests",
+            "--ledgermq",
+            bin.to_str().expect("utf-8 path"),
+        ],
+    );
+    println!("{text}");
+    // An unknown run keeps its store for inspection; this one's is of no interest.
+    if let Some(dir) = text.lines().find_map(|l| l.strip_prefix("run dir   ")) {
+        let _ = std::fs::remove_dir_all(PathBuf::from(dir.trim()).join("store"));
+    }
+    assert_eq!(code, Some(3), "UNKNOWN exits 3: {text}");
+    assert!(text.contains("— UNKNOWN ===="), "{text}");
+    assert!(
+        text.contains("fault partition-leader could not be applied"),
+        "names the fault: {text}"
+    );
+    assert!(
+        text.contains("refusing to add a rule"),
+        "gives the reason: {text}"
     );
 }

@@ -5,7 +5,7 @@
 //! request id, so many requests can be in flight on one connection and answers can come back in
 //! any order: a heartbeat or a vote never waits behind a large AppendEntries.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -262,6 +262,9 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
     Ok(())
 }
 
+/// How far ahead of the bytes received a frame's buffer may grow.
+const RESERVE_STEP: usize = 1 << 20;
+
 /// Reads one frame. A clean EOF before the length prefix is `Closed`.
 pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     r: &mut R,
@@ -277,16 +280,26 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
         return Err(FrameError::TooLarge(len));
     }
     // Read into spare capacity (no zero-fill), then decode payloads as slices of the frame.
-    let mut buf = BytesMut::with_capacity(len);
+    // Room grows with the bytes that really arrive, at most RESERVE_STEP ahead: a peer that
+    // announces MAX_FRAME and trickles (or sends nothing) does not get it allocated up front.
+    let mut buf = BytesMut::with_capacity(len.min(RESERVE_STEP));
     while buf.len() < len {
+        if buf.capacity() == buf.len() {
+            buf.reserve((len - buf.len()).min(RESERVE_STEP));
+        }
         let want = (len - buf.len()) as u64;
         if (&mut *r).take(want).read_buf(&mut buf).await? == 0 {
             return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
         }
     }
-    let frame = buf.freeze();
-    let _scope = FrameScope::enter(&frame);
-    Ok(bincode::deserialize(&frame)?)
+    decode_frame(&buf.freeze())
+}
+
+/// Decodes one frame's bytes (without its length prefix); payloads are slices of `frame`.
+/// What [`read_frame`] does once the bytes are in, and what the fuzz target drives.
+pub fn decode_frame<T: DeserializeOwned>(frame: &Bytes) -> Result<Frame<T>, FrameError> {
+    let _scope = FrameScope::enter(frame);
+    Ok(bincode::deserialize(frame)?)
 }
 
 #[cfg(test)]
@@ -443,6 +456,24 @@ mod tests {
             read_frame::<_, PeerRequest>(&mut r).await,
             Err(FrameError::Closed)
         ));
+
+        // A frame several times the reserve step, arriving in small pieces, still reads whole.
+        let big = Frame {
+            id: 9,
+            body: vec![7u8; 3 * RESERVE_STEP + 5],
+        };
+        let mut buf = Vec::new();
+        encode_frame(&big, &mut buf).unwrap();
+        let (mut tx, mut rx) = tokio::io::duplex(4096);
+        let writer = tokio::spawn(async move {
+            for piece in buf.chunks(1000) {
+                tx.write_all(piece).await.unwrap();
+            }
+        });
+        let f: Frame<Vec<u8>> = read_frame(&mut rx).await.unwrap();
+        writer.await.unwrap();
+        assert_eq!((f.id, f.body.len()), (9, 3 * RESERVE_STEP + 5));
+        assert!(f.body.iter().all(|b| *b == 7));
 
         // A connection that ends inside a frame body is an I/O error, not a short frame.
         let mut cut = 100u32.to_be_bytes().to_vec();

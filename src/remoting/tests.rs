@@ -259,6 +259,33 @@ async fn a_bad_frame_closes_only_that_connection() {
     assert_eq!(resp.ext("id"), Some("b"));
 }
 
+/// A frame whose length prefix is over the limit is refused on its first four bytes: the
+/// server closes the connection without waiting for (or buffering) the body it announced.
+#[tokio::test]
+async fn a_frame_declared_over_the_limit_is_refused_before_its_body_is_read() {
+    let server = start(ServerConfig {
+        max_frame: 64 * 1024,
+        ..ServerConfig::default()
+    })
+    .await;
+    for declared in [64 * 1024 - 3, 16 << 20, i32::MAX as usize] {
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        // Only the prefix: the socket stays open, so a server that waited for the body would
+        // never close it.
+        s.write_all(&(declared as i32).to_be_bytes()).await.unwrap();
+        assert!(
+            raw_closed(&mut s, T).await,
+            "a {declared}-byte frame must be refused at once"
+        );
+    }
+    // Exactly at the limit is still accepted.
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(&(64i32 * 1024 - 4).to_be_bytes())
+        .await
+        .unwrap();
+    assert!(!raw_closed(&mut s, Duration::from_millis(300)).await);
+}
+
 #[tokio::test]
 async fn server_pushes_and_asks_on_the_clients_connection() {
     let server = start(ServerConfig::default()).await;

@@ -18,6 +18,11 @@
 //!   not agree on one leader and one applied index after the final heal — a node that does not
 //!   come back after kill -9 would otherwise leave its data unchecked.
 //!
+//! A run is **unknown** (neither valid nor invalid, and the command exits non-zero) when a
+//! scheduled fault could not be applied or a heal failed (a missing tool, a failed command, a
+//! namespace gone): the cluster was not tested under the schedule it claims, so "no anomaly"
+//! proves nothing. The faults concerned are listed in [`Results::unapplied`].
+//!
 //! An `info` send (timeout, connection lost) may or may not be visible later; neither outcome
 //! is an anomaly. Statistics (counts, latency, availability per fault window, recovery times)
 //! are in [`stats`] and never affect validity.
@@ -29,7 +34,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::Op;
+use crate::history::{Func, Op, OpType};
 pub use safety::{Anomalies, AnomalyCounts};
 pub use stats::Stats;
 
@@ -39,20 +44,78 @@ pub const MAX_EXAMPLES: usize = 20;
 /// What `results.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
-    /// True only when no safety anomaly was found.
+    /// True only when no safety anomaly was found and every scheduled fault was applied and
+    /// healed.
     pub valid: bool,
+    /// Faults that could not be applied or healed, with the reason (`partition-leader could
+    /// not be applied: ...`). Any entry makes the verdict [`Verdict::Unknown`].
+    #[serde(default)]
+    pub unapplied: Vec<String>,
     pub anomaly_counts: AnomalyCounts,
     /// Up to [`MAX_EXAMPLES`] examples of each anomaly kind.
     pub anomalies: Anomalies,
     pub stats: Stats,
 }
 
+/// What a run proved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every fault ran and no safety anomaly was found.
+    Valid,
+    /// A safety anomaly was found (whatever else happened).
+    Invalid,
+    /// No anomaly, but a scheduled fault could not be applied or healed: nothing is proven.
+    Unknown,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Valid => "VALID",
+            Verdict::Invalid => "INVALID",
+            Verdict::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+impl Results {
+    /// Invalid beats unknown: an anomaly found under fewer faults than planned is still real.
+    pub fn verdict(&self) -> Verdict {
+        if self.anomaly_counts.total() > 0 {
+            Verdict::Invalid
+        } else if !self.unapplied.is_empty() {
+            Verdict::Unknown
+        } else {
+            Verdict::Valid
+        }
+    }
+}
+
+/// The nemesis's faults that did not take effect (a `fault` completing `info`/`fail`) or whose
+/// heal failed (a `heal` completing `info`/`fail`), in history order.
+pub fn unapplied(ops: &[Op]) -> Vec<String> {
+    ops.iter()
+        .filter(|op| op.process == "nemesis" && matches!(op.kind, OpType::Info | OpType::Fail))
+        .filter_map(|op| {
+            let name = op.value.as_deref().unwrap_or("?");
+            let why = op.error.as_deref().unwrap_or("no reason recorded");
+            match op.f {
+                Func::Fault => Some(format!("fault {name} could not be applied: {why}")),
+                Func::Heal => Some(format!("heal of {name} failed: {why}")),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// Checks a complete history.
 pub fn check(ops: &[Op]) -> Results {
     let anomalies = safety::check(ops);
     let anomaly_counts = anomalies.counts.clone();
+    let unapplied = unapplied(ops);
     Results {
-        valid: anomaly_counts.total() == 0,
+        valid: anomaly_counts.total() == 0 && unapplied.is_empty(),
+        unapplied,
         anomaly_counts,
         anomalies,
         stats: stats::compute(ops),

@@ -394,3 +394,51 @@ fn delayed_values_read_early_or_never_are_reported() {
     assert_eq!(r.anomaly_counts.lost, 1);
     assert_eq!(r.anomalies.lost[0].value, "p2-2@9000");
 }
+
+#[test]
+fn a_fault_not_applied_makes_the_run_unknown_and_names_it() {
+    let mut h = healthy();
+    h.push(Op::new(OpType::Invoke, Func::Fault, "nemesis").value("partition-leader"));
+    h.push(
+        Op::new(OpType::Info, Func::Fault, "nemesis")
+            .value("partition-leader")
+            .error("ip netns exec lmqj-1-n0 iptables -w -A INPUT: not found"),
+    );
+    h.push(Op::new(OpType::Invoke, Func::Heal, "nemesis").value("partition-leader"));
+    h.push(Op::new(OpType::Ok, Func::Heal, "nemesis").value("partition-leader"));
+    drain_all(&mut h, ALL);
+    let r = h.check();
+    assert!(!r.valid);
+    assert_eq!(r.verdict(), Verdict::Unknown);
+    assert_eq!(r.unapplied.len(), 1);
+    assert!(r.unapplied[0].contains("fault partition-leader could not be applied"));
+    assert!(r.unapplied[0].contains("iptables"));
+}
+
+#[test]
+fn a_failed_heal_makes_the_run_unknown() {
+    let mut h = healthy();
+    h.push(Op::new(OpType::Invoke, Func::Heal, "nemesis").value("all"));
+    h.push(
+        Op::new(OpType::Info, Func::Heal, "nemesis")
+            .value("all")
+            .error("Cannot open network namespace"),
+    );
+    drain_all(&mut h, ALL);
+    let r = h.check();
+    assert_eq!(r.verdict(), Verdict::Unknown);
+    assert!(r.unapplied[0].starts_with("heal of all failed"));
+}
+
+#[test]
+fn an_anomaly_beats_an_unapplied_fault() {
+    let mut h = healthy();
+    h.send("p2", "p2-1", OpType::Ok, Some((0, 3)));
+    h.push(
+        Op::new(OpType::Info, Func::Fault, "nemesis")
+            .value("kill")
+            .error("n1 was not running"),
+    );
+    drain_all(&mut h, ALL);
+    assert_eq!(h.check().verdict(), Verdict::Invalid);
+}

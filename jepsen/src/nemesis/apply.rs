@@ -161,7 +161,7 @@ impl Nemesis {
                     }
                 };
                 for &v in &victims {
-                    c.kill(v).await;
+                    c.kill(v).await?;
                 }
                 Ok((Active::Killed(victims), format!("kill -9 {who}")))
             }
@@ -172,7 +172,7 @@ impl Nemesis {
                 } else {
                     self.leader_or_random(c).await
                 };
-                c.pause(v);
+                c.pause(v)?;
                 Ok((Active::Paused(vec![v]), format!("SIGSTOP {who}")))
             }
             Fault::Netem => {

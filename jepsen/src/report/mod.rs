@@ -59,13 +59,16 @@ fn pct(x: f64) -> String {
 pub fn summary(info: &RunInfo<'_>, r: &Results) -> String {
     let s = &r.stats;
     let mut out = String::new();
-    let verdict = if r.valid { "VALID" } else { "INVALID" };
+    let verdict = r.verdict().name();
     let _ = writeln!(
         out,
         "==== LedgerMQ Jepsen: {} (seed {}) — {verdict} ====",
         info.name, info.seed
     );
     let _ = writeln!(out, "run dir   {}", info.dir.display());
+    for u in &r.unapplied {
+        let _ = writeln!(out, "UNKNOWN   {u}");
+    }
     let _ = writeln!(
         out,
         "sends     {} in {:.0} s: ok {} ({}), fail {}, info {}",

@@ -279,8 +279,14 @@ pub fn render(info: &RunInfo<'_>, r: &Results, ops: &[Op]) -> String {
     let end = r.stats.duration_s.max(1.0);
     let f = Frame { x_max: end };
     let wins = faults_svg(&f, &windows(ops), end);
-    let verdict = if r.valid { "valid" } else { "INVALID" };
+    let verdict = match r.verdict() {
+        crate::checker::Verdict::Valid => "valid",
+        v => v.name(),
+    };
     let mut anomalies = String::new();
+    for u in &r.unapplied {
+        let _ = write!(anomalies, "<li>{}</li>", esc(u));
+    }
     // A few examples of each kind, as in results.json (which keeps up to 20).
     let examples = serde_json::to_value(&r.anomalies).unwrap_or_default();
     for (k, n) in r.anomaly_counts.nonzero() {

@@ -30,6 +30,8 @@ pub enum TopologyError {
     Command { command: String, message: String },
     #[error("connectivity check failed: {0}")]
     Unreachable(String),
+    #[error("jepsen needs {0}, which cannot be run here; no fault would be applied without it (apt-get install -y iproute2 iptables)")]
+    MissingTools(String),
 }
 
 /// One host of the test network.
@@ -59,6 +61,39 @@ pub fn require_root() -> Result<(), TopologyError> {
         return Err(TopologyError::NotRoot);
     }
     Ok(())
+}
+
+/// The programs every run needs: `ip` builds the network and runs commands in it, `iptables`
+/// makes the partitions (and every heal flushes its chains), `tc` degrades links.
+pub const TOOLS: [(&str, &str); 3] = [("ip", "-V"), ("iptables", "-V"), ("tc", "-V")];
+
+/// Fails, naming each missing program, unless [`TOOLS`] all run. Checked before anything is
+/// created: a run whose faults cannot be applied would otherwise test nothing and could still
+/// end looking valid.
+pub fn require_tools() -> Result<(), TopologyError> {
+    let missing: Vec<String> = TOOLS
+        .iter()
+        .filter_map(|(tool, version_flag)| {
+            match std::process::Command::new(tool)
+                .arg(version_flag)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+            {
+                Ok(s) if s.success() => None,
+                Ok(s) => Some(format!(
+                    "`{tool}` (`{tool} {version_flag}` exited with {s})"
+                )),
+                Err(e) => Some(format!("`{tool}` ({e})")),
+            }
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(TopologyError::MissingTools(missing.join(", ")))
+    }
 }
 
 /// A fresh run id: 6 hex digits.
