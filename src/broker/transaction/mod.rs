@@ -18,3 +18,19 @@ pub mod end;
 pub mod half;
 
 pub use crate::protocol::headers::CheckTransactionStateRequestHeader;
+
+use crate::broker::context::BrokerContext;
+use crate::protocol::topic::TopicConfig;
+use crate::protocol::topic_names::{TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC};
+use crate::raft::WriteError;
+
+/// Creates the half and op topics (one queue each, as RocketMQ does on first use) if missing,
+/// so that tools and the dashboard can route to and browse them.
+pub async fn ensure_topics(bc: &BrokerContext) -> Result<(), WriteError> {
+    for name in [TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC] {
+        if bc.topics.get(name).is_none() {
+            bc.topics.put(TopicConfig::new(name, 1)).await?;
+        }
+    }
+    Ok(())
+}

@@ -37,6 +37,7 @@ fn row(m: &MessageExt) -> Value {
         "bornTimestamp": m.born_timestamp,
         "storeHost": m.store_host.to_string(),
         "bodySize": m.body.len(),
+        "transaction": super::transaction_state::transaction_state(m),
     })
 }
 

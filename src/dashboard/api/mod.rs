@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod consumers;
 pub mod messages;
 pub mod topics;
+pub mod transaction_state;
 
 use std::collections::HashMap;
 use std::sync::Arc;

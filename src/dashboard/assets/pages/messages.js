@@ -15,6 +15,7 @@ LMQ.page = {
       { key: "queueOffset", label: "Offset", num: true },
       { key: "bodySize", label: "Body bytes", num: true },
       { key: "storeTimestamp", label: "Stored", render: (m) => LMQ.time(m.storeTimestamp) },
+      { key: "transaction", label: "Transaction", wrap: true, render: (m) => m.transaction || "" },
     ], msgs, { sort: "storeTimestamp", desc: true, id: "message-results", empty: "No message found" });
 
     if (p.id) {
@@ -39,6 +40,7 @@ LMQ.page = {
             "Born": LMQ.time(m.bornTimestamp), "Stored": LMQ.time(m.storeTimestamp),
             "msgId (UNIQ_KEY)": m.msgId, "offsetMsgId": m.offsetMsgId,
             "Reconsume times": m.reconsumeTimes, "System flag": m.sysFlag,
+            ...(m.transaction ? { "Transaction": m.transaction } : {}),
           }, { id: "message-info", sort: null })),
           LMQ.section("Properties", LMQ.kvTable(m.properties, { id: "message-properties" }))),
       );
