@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use anyhow::bail;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::credentials::CredentialArgs;
 use super::say;
+use crate::client::transaction::{send_in_transaction, LocalState};
 use crate::client::{Consumer, ConsumerConfig, Message, Producer, ProducerConfig, ReceivedMessage};
 use crate::protocol::body::ConsumeFromWhere;
 
@@ -48,6 +49,34 @@ pub struct ProducerArgs {
     deliver_after: Option<std::time::Duration>,
     #[command(flatten)]
     credentials: CredentialArgs,
+    /// Send each message as a transaction whose local transaction answers this; `unknown`
+    /// leaves it to the broker's check-back, answered with --check-answer.
+    #[arg(long = "transaction", value_enum)]
+    transaction: Option<TxState>,
+    #[arg(long = "check-answer", value_enum, default_value = "commit")]
+    check_answer: TxState,
+    /// With --transaction unknown: how long to wait for each message's check-back (the
+    /// broker's transactionTimeOut + transactionCheckInterval, 66 s by default).
+    #[arg(long = "check-wait-secs", default_value_t = 90)]
+    check_wait_secs: u64,
+}
+
+/// A local transaction's answer, on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TxState {
+    Commit,
+    Rollback,
+    Unknown,
+}
+
+impl From<TxState> for LocalState {
+    fn from(s: TxState) -> LocalState {
+        match s {
+            TxState::Commit => LocalState::Commit,
+            TxState::Rollback => LocalState::Rollback,
+            TxState::Unknown => LocalState::Unknown,
+        }
+    }
 }
 
 /// `500ms`, `3s`, `2m` or `1h`.
@@ -108,8 +137,8 @@ const MAX_CONSECUTIVE_FAILURES: u64 = 3;
 /// [`MAX_CONSECUTIVE_FAILURES`] in a row); the exit status is non-zero if any failed.
 pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
     let producer = Producer::new(
-        args.credentials.options(args.namesrv)?,
-        ProducerConfig::new(args.group),
+        args.credentials.options(args.namesrv.clone())?,
+        ProducerConfig::new(args.group.clone()),
     )?;
     let mut failed = 0u64;
     let mut in_a_row = 0u64;
@@ -136,10 +165,35 @@ pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
             let at = crate::time::now_ms().saturating_add(after.as_millis() as i64);
             msg = msg.with_property("TIMER_DELIVER_MS", &at.to_string())?;
         }
-        match producer.send(msg).await {
-            Ok(r) => {
+        let sent = match args.transaction {
+            None => producer.send(msg).await.map(|r| r.to_string()),
+            Some(first) => send_in_transaction(
+                &producer,
+                &args.group,
+                msg,
+                first.into(),
+                args.check_answer.into(),
+                Duration::from_secs(args.check_wait_secs),
+            )
+            .await
+            .map(|t| {
+                let then = match (first, t.checked) {
+                    (TxState::Unknown, Some(answer)) => {
+                        format!(", checked back by the broker: answered {answer:?}")
+                    }
+                    (TxState::Unknown, None) => format!(
+                        ", no check-back within {} s: still pending",
+                        args.check_wait_secs
+                    ),
+                    _ => String::new(),
+                };
+                format!("{} transaction={first:?}{then}", t.send)
+            }),
+        };
+        match sent {
+            Ok(line) => {
                 in_a_row = 0;
-                say(r);
+                say(line);
             }
             Err(e) => {
                 failed += 1;

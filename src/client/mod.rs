@@ -8,6 +8,7 @@
 //! consumer/    Consumer: clustering push consumer (rebalance, long-polling pulls, offsets)
 //! admin.rs     MqAdmin: what `ledgermq mqadmin` needs
 //! browse.rs    more MqAdmin calls for the dashboard: messages by time, offset reset
+//! transaction.rs  a transactional send (half message, END_TRANSACTION, check-back answer)
 //! error.rs     ClientError
 //! raft_admin.rs  RaftAdminClient: the peer port's admin requests (not RocketMQ)
 //! ```
@@ -24,6 +25,7 @@ pub mod mq;
 pub mod producer;
 pub mod raft_admin;
 pub mod route;
+pub mod transaction;
 
 pub use admin::{BrokerNode, MqAdmin};
 pub use browse::ResetOffset;

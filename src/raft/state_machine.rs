@@ -67,7 +67,16 @@ impl StateMachine {
         std::fs::create_dir_all(raft_dir)
             .map_err(|e| StoreError::io("create raft dir", raft_dir, e))?;
         let snapshot_path = raft_dir.join("snapshot");
-        let file: Option<SnapshotFile> = read_atomic(&snapshot_path)?;
+        let file: Option<SnapshotFile> = match read_atomic(&snapshot_path) {
+            Ok(f) => f,
+            Err(e) => match legacy::read_file(&snapshot_path) {
+                Some(f) => {
+                    tracing::warn!("snapshot in the layout before issue 14: read with empty transaction and lock tables");
+                    Some(f)
+                }
+                None => return Err(e.into()),
+            },
+        };
         let (data, applied) = match file {
             Some(f) => {
                 tracing::info!(last_log_id = ?f.meta.last_log_id, "loaded state machine snapshot");
@@ -318,8 +327,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let sig = Some(meta.signature());
-        let data: BrokerMetadata = bincode::deserialize(snapshot.get_ref())
-            .map_err(|e| StorageIOError::read_snapshot(sig.clone(), AnyError::new(&e)))?;
+        let data: BrokerMetadata = match bincode::deserialize(snapshot.get_ref()) {
+            Ok(d) => d,
+            Err(e) => legacy::decode_metadata(snapshot.get_ref())
+                .ok_or_else(|| StorageIOError::read_snapshot(sig.clone(), AnyError::new(&e)))?,
+        };
         // The file records the state as this node holds it. With the leader's queue ranges,
         // a restart before this node's next snapshot looked for queue entries it never had
         // and refused to open its ConsumeQueues.
@@ -359,6 +371,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
+mod legacy;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

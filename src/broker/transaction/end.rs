@@ -110,11 +110,23 @@ pub async fn resolve_half(
 ) -> Result<(), Refusal> {
     let state = bc.core.broker_state();
     let system = |remark: String| (code::SYSTEM_ERROR, remark);
-    let bytes = message_at(state, commit_log_offset)
-        .ok_or_else(|| system("Find prepared transaction message failed".into()))?
-        .freeze();
-    let (half, _) = decode_stored_bytes(&bytes, false)
-        .map_err(|e| system(format!("the prepared message is unreadable: {e}")))?;
+    let read = message_at(state, commit_log_offset)
+        .ok_or_else(|| system("Find prepared transaction message failed".into()))
+        .and_then(|bytes| {
+            decode_stored_bytes(&bytes.freeze(), false)
+                .map(|(half, _)| half)
+                .map_err(|e| system(format!("the prepared message is unreadable: {e}")))
+        });
+    let half = match (read, resolution) {
+        (Ok(half), _) => half,
+        // A half message retention already deleted can still be discarded: the op record
+        // needs only its offset, and without it the half would be checked forever.
+        (Err(_), Resolution::Discard) => crate::message::MessageExt {
+            store_host: bc.store_host,
+            ..Default::default()
+        },
+        (Err(e), _) => return Err(e),
+    };
     let entry = resolution_entry(&half, half_offset, resolution, now_ms())
         .map_err(|e| (code::MESSAGE_ILLEGAL, e.to_string()))?;
     let written = bc

@@ -38,6 +38,7 @@ fn row(m: &MessageExt) -> Value {
         "storeHost": m.store_host.to_string(),
         "bodySize": m.body.len(),
         "delay": super::schedule_state::delay_state(m),
+        "transaction": super::transaction_state::transaction_state(m),
     })
 }
 

@@ -7,6 +7,7 @@ pub mod consumers;
 pub mod messages;
 pub mod schedule_state;
 pub mod topics;
+pub mod transaction_state;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -40,6 +40,7 @@ mod offset;
 mod pull;
 mod query;
 mod send;
+mod transaction;
 
 pub use admin::{
     CreateTopicRequestHeader, DeleteTopicRequestHeader, GetBrokerConfigResponseHeader,
@@ -73,3 +74,4 @@ pub use send::{
     uses_v2_names, SendMessageRequestHeader, SendMessageResponseHeader, SEND_BATCH_MESSAGE,
     SEND_MESSAGE_V2, SEND_REPLY_MESSAGE_V2,
 };
+pub use transaction::CheckTransactionStateRequestHeader;

@@ -74,6 +74,11 @@ async fn send_steps(
         reconsume_times: route.reconsume_times,
     };
     let half = half::prepare_half(&h, batch, &mut stamp).map_err(|r| r.answer(req))?;
+    if half.is_some() {
+        crate::broker::transaction::ensure_topics(bc)
+            .await
+            .map_err(|e| write_error(req, bc, &e))?;
+    }
     let max_body = bc.cfg.max_message_size as usize;
     let bytes = if batch {
         outgoing_messages(&h, batch, &req.body)

@@ -18,6 +18,7 @@ LMQ.page = {
       { key: "bodySize", label: "Body bytes", num: true },
       { key: "storeTimestamp", label: "Stored", render: (m) => LMQ.time(m.storeTimestamp) },
       { key: "delay", label: "Delay", render: (m) => delayText(m.delay) },
+      { key: "transaction", label: "Transaction", wrap: true, render: (m) => m.transaction || "" },
     ], msgs, { sort: "storeTimestamp", desc: true, id: "message-results", empty: "No message found" });
 
     if (p.id) {
@@ -43,6 +44,7 @@ LMQ.page = {
             "msgId (UNIQ_KEY)": m.msgId, "offsetMsgId": m.offsetMsgId,
             "Reconsume times": m.reconsumeTimes, "System flag": m.sysFlag,
             "Delay": delayText(m.delay),
+            ...(m.transaction ? { "Transaction": m.transaction } : {}),
           }, { id: "message-info", sort: null })),
           LMQ.section("Properties", LMQ.kvTable(m.properties, { id: "message-properties" }))),
       );
