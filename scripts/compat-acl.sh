@@ -104,7 +104,8 @@ NS="127.0.0.1:$NS_PORT"
 CLIENT_PORTS=("$C0" "$C1" "$C2")
 mkdir -p "$TMP/logs" "$TMP/cpp-home"
 cp "$SAMPLE" "$TMP/plain_acl.yml"
-printf 'listenPort=%s\nmetricsPort=0\n' "$NS_PORT" >"$TMP/namesrv.conf"
+printf 'listenPort=%s\nmetricsPort=0\naclEnable=true\nrocketmq.acl.plain.file=plain_acl.yml\n' \
+  "$NS_PORT" >"$TMP/namesrv.conf"
 for i in 0 1 2; do
   cat >"$TMP/broker-n$i.conf" <<EOF
 brokerClusterName=RaftCluster
@@ -122,10 +123,13 @@ autoCreateTopicEnable=true
 aclEnable=true
 rocketmq.acl.plain.file=plain_acl.yml
 raftPeerSecret=compat-acl-peer-secret
+namesrvAccessKey=rocketmq2
+namesrvSecretKey=12345678
 EOF
 done
 
 echo "==> start name server + 3 brokers with aclEnable=true (temp dir $TMP)"
+# The brokers register with an admin account (namesrvAccessKey): the name server checks ACL.
 NO_COLOR=1 "$BIN" namesrv -c "$TMP/namesrv.conf" >"$TMP/logs/namesrv.log" 2>&1 &
 PIDS+=("$!")
 sleep 0.5

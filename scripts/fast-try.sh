@@ -156,7 +156,9 @@ start() {
   mkdir -p "$RUN/logs" "$RUN/pids"
   echo "$layout" >"$RUN/layout"
   acl_env "$layout"
-  start_one namesrv 9876 -- "$BIN" namesrv -c "$REPO/cluster-conf/namesrv.conf"
+  local namesrv_conf="$REPO/cluster-conf/namesrv.conf"
+  [ "$layout" != dledger-acl ] || namesrv_conf="$REPO/cluster-conf/dledger-acl/namesrv.conf"
+  start_one namesrv 9876 -- "$BIN" namesrv -c "$namesrv_conf"
   local names=(namesrv) line
   while read -r line; do
     local name members_str members=() args=()

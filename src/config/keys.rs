@@ -65,6 +65,8 @@ pub const METRICS_PORT: &str = "metricsPort";
 pub const ACL_ENABLE: &str = "aclEnable";
 pub const ACL_PLAIN_FILE: &str = "rocketmq.acl.plain.file";
 pub const RAFT_PEER_SECRET: &str = "raftPeerSecret";
+pub const NAMESRV_ACCESS_KEY: &str = "namesrvAccessKey";
+pub const NAMESRV_SECRET_KEY: &str = "namesrvSecretKey";
 
 // Name server.
 pub const ROCKETMQ_HOME: &str = "rocketmqHome";
