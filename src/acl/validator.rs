@@ -173,7 +173,7 @@ fn authenticate<'t>(
         .get(SIGNATURE)
         .map(String::as_str)
         .unwrap_or("");
-    if !signature::verify(&signature::request_content(req), &account.secret_key, sent) {
+    if !signature::verify_request(req, &account.secret_key, sent) {
         return Err(AclDenied(format!(
             "Check signature failed for accessKey={access_key}"
         )));
