@@ -165,7 +165,12 @@ stored() {
 refusals() {
   local i total=0 n
   for i in 0 1 2; do
-    n=$(curl -s --max-time 3 "http://127.0.0.1:$((CLIENT_PORTS[i] + 2))/metrics" |
+    # Python rather than curl: a fresh Debian has python3 (the venv), not always curl.
+    n=$("$VENV/bin/python" -c 'import sys, urllib.request
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode())
+except Exception:
+    pass' "http://127.0.0.1:$((CLIENT_PORTS[i] + 2))/metrics" |
       awk '/^ledgermq_broker_requests_total\{/ && /code="SYSTEM_ERROR"/ && /request="SEND_MESSAGE/ { s += $NF } END { print s + 0 }')
     total=$((total + ${n%.*}))
   done
