@@ -104,7 +104,8 @@ NS="127.0.0.1:$NS_PORT"
 CLIENT_PORTS=("$C0" "$C1" "$C2")
 mkdir -p "$TMP/logs" "$TMP/cpp-home"
 cp "$SAMPLE" "$TMP/plain_acl.yml"
-printf 'listenPort=%s\nmetricsPort=0\n' "$NS_PORT" >"$TMP/namesrv.conf"
+printf 'listenPort=%s\nmetricsPort=0\naclEnable=true\nrocketmq.acl.plain.file=plain_acl.yml\n' \
+  "$NS_PORT" >"$TMP/namesrv.conf"
 for i in 0 1 2; do
   cat >"$TMP/broker-n$i.conf" <<EOF
 brokerClusterName=RaftCluster
@@ -122,10 +123,13 @@ autoCreateTopicEnable=true
 aclEnable=true
 rocketmq.acl.plain.file=plain_acl.yml
 raftPeerSecret=compat-acl-peer-secret
+namesrvAccessKey=rocketmq2
+namesrvSecretKey=12345678
 EOF
 done
 
 echo "==> start name server + 3 brokers with aclEnable=true (temp dir $TMP)"
+# The brokers register with an admin account (namesrvAccessKey): the name server checks ACL.
 NO_COLOR=1 "$BIN" namesrv -c "$TMP/namesrv.conf" >"$TMP/logs/namesrv.log" 2>&1 &
 PIDS+=("$!")
 sleep 0.5
@@ -161,7 +165,12 @@ stored() {
 refusals() {
   local i total=0 n
   for i in 0 1 2; do
-    n=$(curl -s --max-time 3 "http://127.0.0.1:$((CLIENT_PORTS[i] + 2))/metrics" |
+    # Python rather than curl: a fresh Debian has python3 (the venv), not always curl.
+    n=$("$VENV/bin/python" -c 'import sys, urllib.request
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode())
+except Exception:
+    pass' "http://127.0.0.1:$((CLIENT_PORTS[i] + 2))/metrics" |
       awk '/^ledgermq_broker_requests_total\{/ && /code="SYSTEM_ERROR"/ && /request="SEND_MESSAGE/ { s += $NF } END { print s + 0 }')
     total=$((total + ${n%.*}))
   done

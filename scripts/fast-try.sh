@@ -12,7 +12,9 @@
 #   scripts/fast-try.sh clean                stop, then delete logs, pids and data
 # Layouts (cluster-conf/README.md): dledger (default: three Raft nodes, RaftNode00, client ports
 # 30911/30921/30931), dledger-3g (three groups RaftNode00..02 on three nodes, one process per
-# node hosting its three members), single, 2m-noslave, 2m-2s-async, 2m-2s-sync. Name server
+# node hosting its three members), dledger-acl (dledger with aclEnable=true, raftPeerSecret and
+# RocketMQ's sample plain_acl.yml: the tools sign as RocketMQ/12345678 and use topicB/groupB,
+# which the sample allows), single, 2m-noslave, 2m-2s-async, 2m-2s-sync. Name server
 # 127.0.0.1:9876.
 # Logs, pids and data: /tmp/ledgermq/ (LEDGERMQ_RUN_DIR). LEDGERMQ_BIN=PATH runs that binary
 # instead of building one. Running `start` again starts only what is down, so it also restarts
@@ -41,10 +43,11 @@ layout_files() {
   case "$1" in
     dledger) ls "$REPO"/cluster-conf/dledger/broker-n*.conf ;;
     dledger-3g) ls "$REPO"/cluster-conf/dledger-3g/broker-n*-g*.conf ;;
+    dledger-acl) ls "$REPO"/cluster-conf/dledger-acl/broker-n*.conf ;;
     single) echo "$REPO/cluster-conf/broker.conf" ;;
     2m-noslave | 2m-2s-async | 2m-2s-sync) ls "$REPO/cluster-conf/$1"/*.properties ;;
     *)
-      echo "fast-try: unknown layout '$1' (dledger, dledger-3g, single, 2m-noslave, 2m-2s-async, 2m-2s-sync)" >&2
+      echo "fast-try: unknown layout '$1' (dledger, dledger-3g, dledger-acl, single, 2m-noslave, 2m-2s-async, 2m-2s-sync)" >&2
       exit 2
       ;;
   esac
@@ -68,6 +71,17 @@ layout_processes() {
 
 # The layout of the running (or last) cluster, remembered so status/stop need no flag.
 current_layout() { cat "$RUN/layout" 2>/dev/null || echo dledger; }
+
+# With the dledger-acl layout every request is signed: the tools get the sample's permitted
+# account (LEDGERMQ_ACCESS_KEY/LEDGERMQ_SECRET_KEY), the dashboard its admin account.
+acl_env() {
+  if [ "$1" = dledger-acl ]; then
+    export LEDGERMQ_ACCESS_KEY=RocketMQ LEDGERMQ_SECRET_KEY=12345678
+    TRY_TOPIC=topicB TRY_GROUP=groupB
+  else
+    TRY_TOPIC=FastTry TRY_GROUP=fast_try_group
+  fi
+}
 
 build() {
   if [ -n "${LEDGERMQ_BIN:-}" ]; then
@@ -109,6 +123,7 @@ status_table() {
 
 status() {
   [ -x "$BIN" ] || build
+  acl_env "$(current_layout)"
   echo "==> ledgermq status ($(current_layout))"
   status_table || true
   echo
@@ -140,7 +155,10 @@ start() {
   build
   mkdir -p "$RUN/logs" "$RUN/pids"
   echo "$layout" >"$RUN/layout"
-  start_one namesrv 9876 -- "$BIN" namesrv -c "$REPO/cluster-conf/namesrv.conf"
+  acl_env "$layout"
+  local namesrv_conf="$REPO/cluster-conf/namesrv.conf"
+  [ "$layout" != dledger-acl ] || namesrv_conf="$REPO/cluster-conf/dledger-acl/namesrv.conf"
+  start_one namesrv 9876 -- "$BIN" namesrv -c "$namesrv_conf"
   local names=(namesrv) line
   while read -r line; do
     local name members_str members=() args=()
@@ -151,7 +169,15 @@ start() {
     start_one "$name" "$(conf_value "${members[0]}" listenPort)" -- "$BIN" broker "${args[@]}"
   done < <(layout_processes "$layout")
   if [ "$dashboard" = 1 ]; then
-    start_one dashboard 8080 -- "$BIN" dashboard --namesrv "$NAMESRV" --listen "$DASHBOARD"
+    if [ "$layout" = dledger-acl ]; then
+      # The dashboard reads and administers: the sample's admin account, and the peer secret
+      # of the layout's broker.conf for the Raft page.
+      LEDGERMQ_ACCESS_KEY=rocketmq2 LEDGERMQ_SECRET_KEY=12345678 \
+        LEDGERMQ_RAFT_PEER_SECRET="$(conf_value "${confs[0]}" raftPeerSecret)" \
+        start_one dashboard 8080 -- "$BIN" dashboard --namesrv "$NAMESRV" --listen "$DASHBOARD"
+    else
+      start_one dashboard 8080 -- "$BIN" dashboard --namesrv "$NAMESRV" --listen "$DASHBOARD"
+    fi
     names+=(dashboard)
   fi
   sleep 0.3
@@ -173,11 +199,19 @@ start() {
   echo "==> mqadmin clusterList -n $NAMESRV"
   "$BIN" mqadmin clusterList -n "$NAMESRV"
   echo
-  echo "==> ledgermq producer -n $NAMESRV -t FastTry -c 5"
-  "$BIN" producer -n "$NAMESRV" -t FastTry -c 5
+  echo "==> ledgermq producer -n $NAMESRV -t $TRY_TOPIC -c 5"
+  "$BIN" producer -n "$NAMESRV" -t "$TRY_TOPIC" -c 5
   echo
-  echo "==> ledgermq consumer -n $NAMESRV -t FastTry -g fast_try_group --count 5 --from-first"
-  "$BIN" consumer -n "$NAMESRV" -t FastTry -g fast_try_group --count 5 --from-first
+  echo "==> ledgermq consumer -n $NAMESRV -t $TRY_TOPIC -g $TRY_GROUP --count 5 --from-first"
+  "$BIN" consumer -n "$NAMESRV" -t "$TRY_TOPIC" -g "$TRY_GROUP" --count 5 --from-first
+  if [ "$layout" = dledger-acl ]; then
+    echo
+    echo "==> ACL: the same account may not send to topicA (topicA=DENY in plain_acl.yml)"
+    if "$BIN" producer -n "$NAMESRV" -t topicA -c 1; then
+      echo "fast-try: a send to the DENY topic succeeded" >&2
+      exit 1
+    fi
+  fi
   cat <<EOT
 
 Next:
@@ -231,5 +265,5 @@ case "$cmd" in
   status) status ;;
   stop) stop ;;
   clean) clean ;;
-  *) echo "usage: $0 start [--layout dledger|dledger-3g|single|2m-noslave|2m-2s-async|2m-2s-sync] [--no-dashboard]|status|stop|clean" >&2; exit 2 ;;
+  *) echo "usage: $0 start [--layout dledger|dledger-3g|dledger-acl|single|2m-noslave|2m-2s-async|2m-2s-sync] [--no-dashboard]|status|stop|clean" >&2; exit 2 ;;
 esac

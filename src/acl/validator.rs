@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::config::{AclConfigError, AclTable};
+use super::config::{Account, AclConfigError, AclTable};
 use super::permission::{needs_admin, Perm};
 use super::resource;
 use super::signature::{self, ACCESS_KEY, SIGNATURE};
@@ -84,32 +84,10 @@ impl PlainAccessValidator {
     /// Checks `req` from `remote` (see the module comment).
     pub fn validate(&self, req: &RemotingCommand, remote: IpAddr) -> Result<(), AclDenied> {
         let table = self.table();
-        if table
-            .global_white_remote_addresses
-            .iter()
-            .any(|p| p.matches(remote))
-        {
+        let Some(account) = authenticate(&table, req, remote)? else {
             return Ok(());
-        }
-        let Some(access_key) = req.ext_fields.get(ACCESS_KEY) else {
-            return Err(AclDenied("No accessKey is configured".into()));
         };
-        let Some(account) = table.accounts.get(access_key) else {
-            return Err(AclDenied(format!("No acl config for {access_key}")));
-        };
-        if account.white_remote_address.matches(remote) {
-            return Ok(());
-        }
-        let sent = req
-            .ext_fields
-            .get(SIGNATURE)
-            .map(String::as_str)
-            .unwrap_or("");
-        if !signature::verify(&signature::request_content(req), &account.secret_key, sent) {
-            return Err(AclDenied(format!(
-                "Check signature failed for accessKey={access_key}"
-            )));
-        }
+        let access_key = &account.access_key;
         if needs_admin(req.code) && !account.admin {
             return Err(AclDenied(format!(
                 "Need admin permission for request code={}, but accessKey={access_key} is not",
@@ -149,6 +127,58 @@ impl PlainAccessValidator {
         }
         Ok(())
     }
+}
+
+impl PlainAccessValidator {
+    /// The name server's check for requests that change its tables: the same authentication,
+    /// and then an `admin: true` account (a white-listed address passes, as for the broker).
+    pub fn validate_admin(&self, req: &RemotingCommand, remote: IpAddr) -> Result<(), AclDenied> {
+        let table = self.table();
+        match authenticate(&table, req, remote)? {
+            None => Ok(()),
+            Some(account) if account.admin => Ok(()),
+            Some(account) => Err(AclDenied(format!(
+                "Need admin permission for request code={}, but accessKey={} is not",
+                req.code, account.access_key
+            ))),
+        }
+    }
+}
+
+/// Steps 1-4 of the module comment: `Ok(None)` when a white address lets the request through
+/// without a signature, `Ok(Some(account))` when it is signed by a known account.
+fn authenticate<'t>(
+    table: &'t AclTable,
+    req: &RemotingCommand,
+    remote: IpAddr,
+) -> Result<Option<&'t Account>, AclDenied> {
+    if table
+        .global_white_remote_addresses
+        .iter()
+        .any(|p| p.matches(remote))
+    {
+        return Ok(None);
+    }
+    let Some(access_key) = req.ext_fields.get(ACCESS_KEY) else {
+        return Err(AclDenied("No accessKey is configured".into()));
+    };
+    let Some(account) = table.accounts.get(access_key) else {
+        return Err(AclDenied(format!("No acl config for {access_key}")));
+    };
+    if account.white_remote_address.matches(remote) {
+        return Ok(None);
+    }
+    let sent = req
+        .ext_fields
+        .get(SIGNATURE)
+        .map(String::as_str)
+        .unwrap_or("");
+    if !signature::verify_request(req, &account.secret_key, sent) {
+        return Err(AclDenied(format!(
+            "Check signature failed for accessKey={access_key}"
+        )));
+    }
+    Ok(Some(account))
 }
 
 #[cfg(test)]
@@ -265,6 +295,22 @@ accounts:
             .unwrap();
         v.validate(&signed(send("anything"), "rocketmq2", "12345678"), local())
             .unwrap();
+    }
+
+    #[test]
+    fn the_name_servers_admin_check() {
+        let v = validator();
+        let reg = || RemotingCommand::request(rc::REGISTER_BROKER).with_ext("brokerName", "b");
+        assert!(v.validate_admin(&reg(), local()).is_err());
+        let e = v
+            .validate_admin(&signed(reg(), "RocketMQ", "12345678"), local())
+            .unwrap_err();
+        assert!(e.to_string().contains("accessKey=RocketMQ is not"), "{e}");
+        v.validate_admin(&signed(reg(), "rocketmq2", "12345678"), local())
+            .unwrap();
+        assert!(v
+            .validate_admin(&signed(reg(), "rocketmq2", "wrong-secret"), local())
+            .is_err());
     }
 
     #[test]

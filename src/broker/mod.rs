@@ -128,7 +128,17 @@ impl Broker {
             }
         };
         let bc = Arc::new(BrokerContext::new(cfg, node.core().clone(), store_host));
-        let (client, _inbound) = RemotingClient::new(ClientConfig::default());
+        // Registrations are signed when the name servers check ACL (namesrvAccessKey).
+        let rpc_hook = bc.cfg.acl.namesrv_account.as_ref().map(|a| {
+            Arc::new(crate::acl::SessionCredentials::new(
+                a.access_key.clone(),
+                a.secret_key.clone(),
+            )) as Arc<dyn crate::remoting::RpcHook>
+        });
+        let (client, _inbound) = RemotingClient::new(ClientConfig {
+            rpc_hook,
+            ..ClientConfig::default()
+        });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let handler = Arc::new(BrokerHandler {
             bc: bc.clone(),

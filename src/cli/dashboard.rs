@@ -1,4 +1,5 @@
-//! `ledgermq dashboard --namesrv ADDR[;ADDR] [--listen 127.0.0.1:8080] [--users FILE]`: the web
+//! `ledgermq dashboard --namesrv ADDR[;ADDR] [--listen 127.0.0.1:8080] [--users FILE]
+//! [--accessKey AK --secretKey SK] [--raftPeerSecret S]`: the web
 //! dashboard, until SIGINT/SIGTERM. `--hash-password` turns a password read from stdin into a
 //! line for the users file.
 
@@ -9,8 +10,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 
+use super::credentials::CredentialArgs;
 use super::say;
-use crate::dashboard::{Dashboard, DashboardConfig};
+use crate::config::PeerSecret;
+use crate::dashboard::{Dashboard, DashboardAcl, DashboardConfig};
 
 #[derive(Args, Debug)]
 pub struct DashboardArgs {
@@ -32,6 +35,16 @@ pub struct DashboardArgs {
     /// Read a password from stdin, print its argon2 hash for the users file, and exit.
     #[arg(long)]
     hash_password: bool,
+    /// Brokers with aclEnable=true: the account to sign requests with.
+    #[command(flatten)]
+    credentials: CredentialArgs,
+    /// Brokers with aclEnable=true: their raftPeerSecret, for the Raft page.
+    #[arg(
+        long = "raftPeerSecret",
+        env = "LEDGERMQ_RAFT_PEER_SECRET",
+        hide_env_values = true
+    )]
+    raft_peer_secret: Option<String>,
 }
 
 pub async fn run(args: DashboardArgs) -> anyhow::Result<()> {
@@ -48,13 +61,22 @@ pub async fn run(args: DashboardArgs) -> anyhow::Result<()> {
         say(crate::dashboard::hash_password(password)?);
         return Ok(());
     }
-    let dashboard = Dashboard::start(DashboardConfig {
+    let peer_secret = match args.raft_peer_secret {
+        Some(s) => Some(PeerSecret::new(s).map_err(|e| anyhow::anyhow!("--raftPeerSecret: {e}"))?),
+        None => None,
+    };
+    let acl = DashboardAcl {
+        credentials: args.credentials.credentials()?,
+        peer_secret,
+    };
+    let cfg = DashboardConfig {
         namesrv_addr: args.namesrv.clone(),
         listen: args.listen,
         users_file: args.users,
-    })
-    .await
-    .context("starting the dashboard")?;
+    };
+    let dashboard = Dashboard::start_with_acl(cfg, acl)
+        .await
+        .context("starting the dashboard")?;
     eprintln!(
         "LedgerMQ dashboard: open http://{} (name server {})",
         dashboard.local_addr(),

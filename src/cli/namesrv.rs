@@ -38,7 +38,24 @@ pub async fn run(args: NamesrvArgs) -> anyhow::Result<()> {
         rx.clone(),
     )
     .await?;
-    let server = tokio::spawn(crate::namesrv::serve(listener, state, rx));
+    // With aclEnable=true a name server that cannot read its ACL must not start open.
+    let acl = match cfg.acl.acl_enable {
+        true => {
+            let v = crate::acl::PlainAccessValidator::load(&cfg.acl.acl_file)
+                .context("aclEnable=true but the ACL file cannot be used")?;
+            let v = std::sync::Arc::new(v);
+            tracing::info!(file = %cfg.acl.acl_file.display(),
+                "aclEnable=true: broker registrations, topic deletions and KV writes need an admin account");
+            tokio::spawn(crate::acl::watcher::run(
+                v.clone(),
+                crate::acl::watcher::RELOAD_INTERVAL,
+                rx.clone(),
+            ));
+            Some(v)
+        }
+        false => None,
+    };
+    let server = tokio::spawn(crate::namesrv::serve_with_acl(listener, state, acl, rx));
     super::broker::wait_for_signal().await;
     tracing::info!("name server shutting down");
     let _ = tx.send(true);

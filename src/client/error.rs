@@ -89,7 +89,11 @@ impl ClientError {
     pub fn is_retryable_send(&self) -> bool {
         match self {
             ClientError::Remoting(e) => !matches!(e, RemotingError::Codec(_)),
-            ClientError::Remote { code, .. } => RETRY_SEND_CODES.contains(code),
+            // An ACL refusal comes as SYSTEM_ERROR, a retryable code; retrying cannot change
+            // the account's permissions, only slow the answer down.
+            ClientError::Remote { code, remark, .. } => {
+                RETRY_SEND_CODES.contains(code) && !is_acl_refusal(remark)
+            }
             ClientError::NoRoute { .. } => true,
             _ => false,
         }
@@ -108,6 +112,11 @@ impl ClientError {
             _ => None,
         }
     }
+}
+
+/// Whether a remark is a broker's ACL refusal (`AclException`, answered with SYSTEM_ERROR).
+pub fn is_acl_refusal(remark: &str) -> bool {
+    remark.contains("AclException")
 }
 
 #[cfg(test)]
@@ -139,6 +148,13 @@ mod tests {
             remark: String::new(),
         };
         assert_eq!(e.to_string(), "a answered code 9999: ");
+        let e = ClientError::Remote {
+            addr: "a".into(),
+            code: 1,
+            remark: "org.apache.rocketmq.acl.common.AclException: No accessKey is configured"
+                .into(),
+        };
+        assert!(!e.is_retryable_send(), "an ACL refusal is final");
     }
 
     #[test]

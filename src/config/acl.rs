@@ -39,6 +39,21 @@ impl std::fmt::Debug for PeerSecret {
     }
 }
 
+/// An ACL account a process signs its own requests with (`namesrvAccessKey`/
+/// `namesrvSecretKey`: the broker's registration with ACL name servers). `Debug` redacts the
+/// secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccountKeys {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for AccountKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AccountKeys({}, <redacted>)", self.access_key)
+    }
+}
+
 /// The ACL settings of one config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AclSettings {
@@ -48,6 +63,9 @@ pub struct AclSettings {
     pub acl_file: PathBuf,
     /// `raftPeerSecret` (broker only); required when `aclEnable=true`.
     pub raft_peer_secret: Option<PeerSecret>,
+    /// `namesrvAccessKey` + `namesrvSecretKey` (broker only): the account the broker signs its
+    /// registrations with, for name servers with `aclEnable=true` (an `admin` account there).
+    pub namesrv_account: Option<AccountKeys>,
 }
 
 /// The file name RocketMQ uses.
@@ -60,6 +78,7 @@ impl AclSettings {
             acl_enable: false,
             acl_file: resolve(origin, Path::new(DEFAULT_ACL_FILE)),
             raft_peer_secret: None,
+            namesrv_account: None,
         }
     }
 }

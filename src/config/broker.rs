@@ -363,6 +363,24 @@ impl BrokerConfig {
         src.set(&mut c.acl.raft_peer_secret, k::RAFT_PEER_SECRET, |v| {
             values::optional(v, |s| PeerSecret::new(s))
         })?;
+        let mut ns_access_key: Option<String> = None;
+        let mut ns_secret_key: Option<String> = None;
+        src.set(&mut ns_access_key, k::NAMESRV_ACCESS_KEY, text_opt)?;
+        src.set(&mut ns_secret_key, k::NAMESRV_SECRET_KEY, text_opt)?;
+        c.acl.namesrv_account = match (ns_access_key, ns_secret_key) {
+            (None, None) => None,
+            (Some(access_key), Some(secret_key)) => Some(acl::AccountKeys {
+                access_key,
+                secret_key,
+            }),
+            _ => {
+                return Err(ConfigError::Inconsistent {
+                    file: origin.to_path_buf(),
+                    key: k::NAMESRV_SECRET_KEY.into(),
+                    message: "namesrvAccessKey and namesrvSecretKey go together".into(),
+                })
+            }
+        };
         cfg.unknown = src.finish();
         if !cfg.enable_d_leger_commit_log {
             for key in dleger_keys_set {

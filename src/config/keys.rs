@@ -71,6 +71,8 @@ pub const TRANSACTION_CHECK_MAX: &str = "transactionCheckMax";
 pub const ACL_ENABLE: &str = "aclEnable";
 pub const ACL_PLAIN_FILE: &str = "rocketmq.acl.plain.file";
 pub const RAFT_PEER_SECRET: &str = "raftPeerSecret";
+pub const NAMESRV_ACCESS_KEY: &str = "namesrvAccessKey";
+pub const NAMESRV_SECRET_KEY: &str = "namesrvSecretKey";
 
 // Name server.
 pub const ROCKETMQ_HOME: &str = "rocketmqHome";

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::acl::{self, AclSettings};
 use super::keys as k;
 use super::metrics_port::{self, MetricsListen};
 use super::values::{self, Source};
@@ -26,6 +27,9 @@ pub struct NamesrvConfig {
     /// `listenPort + 2` (9878 by default); `Some(0)` switches it off. See
     /// [`super::metrics_port`].
     pub metrics_port: Option<u16>,
+    /// `aclEnable` and `rocketmq.acl.plain.file`: with ACL on, the requests that change the
+    /// route tables (register/unregister broker, delete topic, KV writes) need an admin account.
+    pub acl: AclSettings,
     /// Keys this version does not know, kept and warned about at load.
     pub unknown: BTreeMap<String, String>,
 }
@@ -39,6 +43,7 @@ impl Default for NamesrvConfig {
             rocketmq_home: None,
             kv_config_path: home.join("namesrv").join("kvConfig.json"),
             metrics_port: None,
+            acl: AclSettings::defaults_for(Path::new("(defaults)")),
             unknown: BTreeMap::new(),
         }
     }
@@ -69,8 +74,15 @@ impl NamesrvConfig {
                 .get(k::KV_CONFIG_PATH, path)?
                 .unwrap_or(d.kv_config_path),
             metrics_port: src.get(k::METRICS_PORT, metrics_port::parse)?.flatten(),
+            acl: AclSettings::defaults_for(origin),
             unknown: BTreeMap::new(),
         };
+        if let Some(on) = src.get(k::ACL_ENABLE, values::boolean)? {
+            cfg.acl.acl_enable = on;
+        }
+        if let Some(file) = src.get(k::ACL_PLAIN_FILE, path)? {
+            cfg.acl.acl_file = acl::resolve(origin, &file);
+        }
         cfg.unknown = src.finish();
         if cfg.metrics_port == Some(cfg.listen_port) {
             return Err(ConfigError::Inconsistent {
@@ -150,6 +162,19 @@ mod tests {
             },
             cfg
         );
+    }
+
+    #[test]
+    fn acl_keys() {
+        let cfg = NamesrvConfig::parse(
+            "aclEnable=true\nrocketmq.acl.plain.file=acl.yml\n",
+            Path::new("/etc/lmq/namesrv.conf"),
+        )
+        .unwrap();
+        assert!(cfg.acl.acl_enable);
+        assert_eq!(cfg.acl.acl_file, PathBuf::from("/etc/lmq/acl.yml"));
+        assert!(cfg.unknown.is_empty());
+        assert!(!parse("").unwrap().acl.acl_enable);
     }
 
     #[test]

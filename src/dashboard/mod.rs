@@ -52,6 +52,14 @@ pub struct DashboardConfig {
     pub users_file: Option<PathBuf>,
 }
 
+/// What the dashboard needs to talk to a cluster with ACL on (its own configuration: the CLI's
+/// `--accessKey/--secretKey` and `--raftPeerSecret`, or their environment variables).
+#[derive(Debug, Clone, Default)]
+pub struct DashboardAcl {
+    pub credentials: Option<crate::acl::SessionCredentials>,
+    pub peer_secret: Option<crate::config::PeerSecret>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
     #[error("--listen {0} is not a loopback address, so the dashboard needs a login: give --users FILE (name = argon2 hash [admin] per line; make hashes with `ledgermq dashboard --hash-password`)")]
@@ -87,6 +95,16 @@ pub struct Dashboard {
 impl Dashboard {
     /// Checks the access rules, binds, starts the samplers and serves.
     pub async fn start(cfg: DashboardConfig) -> Result<Dashboard, DashboardError> {
+        Dashboard::start_with_acl(cfg, DashboardAcl::default()).await
+    }
+
+    /// [`Self::start`] against brokers with `aclEnable=true`: every request to the name
+    /// servers and brokers is signed with `acl.credentials`, and the Raft page proves
+    /// `acl.peer_secret` to the peer ports.
+    pub async fn start_with_acl(
+        cfg: DashboardConfig,
+        acl: DashboardAcl,
+    ) -> Result<Dashboard, DashboardError> {
         let auth = match &cfg.users_file {
             Some(path) => Auth::login(Users::load(path)?),
             None if cfg.listen.ip().is_loopback() => Auth::open(),
@@ -105,11 +123,13 @@ impl Dashboard {
                 addr: cfg.listen,
                 source,
             })?;
-        let admin = Arc::new(MqAdmin::new(ClientOptions::new(cfg.namesrv_addr.clone()))?);
+        let admin = Arc::new(MqAdmin::new(
+            ClientOptions::new(cfg.namesrv_addr.clone()).with_credentials(acl.credentials),
+        )?);
         let producer =
             Producer::with_client(admin.client().clone(), ProducerConfig::new(PRODUCER_GROUP));
         let app = Arc::new(App {
-            raft: RaftWatch::new(admin.clone()),
+            raft: RaftWatch::with_peer_secret(admin.clone(), acl.peer_secret),
             traffic: Traffic::new(admin.clone()),
             admin,
             producer,

@@ -18,6 +18,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::client::{MqAdmin, RaftAdminClient};
+use crate::config::PeerSecret;
 use crate::raft::NodeStatus;
 use crate::time::now_ms;
 
@@ -99,14 +100,25 @@ struct Group {
 /// The watcher's shared state; see the module comment.
 pub struct RaftWatch {
     admin: Arc<MqAdmin>,
+    /// `raftPeerSecret` of the cluster, when its ACL is on.
+    peer_secret: Option<PeerSecret>,
     groups: Mutex<BTreeMap<String, Group>>,
     discover_error: Mutex<Option<String>>,
 }
 
 impl RaftWatch {
     pub fn new(admin: Arc<MqAdmin>) -> Arc<RaftWatch> {
+        RaftWatch::with_peer_secret(admin, None)
+    }
+
+    /// [`Self::new`] for a cluster with ACL on: proves `peer_secret` to the peer ports.
+    pub fn with_peer_secret(
+        admin: Arc<MqAdmin>,
+        peer_secret: Option<PeerSecret>,
+    ) -> Arc<RaftWatch> {
         Arc::new(RaftWatch {
             admin,
+            peer_secret,
             groups: Mutex::new(BTreeMap::new()),
             discover_error: Mutex::new(None),
         })
@@ -186,7 +198,10 @@ impl RaftWatch {
             let before = g.peers.clone();
             g.peers.extend(peers);
             if g.peers != before {
-                g.client = Arc::new(RaftAdminClient::new(g.peers.values().cloned().collect()));
+                g.client = Arc::new(
+                    RaftAdminClient::new(g.peers.values().cloned().collect())
+                        .with_peer_secret(self.peer_secret.clone()),
+                );
             }
         }
     }

@@ -1,6 +1,8 @@
 //! The name server: route tables and the request processors that serve them. It never talks to
 //! other name servers; every broker registers with each of them.
 
+#[cfg(test)]
+mod acl_tests;
 pub mod metrics;
 pub mod processor;
 pub mod route;
@@ -12,6 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use processor::{NamesrvHandler, NamesrvState};
+
+use crate::acl::PlainAccessValidator;
 
 /// A broker that has not registered for this long is dropped (RocketMQ: 120 s).
 pub const BROKER_EXPIRY: Duration = Duration::from_secs(120);
@@ -26,6 +30,17 @@ pub async fn run(listener: TcpListener, shutdown: watch::Receiver<bool>) {
 pub async fn serve(
     listener: TcpListener,
     state: Arc<NamesrvState>,
+    shutdown: watch::Receiver<bool>,
+) {
+    serve_with_acl(listener, state, None, shutdown).await
+}
+
+/// [`serve`] with `aclEnable=true`: the requests that change the tables
+/// ([`processor::ADMIN_CODES`]) need a signed admin account of `acl`.
+pub async fn serve_with_acl(
+    listener: TcpListener,
+    state: Arc<NamesrvState>,
+    acl: Option<Arc<PlainAccessValidator>>,
     shutdown: watch::Receiver<bool>,
 ) {
     let scanner = {
@@ -44,7 +59,7 @@ pub async fn serve(
             }
         })
     };
-    let handler = Arc::new(NamesrvHandler { state });
+    let handler = Arc::new(NamesrvHandler { state, acl });
     crate::remoting::serve(
         listener,
         handler,

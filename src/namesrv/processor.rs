@@ -7,6 +7,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::route::{Registration, RouteInfoManager};
+use crate::acl::PlainAccessValidator;
 use crate::message::java_crc32;
 use crate::protocol::body::{parse_fastjson, KVTable, RegisterBrokerBody, TopicList};
 use crate::protocol::header::CommandHeader;
@@ -29,7 +30,20 @@ pub struct NamesrvState {
 
 pub struct NamesrvHandler {
     pub state: Arc<NamesrvState>,
+    /// Set with `aclEnable=true`: [`ADMIN_CODES`] need a signed admin account.
+    pub acl: Option<Arc<PlainAccessValidator>>,
 }
+
+/// The name-server requests that change its tables. With ACL on they need an `admin: true`
+/// account (brokers sign their registrations with `namesrvAccessKey`/`namesrvSecretKey`); route
+/// and cluster queries stay open, as RocketMQ 4.9's name server serves them to every client.
+pub const ADMIN_CODES: &[i32] = &[
+    rc::REGISTER_BROKER,
+    rc::UNREGISTER_BROKER,
+    rc::DELETE_TOPIC_IN_NAMESRV,
+    rc::PUT_KV_CONFIG,
+    rc::DELETE_KV_CONFIG,
+];
 
 impl NamesrvHandler {
     fn register(&self, ctx: &ChannelContext, req: &RemotingCommand) -> RemotingCommand {
@@ -186,7 +200,19 @@ impl RequestHandler for NamesrvHandler {
         ctx: Arc<ChannelContext>,
         req: RemotingCommand,
     ) -> Option<RemotingCommand> {
-        let resp = self.dispatch(&ctx, &req);
+        let denied = match &self.acl {
+            Some(acl) if ADMIN_CODES.contains(&req.code) => {
+                acl.validate_admin(&req, ctx.peer.ip()).err()
+            }
+            _ => None,
+        };
+        let resp = match denied {
+            Some(denied) => {
+                tracing::warn!(peer = %ctx.peer, code = req.code, reason = %denied, "name-server request refused by ACL");
+                denied.response(&req)
+            }
+            None => self.dispatch(&ctx, &req),
+        };
         super::metrics::on_request(req.code, resp.code);
         Some(resp)
     }

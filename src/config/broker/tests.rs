@@ -588,3 +588,13 @@ fn acl_keys_parse_and_acl_without_a_peer_secret_is_refused() {
         "the secret leaked: {shown}"
     );
 }
+
+#[test]
+fn the_brokers_name_server_account_comes_in_pairs() {
+    let cfg = parse("namesrvAccessKey=rocketmq2\nnamesrvSecretKey=12345678\n").unwrap();
+    let account = cfg.acl.namesrv_account.clone().unwrap();
+    assert_eq!(account.access_key, "rocketmq2");
+    assert!(!format!("{cfg:?}").contains("12345678"));
+    let err = parse("namesrvAccessKey=rocketmq2\n").unwrap_err();
+    assert!(err.to_string().contains("go together"), "{err}");
+}
