@@ -67,7 +67,14 @@ impl StateMachine {
         std::fs::create_dir_all(raft_dir)
             .map_err(|e| StoreError::io("create raft dir", raft_dir, e))?;
         let snapshot_path = raft_dir.join("snapshot");
-        let file: Option<SnapshotFile> = read_atomic(&snapshot_path)?;
+        let file: Option<SnapshotFile> = match read_atomic(&snapshot_path) {
+            Ok(f) => f,
+            // A snapshot from before the replicated schedule: read it in its own layout.
+            Err(e) => match read_atomic::<legacy::SnapshotFileV1>(&snapshot_path) {
+                Ok(f) => f.map(SnapshotFile::from),
+                Err(_) => return Err(e.into()),
+            },
+        };
         let (data, applied) = match file {
             Some(f) => {
                 tracing::info!(last_log_id = ?f.meta.last_log_id, "loaded state machine snapshot");
@@ -354,5 +361,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
+mod legacy;
 #[cfg(test)]
 mod tests;
