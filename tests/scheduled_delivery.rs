@@ -158,6 +158,29 @@ async fn delay_levels_and_the_retry_back_off_end_in_the_dead_letter_topic() {
     assert_eq!(m.properties.get("REAL_TOPIC"), None);
     assert_eq!(m.properties.get("DELAY"), None);
 
+    // The runtime info (the dashboard's node page) shows level 2's queue: one stored, one
+    // delivered, none waiting.
+    let resp = client
+        .invoke(
+            &broker,
+            RemotingCommand::request(rc::GET_BROKER_RUNTIME_INFO),
+            T,
+        )
+        .await
+        .expect("runtime info");
+    let info: ledgermq::protocol::body::KVTable =
+        ledgermq::protocol::body::parse_fastjson(&resp.body).expect("KVTable");
+    assert_eq!(
+        info.table
+            .get("scheduleMessageOffset_2")
+            .map(String::as_str),
+        Some("1,1")
+    );
+    assert_eq!(
+        info.table.get("scheduleBacklog_level2").map(String::as_str),
+        Some("0")
+    );
+
     // A delivery time beyond timerMaxDelaySec is MESSAGE_ILLEGAL.
     let resp = client
         .invoke(

@@ -88,6 +88,37 @@ pub fn schedule_message(bc: &BrokerContext, mut msg: MessageExt) -> Result<Optio
     }
 }
 
+/// The schedule's entries of GET_BROKER_RUNTIME_INFO (shown by the dashboard's node page):
+/// RocketMQ's `scheduleMessageOffset_<level>` = `<delivered offset>,<max offset>` of each level's
+/// queue in `SCHEDULE_TOPIC_XXXX` (delivered = max - still waiting, since a new leader may
+/// deliver out of queue order), and LedgerMQ's `scheduleBacklog_<lane>` = messages waiting.
+pub fn runtime_entries(bc: &BrokerContext) -> Vec<(String, String)> {
+    let state = bc.core.broker_state();
+    let backlog: std::collections::BTreeMap<u32, usize> =
+        state.with_schedule(|s| s.backlog()).into_iter().collect();
+    let mut out = Vec::new();
+    for lane in 0..bc.cfg.message_delay_level.len() as u32 {
+        let waiting = backlog.get(&lane).copied().unwrap_or(0) as u64;
+        let max = state
+            .consume_queue(SCHEDULE_TOPIC, lane)
+            .map_or(0, |q| q.max_offset());
+        out.push((
+            format!("scheduleMessageOffset_{}", lane + 1),
+            format!("{},{max}", max.saturating_sub(waiting)),
+        ));
+        out.push((
+            format!("scheduleBacklog_{}", lane_name(lane)),
+            waiting.to_string(),
+        ));
+    }
+    let timer = backlog
+        .get(&crate::raft::schedule::TIMER_LANE)
+        .copied()
+        .unwrap_or(0);
+    out.push(("scheduleBacklog_timer".into(), timer.to_string()));
+    out
+}
+
 /// The firing task of one group member: runs until shutdown, fires only while this node leads.
 pub async fn run(bc: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool>) {
     let in_flight: Arc<Mutex<HashSet<ScheduleSlot>>> = Arc::default();
