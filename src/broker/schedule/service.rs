@@ -22,7 +22,7 @@ use crate::broker::context::BrokerContext;
 use crate::broker::message_store::message_at;
 use crate::message::{decode_stored, encode_stored_into, MessageExt};
 use crate::metrics::names::{SCHEDULE_DELIVERED, SCHEDULE_LATENESS};
-use crate::protocol::topic_names::SCHEDULE_TOPIC;
+use crate::protocol::topic_names::{DLQ_PREFIX, SCHEDULE_TOPIC};
 use crate::raft::schedule::{lane_name, Delivery, Pending, ScheduleSlot, TIMER_TOPIC};
 use crate::raft::{ApplyResult, LogCommand};
 use crate::remoting::codes::response_code as code;
@@ -65,6 +65,11 @@ pub fn divert_send(
             format!("stored message unreadable: {e}"),
         )
     })?;
+    // A retry past maxReconsumeTimes, routed to the dead-letter topic, is stored at once
+    // (RocketMQ resets its delay level there).
+    if msg.topic.starts_with(DLQ_PREFIX) {
+        return Ok(bytes);
+    }
     match schedule_message(bc, msg) {
         Ok(Some(b)) => Ok(b),
         Ok(None) => Ok(bytes),
