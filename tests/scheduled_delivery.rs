@@ -158,6 +158,29 @@ async fn delay_levels_and_the_retry_back_off_end_in_the_dead_letter_topic() {
     assert_eq!(m.properties.get("REAL_TOPIC"), None);
     assert_eq!(m.properties.get("DELAY"), None);
 
+    // The runtime info (the dashboard's node page) shows level 2's queue: one stored, one
+    // delivered, none waiting.
+    let resp = client
+        .invoke(
+            &broker,
+            RemotingCommand::request(rc::GET_BROKER_RUNTIME_INFO),
+            T,
+        )
+        .await
+        .expect("runtime info");
+    let info: ledgermq::protocol::body::KVTable =
+        ledgermq::protocol::body::parse_fastjson(&resp.body).expect("KVTable");
+    assert_eq!(
+        info.table
+            .get("scheduleMessageOffset_2")
+            .map(String::as_str),
+        Some("1,1")
+    );
+    assert_eq!(
+        info.table.get("scheduleBacklog_level2").map(String::as_str),
+        Some("0")
+    );
+
     // A delivery time beyond timerMaxDelaySec is MESSAGE_ILLEGAL.
     let resp = client
         .invoke(
@@ -304,4 +327,34 @@ async fn a_thousand_delivery_times_survive_a_leader_kill_exactly_once() {
         worst_late <= 1_000,
         "a message was {worst_late} ms late after the new leader's election"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_restarted_after_the_due_time_fires_what_came_due() {
+    let mut c = Cluster::start_with_namesrv(46, 1, "messageDelayLevel=1s 2s\n");
+    c.wait_leader(Duration::from_secs(20)).await;
+    let broker = c.broker_addr(0);
+    let (client, _inbound) = RemotingClient::new(ClientConfig::default());
+    wait_writable(&client, &broker).await;
+    let resp = client
+        .invoke(
+            &broker,
+            send_request("Restarted", "r1", &[("DELAY", "2".into())]),
+            T,
+        )
+        .await
+        .expect("send");
+    assert_eq!(resp.code, code::SUCCESS, "{:?}", resp.remark);
+    // Down before the message is due (2 s), back well after.
+    c.kill(0);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    c.start_node(0);
+    c.wait_leader(Duration::from_secs(20)).await;
+    let got = pull_until(&client, &broker, "Restarted", 1, Duration::from_secs(15)).await;
+    assert_eq!(got.len(), 1, "fired once after the restart");
+    assert_eq!(got[0].0.properties.uniq_key(), Some("r1"));
+    // And only once.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let again = pull_until(&client, &broker, "Restarted", 2, Duration::from_secs(1)).await;
+    assert_eq!(again.len(), 1);
 }

@@ -71,7 +71,7 @@ impl StateMachine {
             Ok(f) => f,
             Err(e) => match legacy::read_file(&snapshot_path) {
                 Some(f) => {
-                    tracing::warn!("snapshot in the layout before issue 14: read with empty transaction and lock tables");
+                    tracing::warn!("snapshot in the layout before issue 14: read with an empty schedule and empty transaction and lock tables");
                     Some(f)
                 }
                 None => return Err(e.into()),

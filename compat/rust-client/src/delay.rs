@@ -145,17 +145,29 @@ async fn start_producer(rt: Arc<ClientRuntime>, namesrv: &str) -> Result<Default
     }
 }
 
-/// Sends `msg`; the time just before the send.
+/// Sends `msg`; the time just before the send that succeeded. A send the broker refused (for
+/// example SERVICE_NOT_AVAILABLE while the group elects a new leader under load) stored
+/// nothing, so it is tried again, up to five times: these checks are about when a stored
+/// message is delivered, and the produce checks already count refused sends.
 async fn send(producer: &mut DefaultMQProducer, msg: Message) -> Result<i64, String> {
-    let t = unix_ms() as i64;
-    match tokio::time::timeout(Duration::from_secs(8), producer.send_with_timeout(msg, 3000)).await
-    {
-        Ok(Ok(Some(r))) if r.send_status == SendStatus::SendOk => Ok(t),
-        Ok(Ok(Some(r))) => Err(format!("send status {}", r.send_status)),
-        Ok(Ok(None)) => Err("no send result".into()),
-        Ok(Err(e)) => Err(format!("send failed: {e}")),
-        Err(_) => Err("send did not complete within 8 s".into()),
+    let mut last = String::new();
+    for attempt in 1..=5 {
+        let t = unix_ms() as i64;
+        let outcome =
+            tokio::time::timeout(Duration::from_secs(8), producer.send_with_timeout(msg.clone(), 3000))
+                .await;
+        match outcome {
+            Ok(Ok(Some(r))) if r.send_status == SendStatus::SendOk => return Ok(t),
+            // Answered but not SEND_OK, or no answer: the message may be stored; never resend.
+            Ok(Ok(Some(r))) => return Err(format!("send status {}", r.send_status)),
+            Err(_) => return Err("send did not complete within 8 s".into()),
+            Ok(Ok(None)) => last = "no send result".into(),
+            Ok(Err(e)) => last = format!("send failed: {e}"),
+        }
+        eprintln!("rust-compat: send attempt {attempt} failed ({last}); retrying in 0.5 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    Err(last)
 }
 
 fn message(topic: &str, key: &str) -> rocketmq_model::common::message::message_builder::MessageBuilder {

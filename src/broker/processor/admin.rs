@@ -144,6 +144,9 @@ pub fn runtime_info(bc: &BrokerContext, req: &RemotingCommand) -> RemotingComman
     put("commitLogMinOffset", s.commit_log_min_offset.to_string());
     put("commitLogMaxOffset", s.commit_log_max_offset.to_string());
     put("bootTimestamp", bc.boot_ms.to_string());
+    for (k, v) in crate::broker::schedule::runtime_entries(bc) {
+        put(&k, v);
+    }
     put(
         "runtime",
         format!(

@@ -13,4 +13,4 @@
 pub mod divert;
 pub mod service;
 
-pub use service::{divert_send, run, schedule_message};
+pub use service::{divert_send, run, runtime_entries, schedule_message};

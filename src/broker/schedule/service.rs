@@ -22,7 +22,7 @@ use crate::broker::context::BrokerContext;
 use crate::broker::message_store::message_at;
 use crate::message::{decode_stored, encode_stored_into, MessageExt};
 use crate::metrics::names::{SCHEDULE_DELIVERED, SCHEDULE_LATENESS};
-use crate::protocol::topic_names::SCHEDULE_TOPIC;
+use crate::protocol::topic_names::{DLQ_PREFIX, SCHEDULE_TOPIC};
 use crate::raft::schedule::{lane_name, Delivery, Pending, ScheduleSlot, TIMER_TOPIC};
 use crate::raft::{ApplyResult, LogCommand};
 use crate::remoting::codes::response_code as code;
@@ -65,6 +65,11 @@ pub fn divert_send(
             format!("stored message unreadable: {e}"),
         )
     })?;
+    // A retry past maxReconsumeTimes, routed to the dead-letter topic, is stored at once
+    // (RocketMQ resets its delay level there).
+    if msg.topic.starts_with(DLQ_PREFIX) {
+        return Ok(bytes);
+    }
     match schedule_message(bc, msg) {
         Ok(Some(b)) => Ok(b),
         Ok(None) => Ok(bytes),
@@ -86,6 +91,37 @@ pub fn schedule_message(bc: &BrokerContext, mut msg: MessageExt) -> Result<Optio
         }
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// The schedule's entries of GET_BROKER_RUNTIME_INFO (shown by the dashboard's node page):
+/// RocketMQ's `scheduleMessageOffset_<level>` = `<delivered offset>,<max offset>` of each level's
+/// queue in `SCHEDULE_TOPIC_XXXX` (delivered = max - still waiting, since a new leader may
+/// deliver out of queue order), and LedgerMQ's `scheduleBacklog_<lane>` = messages waiting.
+pub fn runtime_entries(bc: &BrokerContext) -> Vec<(String, String)> {
+    let state = bc.core.broker_state();
+    let backlog: std::collections::BTreeMap<u32, usize> =
+        state.with_schedule(|s| s.backlog()).into_iter().collect();
+    let mut out = Vec::new();
+    for lane in 0..bc.cfg.message_delay_level.len() as u32 {
+        let waiting = backlog.get(&lane).copied().unwrap_or(0) as u64;
+        let max = state
+            .consume_queue(SCHEDULE_TOPIC, lane)
+            .map_or(0, |q| q.max_offset());
+        out.push((
+            format!("scheduleMessageOffset_{}", lane + 1),
+            format!("{},{max}", max.saturating_sub(waiting)),
+        ));
+        out.push((
+            format!("scheduleBacklog_{}", lane_name(lane)),
+            waiting.to_string(),
+        ));
+    }
+    let timer = backlog
+        .get(&crate::raft::schedule::TIMER_LANE)
+        .copied()
+        .unwrap_or(0);
+    out.push(("scheduleBacklog_timer".into(), timer.to_string()));
+    out
 }
 
 /// The firing task of one group member: runs until shutdown, fires only while this node leads.

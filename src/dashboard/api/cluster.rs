@@ -153,6 +153,9 @@ struct NodeRow {
     get_today: u64,
     disk_ratio: f64,
     error: Option<String>,
+    /// Delayed messages waiting in the group's replicated schedule (the `scheduleBacklog_*`
+    /// entries of its runtime info; every member holds the same schedule).
+    scheduled: u64,
 }
 
 impl NodeRow {
@@ -177,6 +180,7 @@ impl NodeRow {
             get_today: 0,
             disk_ratio: 0.0,
             error,
+            scheduled: 0,
         }
     }
 }
@@ -224,6 +228,11 @@ pub async fn cluster(State(app): AppState) -> ApiResult<Json<Value>> {
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(0.0),
                     error: None,
+                    scheduled: t
+                        .iter()
+                        .filter(|(k, _)| k.starts_with("scheduleBacklog_"))
+                        .filter_map(|(_, v)| v.parse::<u64>().ok())
+                        .sum(),
                 }
             }
             Err(e) => NodeRow::down(

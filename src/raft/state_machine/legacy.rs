@@ -1,8 +1,8 @@
-//! Snapshots written before the transaction table and the queue-lock table joined
-//! `BrokerMetadata` (issue 14). bincode is positional, so such a snapshot does not decode as
-//! the current type; it is read as this one and completed with empty tables, so a node
-//! upgraded in place keeps its store, and a follower can install an older leader's snapshot
-//! during a rolling upgrade.
+//! Snapshots written before the replicated schedule, the transaction table and the queue-lock
+//! table joined `BrokerMetadata` (issue 14). bincode is positional, so such a snapshot does not
+//! decode as the current type; it is read as this one and completed with an empty schedule and
+//! empty tables, so a node upgraded in place keeps its store, and a follower can install an
+//! older leader's snapshot during a rolling upgrade.
 
 use std::collections::BTreeMap;
 use std::path::Path;

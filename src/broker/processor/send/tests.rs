@@ -279,3 +279,5 @@ fn msg_ids_are_one_offset_msg_id_per_message() {
         .collect();
     assert_eq!(offsets, [0, 200]);
 }
+
+mod schedule;

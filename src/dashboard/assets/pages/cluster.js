@@ -41,6 +41,7 @@ LMQ.page = {
           { key: "putToday", label: "Put today", num: true, render: (r) => up(r) && LMQ.num(r.putToday) },
           { key: "getToday", label: "Got today", num: true, render: (r) => up(r) && LMQ.num(r.getToday) },
           { key: "diskRatio", label: "Disk used", num: true, render: (r) => up(r) && LMQ.pct(r.diskRatio) },
+          { key: "scheduled", label: "Scheduled", num: true, render: (r) => up(r) && LMQ.num(r.scheduled) },
           { key: "error", label: "Error", wrap: true },
         ], b.nodes, { sort: "brokerId", state: LMQ.keep(cl.cluster + "/" + b.brokerName), rowClass: (r) => r.role === "DOWN" ? "down" : (r.diskRatio >= 0.75 ? "warn" : null) }),
       ))));

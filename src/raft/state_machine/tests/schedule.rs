@@ -116,3 +116,34 @@ async fn the_schedule_survives_a_snapshot_and_a_restart() {
     assert_eq!(due(&a, u64::MAX), before);
     assert_eq!(due(&a, 15_000).len(), 1);
 }
+
+#[tokio::test]
+async fn a_snapshot_from_before_the_schedule_still_loads() {
+    #[derive(serde::Serialize)]
+    struct MetadataV1 {
+        topics: BTreeMap<String, TopicConfig>,
+        consumer_offsets: BTreeMap<String, BTreeMap<u32, u64>>,
+        queues: BTreeMap<(String, u32), crate::raft::broker_state::QueueRange>,
+        next_commit_log_offset: u64,
+    }
+    #[derive(serde::Serialize)]
+    struct FileV1 {
+        meta: SnapshotMeta,
+        data: MetadataV1,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("raft")).unwrap();
+    let old = FileV1 {
+        meta: SnapshotMeta::default(),
+        data: MetadataV1 {
+            topics: BTreeMap::from([("T".to_string(), TopicConfig::new("T", 4))]),
+            consumer_offsets: BTreeMap::new(),
+            queues: BTreeMap::new(),
+            next_commit_log_offset: 0,
+        },
+    };
+    crate::raft::meta::write_atomic(&dir.path().join("raft").join("snapshot"), &old).unwrap();
+    let a = open(dir.path());
+    assert!(a.sm.broker_state().topic("T").is_some());
+    assert!(due(&a, u64::MAX).is_empty());
+}
