@@ -75,7 +75,15 @@ pub struct ServerConfig {
     pub max_in_flight_per_connection: usize,
     /// On shutdown, how long each connection waits for its running handlers to answer.
     pub shutdown_grace: Duration,
+    /// A connection that sends nothing for this long while none of its requests is running is
+    /// closed, as RocketMQ's `serverChannelMaxIdleTimeSeconds` (120 s) does: thousands of idle
+    /// or half-open connections must not hold slots (`max_connections`) and memory forever.
+    /// Clients heartbeat every 30 s, so a live client is never idle this long. Zero: never.
+    pub max_idle: Duration,
 }
+
+/// RocketMQ's `serverChannelMaxIdleTimeSeconds` default.
+pub const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(120);
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
@@ -84,6 +92,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_in_flight_per_connection: 16_384,
             shutdown_grace: Duration::from_secs(3),
+            max_idle: DEFAULT_MAX_IDLE,
         }
     }
 }
@@ -251,12 +260,25 @@ async fn run_connection<H: RequestHandler>(
     let mut reader = FrameReader::new(rd, config.max_frame);
     tracing::debug!(conn = ctx.id, %peer, "connection opened");
 
+    let idle = config.max_idle;
+    let mut idle_at = tokio::time::Instant::now() + idle;
     let (reason, shutting_down) = loop {
         let next = tokio::select! {
             next = reader.next() => next,
             _ = shutdown.wait_for(|stop| *stop) => break ("server shutting down".to_string(), true),
             _ = ctx.channel.closed() => break ("closed by the writer".to_string(), false),
+            _ = tokio::time::sleep_until(idle_at), if !idle.is_zero() => {
+                // A long-polling pull or a slow send still running is not idleness.
+                if in_flight.available_permits() < max_in_flight {
+                    idle_at = tokio::time::Instant::now() + idle;
+                    continue;
+                }
+                tracing::info!(conn = ctx.id, %peer, idle_s = idle.as_secs_f64(),
+                    "closing an idle connection (serverChannelMaxIdleTimeSeconds)");
+                break (format!("idle for {:?}", idle), false);
+            }
         };
+        idle_at = tokio::time::Instant::now() + idle;
         let req = match next {
             Ok(Some(cmd)) if cmd.is_response() => {
                 ctx.channel.complete(cmd);

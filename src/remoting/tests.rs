@@ -259,6 +259,45 @@ async fn a_bad_frame_closes_only_that_connection() {
     assert_eq!(resp.ext("id"), Some("b"));
 }
 
+/// Two thousand idle connections (opened and never written to, like half-open ones) do not
+/// keep a working client from being served, and each is closed once it has been idle for
+/// `max_idle`; the working client, which keeps sending, keeps its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_do_not_starve_a_busy_client() {
+    let max_idle = Duration::from_millis(1500);
+    let server = start(ServerConfig {
+        max_idle,
+        ..ServerConfig::default()
+    })
+    .await;
+    let addr = server.addr.to_string();
+    let mut idle = Vec::new();
+    for _ in 0..2000 {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let client = client();
+    let started = Instant::now();
+    let mut sent = 0;
+    // Keep the busy client going for twice the idle timeout: always answered.
+    while started.elapsed() < 2 * max_idle {
+        let id = format!("busy-{sent}");
+        let resp = client.invoke(&addr, send(&id, 0), T).await.unwrap();
+        assert_eq!(resp.ext("id"), Some(id.as_str()));
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Every idle connection has been closed by now (allow a little scheduling slack).
+    let deadline = Instant::now() + T;
+    for s in &mut idle {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(raw_closed(s, left).await, "an idle connection stayed open");
+    }
+    // The busy client's connection is the same one it started with: still served.
+    let resp = client.invoke(&addr, send("last", 0), T).await.unwrap();
+    assert_eq!(resp.ext("id"), Some("last"));
+    assert!(sent > 10, "{sent}");
+}
+
 /// A frame whose length prefix is over the limit is refused on its first four bytes: the
 /// server closes the connection without waiting for (or buffering) the body it announced.
 #[tokio::test]
