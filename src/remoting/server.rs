@@ -80,6 +80,11 @@ pub struct ServerConfig {
     /// or half-open connections must not hold slots (`max_connections`) and memory forever.
     /// Clients heartbeat every 30 s, so a live client is never idle this long. Zero: never.
     pub max_idle: Duration,
+    /// When this many bytes of answers wait for a peer that does not read them (a slow or
+    /// stalled consumer), no more of its requests are read until the writer catches up: the
+    /// peer's own TCP window then holds it back, and the memory one connection can pin stays
+    /// about this big instead of growing with every request it pipelines.
+    pub max_queued_bytes_per_connection: usize,
 }
 
 /// RocketMQ's `serverChannelMaxIdleTimeSeconds` default.
@@ -93,6 +98,7 @@ impl Default for ServerConfig {
             max_in_flight_per_connection: 16_384,
             shutdown_grace: Duration::from_secs(3),
             max_idle: DEFAULT_MAX_IDLE,
+            max_queued_bytes_per_connection: 64 << 20,
         }
     }
 }
@@ -262,7 +268,16 @@ async fn run_connection<H: RequestHandler>(
 
     let idle = config.max_idle;
     let mut idle_at = tokio::time::Instant::now() + idle;
+    let max_queued = config.max_queued_bytes_per_connection;
     let (reason, shutting_down) = loop {
+        if ctx.channel.queued_bytes() > max_queued {
+            tokio::select! {
+                _ = ctx.channel.wait_queued_below(max_queued) => {}
+                _ = shutdown.wait_for(|stop| *stop) => break ("server shutting down".to_string(), true),
+            }
+            idle_at = tokio::time::Instant::now() + idle;
+            continue;
+        }
         let next = tokio::select! {
             next = reader.next() => next,
             _ = shutdown.wait_for(|stop| *stop) => break ("server shutting down".to_string(), true),
