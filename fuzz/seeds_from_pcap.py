@@ -133,7 +133,7 @@ def main():
         server_port = key[3] if key[3] in rem | raft else key[1]
         if server_port in raft:
             for fr in frames(stream):
-                seed("raft_rpc", ("to" if key[3] == server_port else "from", fr[4:8]), fr[4:])
+                seed("raft_rpc", ("to" if key[3] == server_port else "from", fr[12:16]), fr[4:])
             continue
         to_server = key[3] == server_port
         for fr in frames(stream):

@@ -223,11 +223,12 @@ async fn housekeeping(bc: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool
         }
         if ticks % 5 == 1 {
             // Full by RocketMQ's measure, or too little room left to create the next segment
-            // (which would stop the Raft node with a storage error).
+            // (see `DiskSpace::is_full`).
             let space = disk_space(&bc.cfg.store_path_commit_log);
             let used = space.map(|s| s.used_pct).unwrap_or(0);
-            let floor = (2 * bc.cfg.mapped_file_size_commit_log).max(1 << 30);
-            let full = used >= DISK_WARNING_LEVEL_PCT || space.is_some_and(|s| s.available < floor);
+            let full = space.is_some_and(|s| {
+                s.is_full(DISK_WARNING_LEVEL_PCT, bc.cfg.mapped_file_size_commit_log)
+            });
             if full != bc.disk_full() {
                 if full {
                     tracing::error!(

@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{AnyError, EntryPayload, OptionalSend, StorageIOError};
@@ -23,7 +24,7 @@ use parking_lot::Mutex;
 use super::codec;
 use super::meta::RaftMeta;
 use super::types::{Entry, LogId, StorageError, TypeConfig, Vote};
-use crate::store::CommitLog;
+use crate::store::{disk_space, CommitLog};
 
 /// Upper bound of payload bytes returned by one `limited_get_log_entries` call, so that one
 /// AppendEntries stays a reasonable frame even with large messages.
@@ -125,11 +126,18 @@ impl EntryCache {
     }
 }
 
+/// How often the free space under the CommitLog is looked at while there is plenty.
+const SPACE_CHECK_EVERY: Duration = Duration::from_millis(250);
+/// How often a node waiting for space looks again.
+const SPACE_WAIT_POLL: Duration = Duration::from_millis(500);
+
 #[derive(Debug, Clone)]
 pub struct LogStore {
     log: Arc<CommitLog>,
     meta: Arc<RaftMeta>,
     cache: Arc<Mutex<EntryCache>>,
+    /// When the free space was last found sufficient.
+    space_ok_at: Arc<Mutex<Option<Instant>>>,
 }
 
 impl LogStore {
@@ -138,7 +146,53 @@ impl LogStore {
             log,
             meta,
             cache: Arc::default(),
+            space_ok_at: Arc::default(),
         }
+    }
+
+    /// Whether the store's file system is too full to append safely: less room than two
+    /// segments (a roll preallocates one) plus half the margin at which the broker refuses
+    /// sends (`DiskSpace::is_full`), so a leader refuses clients before its log has to wait.
+    fn low_on_space(&self) -> Option<crate::store::DiskSpace> {
+        let cfg = self.log.config();
+        let space = disk_space(&cfg.dir)?;
+        let floor = cfg
+            .segment_size
+            .saturating_mul(2)
+            .saturating_add((space.total / 20).min(512 << 20));
+        (space.available < floor).then_some(space)
+    }
+
+    /// A full disk must not stop this node: an append that could fail with ENOSPC (and turn
+    /// into a fatal storage error that ends the Raft core) waits here until space returns.
+    /// Meanwhile the node stays a member: a follower just lags (the leader commits with the
+    /// others), and a leader that cannot append stops sending heartbeats, so a node with space
+    /// takes over. Checked at most every [`SPACE_CHECK_EVERY`] while space is plentiful.
+    async fn wait_for_room(&self) {
+        if self
+            .space_ok_at
+            .lock()
+            .is_some_and(|t| t.elapsed() < SPACE_CHECK_EVERY)
+        {
+            return;
+        }
+        let mut waited = false;
+        while let Some(space) = self.low_on_space() {
+            if !waited {
+                tracing::error!(
+                    dir = %self.log.config().dir.display(),
+                    available = space.available,
+                    used_pct = space.used_pct,
+                    "store disk full: this node waits for space before appending more Raft entries (it stays in its group)"
+                );
+                waited = true;
+            }
+            tokio::time::sleep(SPACE_WAIT_POLL).await;
+        }
+        if waited {
+            tracing::info!("store disk has space again: appending Raft entries again");
+        }
+        *self.space_ok_at.lock() = Some(Instant::now());
     }
 
     pub fn commit_log(&self) -> &Arc<CommitLog> {
@@ -258,6 +312,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        self.wait_for_room().await;
         let mut encoded = Vec::new();
         let mut appended = Vec::new();
         for entry in entries {

@@ -8,13 +8,14 @@
 //! opened, and the client answers those.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::time::Instant;
 
 use super::codec::{self, CodecError};
@@ -48,6 +49,54 @@ pub(crate) struct Channel {
     pending: Mutex<HashMap<i32, Reply>>,
     closed: watch::Sender<bool>,
     close_reason: Mutex<String>,
+    /// Bytes of the commands queued for the writer and not yet written (bodies plus a header
+    /// allowance): what a peer that stops reading makes this process hold.
+    queued_bytes: AtomicUsize,
+    /// Signalled by the writer whenever it has written something.
+    drained: Notify,
+}
+
+/// What a queued command is counted as: its body plus an allowance for its header.
+fn queued_cost(cmd: &RemotingCommand) -> usize {
+    cmd.body.len() + 256
+}
+
+/// A command counted as queued that may not have reached the queue yet.
+struct Counted<'a> {
+    channel: &'a Channel,
+    cost: usize,
+}
+
+impl Counted<'_> {
+    /// The command is in the queue: the writer takes it off the count.
+    fn keep(mut self) {
+        self.cost = 0;
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        if self.cost > 0 {
+            self.channel
+                .queued_bytes
+                .fetch_sub(self.cost, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Takes a written (or dropped) command's bytes off the count when it goes.
+struct Dequeued<'a> {
+    channel: &'a Channel,
+    cost: usize,
+}
+
+impl Drop for Dequeued<'_> {
+    fn drop(&mut self) {
+        self.channel
+            .queued_bytes
+            .fetch_sub(self.cost, Ordering::Relaxed);
+        self.channel.drained.notify_waiters();
+    }
 }
 
 impl Channel {
@@ -60,6 +109,8 @@ impl Channel {
             pending: Mutex::new(HashMap::new()),
             closed: watch::Sender::new(false),
             close_reason: Mutex::new(String::new()),
+            queued_bytes: AtomicUsize::new(0),
+            drained: Notify::new(),
         };
         (channel, rx)
     }
@@ -108,12 +159,47 @@ impl Channel {
         }
     }
 
+    /// Bytes queued for the writer and not yet written.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Waits until at most `limit` bytes are queued (or the connection closes).
+    pub(crate) async fn wait_queued_below(&self, limit: usize) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.queued_bytes() <= limit || self.is_closed() {
+                return;
+            }
+            tokio::select! {
+                _ = drained => {}
+                _ = self.closed() => return,
+            }
+        }
+    }
+
+    /// Counts `cmd` as queued. The count is given back when the returned guard drops, unless
+    /// it is [`Counted::keep`]: queuing failed, or the sending future was cancelled.
+    fn count_queued(&self, cmd: &RemotingCommand) -> Counted<'_> {
+        let cost = queued_cost(cmd);
+        self.queued_bytes.fetch_add(cost, Ordering::Relaxed);
+        Counted {
+            channel: self,
+            cost,
+        }
+    }
+
     /// Queues a response (or anything else) for the writer, waiting for room.
     pub(crate) async fn send(&self, cmd: RemotingCommand) -> Result<(), RemotingError> {
         if self.is_closed() {
             return Err(self.closed_error());
         }
-        self.tx.send(cmd).await.map_err(|_| self.closed_error())
+        let counted = self.count_queued(&cmd);
+        self.tx.send(cmd).await.map_err(|_| self.closed_error())?;
+        counted.keep();
+        Ok(())
     }
 
     /// Queues a command without waiting: fails at once if the peer is not keeping up.
@@ -121,12 +207,15 @@ impl Channel {
         if self.is_closed() {
             return Err(self.closed_error());
         }
+        let counted = self.count_queued(&cmd);
         self.tx.try_send(cmd).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => RemotingError::SendQueueFull {
                 addr: self.addr.clone(),
             },
             mpsc::error::TrySendError::Closed(_) => self.closed_error(),
-        })
+        })?;
+        counted.keep();
+        Ok(())
     }
 
     /// Sends a oneway request, waiting at most until `deadline` for room in the queue.
@@ -176,8 +265,9 @@ impl Channel {
             code,
             millis: timeout.as_millis() as u64,
         };
+        let counted = self.count_queued(&cmd);
         match tokio::time::timeout_at(deadline, self.tx.send(cmd)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => counted.keep(),
             Ok(Err(_)) => {
                 self.pending.lock().remove(&opaque);
                 return Err(self.closed_error());
@@ -352,6 +442,10 @@ async fn write_one(
     cmd: RemotingCommand,
     max_frame: usize,
 ) -> std::io::Result<()> {
+    let _dequeued = Dequeued {
+        channel,
+        cost: queued_cost(&cmd),
+    };
     head.clear();
     let problem = match codec::encode_head(&cmd, head) {
         Ok(len) if len <= max_frame => None,

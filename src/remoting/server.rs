@@ -75,7 +75,20 @@ pub struct ServerConfig {
     pub max_in_flight_per_connection: usize,
     /// On shutdown, how long each connection waits for its running handlers to answer.
     pub shutdown_grace: Duration,
+    /// A connection that sends nothing for this long while none of its requests is running is
+    /// closed, as RocketMQ's `serverChannelMaxIdleTimeSeconds` (120 s) does: thousands of idle
+    /// or half-open connections must not hold slots (`max_connections`) and memory forever.
+    /// Clients heartbeat every 30 s, so a live client is never idle this long. Zero: never.
+    pub max_idle: Duration,
+    /// When this many bytes of answers wait for a peer that does not read them (a slow or
+    /// stalled consumer), no more of its requests are read until the writer catches up: the
+    /// peer's own TCP window then holds it back, and the memory one connection can pin stays
+    /// about this big instead of growing with every request it pipelines.
+    pub max_queued_bytes_per_connection: usize,
 }
+
+/// RocketMQ's `serverChannelMaxIdleTimeSeconds` default.
+pub const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(120);
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
@@ -84,6 +97,8 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_in_flight_per_connection: 16_384,
             shutdown_grace: Duration::from_secs(3),
+            max_idle: DEFAULT_MAX_IDLE,
+            max_queued_bytes_per_connection: 64 << 20,
         }
     }
 }
@@ -251,12 +266,34 @@ async fn run_connection<H: RequestHandler>(
     let mut reader = FrameReader::new(rd, config.max_frame);
     tracing::debug!(conn = ctx.id, %peer, "connection opened");
 
+    let idle = config.max_idle;
+    let mut idle_at = tokio::time::Instant::now() + idle;
+    let max_queued = config.max_queued_bytes_per_connection;
     let (reason, shutting_down) = loop {
+        if ctx.channel.queued_bytes() > max_queued {
+            tokio::select! {
+                _ = ctx.channel.wait_queued_below(max_queued) => {}
+                _ = shutdown.wait_for(|stop| *stop) => break ("server shutting down".to_string(), true),
+            }
+            idle_at = tokio::time::Instant::now() + idle;
+            continue;
+        }
         let next = tokio::select! {
             next = reader.next() => next,
             _ = shutdown.wait_for(|stop| *stop) => break ("server shutting down".to_string(), true),
             _ = ctx.channel.closed() => break ("closed by the writer".to_string(), false),
+            _ = tokio::time::sleep_until(idle_at), if !idle.is_zero() => {
+                // A long-polling pull or a slow send still running is not idleness.
+                if in_flight.available_permits() < max_in_flight {
+                    idle_at = tokio::time::Instant::now() + idle;
+                    continue;
+                }
+                tracing::info!(conn = ctx.id, %peer, idle_s = idle.as_secs_f64(),
+                    "closing an idle connection (serverChannelMaxIdleTimeSeconds)");
+                break (format!("idle for {:?}", idle), false);
+            }
         };
+        idle_at = tokio::time::Instant::now() + idle;
         let req = match next {
             Ok(Some(cmd)) if cmd.is_response() => {
                 ctx.channel.complete(cmd);

@@ -259,6 +259,87 @@ async fn a_bad_frame_closes_only_that_connection() {
     assert_eq!(resp.ext("id"), Some("b"));
 }
 
+/// Two thousand idle connections (opened and never written to, like half-open ones) do not
+/// keep a working client from being served, and each is closed once it has been idle for
+/// `max_idle`; the working client, which keeps sending, keeps its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_do_not_starve_a_busy_client() {
+    let max_idle = Duration::from_secs(3);
+    let server = start(ServerConfig {
+        max_idle,
+        ..ServerConfig::default()
+    })
+    .await;
+    let addr = server.addr.to_string();
+    let mut idle = Vec::new();
+    for _ in 0..2000 {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let client = client();
+    let started = Instant::now();
+    let mut sent = 0;
+    // Keep the busy client going for twice the idle timeout: always answered.
+    while started.elapsed() < 2 * max_idle {
+        let id = format!("busy-{sent}");
+        let resp = client.invoke(&addr, send(&id, 0), T).await.unwrap();
+        assert_eq!(resp.ext("id"), Some(id.as_str()));
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Every idle connection has been closed by now (allow a little scheduling slack).
+    let deadline = Instant::now() + T;
+    for s in &mut idle {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(raw_closed(s, left).await, "an idle connection stayed open");
+    }
+    // The busy client's connection is the same one it started with: still served.
+    let resp = client.invoke(&addr, send("last", 0), T).await.unwrap();
+    assert_eq!(resp.ext("id"), Some("last"));
+    assert!(sent > 10, "{sent}");
+}
+
+/// A client that keeps sending requests for large answers and never reads them (a stalled
+/// consumer) gets no more of its requests read once `max_queued_bytes_per_connection` of
+/// answers wait for it: the server's memory for it stops growing. When it reads again, every
+/// answer arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_its_answers_is_not_read_from() {
+    const ANSWER: usize = 1 << 20;
+    const REQUESTS: usize = 200;
+    let server = start(ServerConfig {
+        max_queued_bytes_per_connection: 2 * ANSWER,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    // One request every few milliseconds, as a client that keeps asking would; the requests
+    // are small, so the socket takes them all even once the server stops reading.
+    for _ in 0..REQUESTS {
+        let req = RemotingCommand::request(request_code::QUERY_MESSAGE).with_ext("size", ANSWER);
+        raw_write(&mut s, &req).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The answers handled are what fits in the queue cap plus what the kernel's socket buffers
+    // took (a few MiB on loopback), far from all of them.
+    let handled = server.handler.handled.load(Ordering::SeqCst);
+    assert!(
+        handled < REQUESTS / 2,
+        "{handled} of {REQUESTS} requests handled for a client that reads nothing"
+    );
+    // Reading again drains everything.
+    let mut buf = BytesMut::new();
+    let mut got = 0;
+    while got < REQUESTS {
+        let cmd = raw_read(&mut s, &mut buf, T)
+            .await
+            .unwrap_or_else(|| panic!("answer {got} never came"));
+        assert_eq!(cmd.body.len(), ANSWER);
+        got += 1;
+    }
+    assert_eq!(server.handler.handled.load(Ordering::SeqCst), REQUESTS);
+}
+
 /// A frame whose length prefix is over the limit is refused on its first four bytes: the
 /// server closes the connection without waiting for (or buffering) the body it announced.
 #[tokio::test]

@@ -11,6 +11,20 @@ pub struct DiskSpace {
     pub used_pct: u8,
     /// Bytes this process can still write.
     pub available: u64,
+    /// The file system's size in bytes.
+    pub total: u64,
+}
+
+impl DiskSpace {
+    /// Whether sends must be refused: full by RocketMQ's measure (`used_pct >= limit_pct`), or
+    /// less room left than two CommitLog segments (the next roll would fail with ENOSPC) plus a
+    /// margin for the ConsumeQueue and meta files of a tenth of the file system, at most 1 GiB.
+    /// The margin scales so a small store (a test's tmpfs) is not full from the start.
+    pub fn is_full(&self, limit_pct: u8, segment_size: u64) -> bool {
+        let margin = (self.total / 10).min(1 << 30);
+        let floor = segment_size.saturating_mul(2).saturating_add(margin);
+        self.used_pct >= limit_pct || self.available < floor
+    }
 }
 
 /// The space on the file system holding `path`, or `None` if `statvfs` fails (no such path)
@@ -27,6 +41,7 @@ pub fn disk_space(path: &Path) -> Option<DiskSpace> {
     Some(DiskSpace {
         used_pct: ((used / st.f_blocks as f64) * 100.0).round().min(100.0) as u8,
         available: (st.f_bavail as u64).saturating_mul(st.f_frsize as u64),
+        total: (st.f_blocks as u64).saturating_mul(st.f_frsize as u64),
     })
 }
 
@@ -43,6 +58,25 @@ mod tests {
     fn disk_usage_is_a_percentage() {
         let pct = disk_used_pct(Path::new("/")).expect("statvfs /");
         assert!(pct <= 100);
+    }
+
+    #[test]
+    fn full_means_the_ratio_or_too_little_room_for_two_segments_and_a_margin() {
+        let gib = 1u64 << 30;
+        let d = |used_pct, available, total| DiskSpace {
+            used_pct,
+            available,
+            total,
+        };
+        // A large disk: the margin is capped at 1 GiB.
+        assert!(!d(50, 100 * gib, 200 * gib).is_full(90, gib));
+        assert!(d(90, 100 * gib, 1000 * gib).is_full(90, gib));
+        assert!(d(80, 2 * gib + gib / 2, 200 * gib).is_full(90, gib));
+        assert!(!d(80, 3 * gib + 1, 200 * gib).is_full(90, gib));
+        // A 64 MiB test file system with 1 MiB segments: full below 2 + 6.4 MiB.
+        let mib = 1u64 << 20;
+        assert!(!d(50, 32 * mib, 64 * mib).is_full(90, mib));
+        assert!(d(85, 8 * mib, 64 * mib).is_full(90, mib));
     }
 
     #[test]
