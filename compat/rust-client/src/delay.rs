@@ -132,7 +132,10 @@ async fn start_consumer(
     }
 }
 
-async fn start_producer(rt: Arc<ClientRuntime>, namesrv: &str) -> Result<DefaultMQProducer, String> {
+async fn start_producer(
+    rt: Arc<ClientRuntime>,
+    namesrv: &str,
+) -> Result<DefaultMQProducer, String> {
     let mut producer = DefaultMQProducer::builder(rt)
         .producer_group("compat_delay_producer".to_string())
         .name_server_addr(namesrv.to_string())
@@ -153,9 +156,11 @@ async fn send(producer: &mut DefaultMQProducer, msg: Message) -> Result<i64, Str
     let mut last = String::new();
     for attempt in 1..=5 {
         let t = unix_ms() as i64;
-        let outcome =
-            tokio::time::timeout(Duration::from_secs(8), producer.send_with_timeout(msg.clone(), 3000))
-                .await;
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(8),
+            producer.send_with_timeout(msg.clone(), 3000),
+        )
+        .await;
         match outcome {
             Ok(Ok(Some(r))) if r.send_status == SendStatus::SendOk => return Ok(t),
             // Answered but not SEND_OK, or no answer: the message may be stored; never resend.
@@ -170,7 +175,10 @@ async fn send(producer: &mut DefaultMQProducer, msg: Message) -> Result<i64, Str
     Err(last)
 }
 
-fn message(topic: &str, key: &str) -> rocketmq_model::common::message::message_builder::MessageBuilder {
+fn message(
+    topic: &str,
+    key: &str,
+) -> rocketmq_model::common::message::message_builder::MessageBuilder {
     Message::builder()
         .topic(topic.to_string())
         .tags("TagD".to_string())
@@ -179,7 +187,11 @@ fn message(topic: &str, key: &str) -> rocketmq_model::common::message::message_b
 }
 
 /// Waits for the delivery of `key`; `None` after `within`.
-async fn wait_for(rx: &mut mpsc::UnboundedReceiver<Seen>, key: &str, within: Duration) -> Option<Seen> {
+async fn wait_for(
+    rx: &mut mpsc::UnboundedReceiver<Seen>,
+    key: &str,
+    within: Duration,
+) -> Option<Seen> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let seen = tokio::select! {
@@ -229,7 +241,10 @@ pub async fn run_delay(rt: Arc<ClientRuntime>, args: DelayArgs) -> u8 {
         }
     };
     let mut checks = Vec::new();
-    if wait_for(&mut rx, "probe", Duration::from_secs(60)).await.is_none() {
+    if wait_for(&mut rx, "probe", Duration::from_secs(60))
+        .await
+        .is_none()
+    {
         checks.push(json!({"check": "probe", "ok": false, "error": "the probe never arrived"}));
     } else {
         let deliver_at = unix_ms() as i64 + 3_000;
@@ -328,8 +343,10 @@ pub async fn run_retry(rt: Arc<ClientRuntime>, args: RetryArgs) -> u8 {
             "ok": gap >= want - 100 && gap <= want + 1_500 && pair[1].reconsume_times == i as i32 + 1}));
     }
     if deliveries.len() != args.max_reconsume_times as usize + 1 {
-        checks.push(json!({"check": "deliveries", "ok": false, "got": deliveries.len(),
-            "want": args.max_reconsume_times + 1}));
+        checks.push(
+            json!({"check": "deliveries", "ok": false, "got": deliveries.len(),
+            "want": args.max_reconsume_times + 1}),
+        );
     }
     // Anything more on the retry topic within a few seconds would be a retry past the max.
     if let Some(extra) = wait_for(&mut rx, "retry-me", Duration::from_secs(5)).await {
@@ -351,8 +368,10 @@ pub async fn run_retry(rt: Arc<ClientRuntime>, args: RetryArgs) -> u8 {
     {
         Ok((mut dlq_consumer, mut dlq_rx)) => {
             let found = wait_for(&mut dlq_rx, "retry-me", Duration::from_secs(60)).await;
-            checks.push(json!({"check": "in DLQ", "topic": dlq, "ok": found.is_some(),
-                "reconsume_times": found.map(|s| s.reconsume_times)}));
+            checks.push(
+                json!({"check": "in DLQ", "topic": dlq, "ok": found.is_some(),
+                "reconsume_times": found.map(|s| s.reconsume_times)}),
+            );
             let _ = tokio::time::timeout(Duration::from_secs(15), dlq_consumer.shutdown()).await;
         }
         Err(e) => checks.push(json!({"check": "in DLQ", "ok": false, "error": e})),
