@@ -286,6 +286,22 @@ start_daemon() {
   DAEMON_NAMES+=("$name")
 }
 
+# restart_broker NAME (n0, n1, n2): starts a broker that was killed (kill -9) again with its own config
+# and store, appending to its log; sets RESTARTED_PID and keeps the new pid for stop_all.
+restart_broker() {
+  local i
+  for i in "${!DAEMON_NAMES[@]}"; do
+    [ "${DAEMON_NAMES[$i]}" = "broker-$1" ] || continue
+    wait "${DAEMON_PIDS[$i]}" 2>/dev/null || true
+    echo "==== restarted at $(date -u +%T)" >>"$TMP/logs/broker-$1.log"
+    NO_COLOR=1 "$BIN" broker -c "$TMP/broker-$1.conf" >>"$TMP/logs/broker-$1.log" 2>&1 &
+    RESTARTED_PID=$!
+    DAEMON_PIDS[$i]=$RESTARTED_PID
+    return 0
+  done
+  return 1
+}
+
 tail_logs() {
   local f
   for f in "$TMP"/logs/*.log "$TMP"/cpp-home/logs/rocketmq-cpp/*.log*; do
@@ -509,8 +525,34 @@ if [ "$ONLY" = all ] || [ "$ONLY" = cpp ]; then
   # The C++ library logs (and keeps offset snapshots) under $HOME/logs/rocketmq-cpp.
   mkdir -p "$TMP/cpp-home"
   client_checks cpp env HOME="$TMP/cpp-home" "$VENV/bin/python" "$CPP_COMPAT"
-  step "cpp: orderly push consumer sees each queue in order; a broadcasting pair each get all"
-  order_out=$(scripts/compat-order.sh "$NS" "$VENV/bin/python" "$TMP/cpp-order" 2>&1) || true
+  step "cpp: orderly consumer keeps each queue in order (also across a leader kill); broadcasting pair"
+  order_brokers=()
+  for i in "${!DAEMON_NAMES[@]}"; do
+    case "${DAEMON_NAMES[$i]}" in
+      broker-n*)
+        n=${DAEMON_NAMES[$i]#broker-}
+        order_brokers+=("$n:${DAEMON_PIDS[$i]}:${CLIENT_PORTS[${n#n}]}")
+        ;;
+    esac
+  done
+  # compat-order.sh kill -9s the master during its failover check and asks for the restart
+  # through a file: the brokers are this script's children, which it must start and reap.
+  scripts/compat-order.sh "$NS" "$VENV/bin/python" "$TMP/cpp-order" "$BIN" "${order_brokers[@]}" \
+    >"$TMP/cpp-order.out" 2>&1 &
+  CHILD=$!
+  while kill -0 "$CHILD" 2>/dev/null; do
+    if [ -e "$TMP/cpp-order/failover/restart-request" ]; then
+      n=$(cat "$TMP/cpp-order/failover/restart-request")
+      rm -f "$TMP/cpp-order/failover/restart-request"
+      if restart_broker "$n"; then
+        echo "$(now) $RESTARTED_PID" >"$TMP/cpp-order/failover/restarted"
+      fi
+    fi
+    sleep 0.2
+  done
+  wait "$CHILD" 2>/dev/null || true
+  CHILD=""
+  order_out=$(cat "$TMP/cpp-order.out")
   printf '%s\n' "$order_out" | sed 's/^/    /'
   while read -r verdict rest; do
     case "$verdict" in PASS) record PASS "$rest" ;; FAIL) record FAIL "$rest" ;; esac
