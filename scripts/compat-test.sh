@@ -19,7 +19,9 @@
 # COMPAT_KEEP_TMP=1 (keep the temp dir with logs and client output, for debugging),
 # LEDGERMQ_BIN (use this ledgermq binary instead of building one, e.g. a release build),
 # COMPAT_PROFILE (the cargo profile of the Rust client program, default dev), COMPAT_ACL=0 (skip
-# the ACL checks of scripts/compat-acl.sh, which run last on a cluster of their own).
+# the ACL checks of scripts/compat-acl.sh, which run last on a cluster of their own),
+# COMPAT_FAILOVER_COUNT (minimum sends of the ordered check across a leader kill, default 300;
+# scripts/compat-order.sh kill -9s the master then, and this script restarts it).
 # Runs as root on a fresh Debian machine with Rust; needs no network but the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
