@@ -11,8 +11,7 @@ use ledgermq::message::{decode_all, properties::MessageProperties};
 use ledgermq::protocol::body::{parse_fastjson, ClusterInfo, TopicRouteData};
 use ledgermq::protocol::header::CommandHeader;
 use ledgermq::protocol::headers::{
-    PullMessageRequestHeader, PullMessageResponseHeader, PullSysFlag, SendMessageRequestHeader,
-    SendMessageResponseHeader,
+    PullMessageResponseHeader, SendMessageRequestHeader, SendMessageResponseHeader,
 };
 use ledgermq::remoting::{
     request_code as rc, response_code as code, ClientConfig, RemotingClient, RemotingCommand,
@@ -69,25 +68,6 @@ fn send_request(topic: &str, queue_id: i32, body: &str) -> RemotingCommand {
     };
     let mut req = RemotingCommand::request(rc::SEND_MESSAGE_V2).with_body(body.as_bytes().to_vec());
     req.ext_fields = h.to_v2();
-    req
-}
-
-fn pull_request(topic: &str, queue_id: i32, offset: i64) -> RemotingCommand {
-    let h = PullMessageRequestHeader {
-        consumer_group: "G".into(),
-        topic: topic.into(),
-        queue_id,
-        queue_offset: offset,
-        max_msg_nums: 32,
-        sys_flag: PullSysFlag::SUBSCRIPTION,
-        commit_offset: 0,
-        suspend_timeout_millis: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-    };
-    let mut req = RemotingCommand::request(rc::PULL_MESSAGE);
-    req.ext_fields = h.to_ext();
     req
 }
 
@@ -160,7 +140,7 @@ async fn leader_is_master_followers_refuse_sends_and_serve_pulls_and_failover_re
     let mut seen = None;
     let msgs = loop {
         let resp = client
-            .invoke(&follower, pull_request("Orders", 1, 0), T)
+            .invoke(&follower, common::requests::pull_request("Orders", 1, 0), T)
             .await
             .expect("pull");
         if resp.code == code::SUCCESS {

@@ -21,9 +21,7 @@ use std::time::{Duration, Instant};
 use common::Cluster;
 use ledgermq::message::{decode_all, properties::MessageProperties};
 use ledgermq::protocol::header::CommandHeader;
-use ledgermq::protocol::headers::{
-    PullMessageRequestHeader, PullMessageResponseHeader, PullSysFlag, SendMessageRequestHeader,
-};
+use ledgermq::protocol::headers::{PullMessageResponseHeader, SendMessageRequestHeader};
 use ledgermq::remoting::{
     request_code as rc, response_code as code, ClientConfig, RemotingClient, RemotingCommand,
 };
@@ -136,25 +134,6 @@ fn send_request(body: &str) -> RemotingCommand {
     req
 }
 
-fn pull_request(offset: i64) -> RemotingCommand {
-    let h = PullMessageRequestHeader {
-        consumer_group: "G".into(),
-        topic: TOPIC.into(),
-        queue_id: 0,
-        queue_offset: offset,
-        max_msg_nums: 32,
-        sys_flag: PullSysFlag::SUBSCRIPTION,
-        commit_offset: 0,
-        suspend_timeout_millis: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-    };
-    let mut req = RemotingCommand::request(rc::PULL_MESSAGE);
-    req.ext_fields = h.to_ext();
-    req
-}
-
 /// Sends `names` to `addr`; every one must be acknowledged.
 async fn send_all(client: &RemotingClient, addr: &str, names: &[String]) {
     for n in names {
@@ -173,7 +152,10 @@ async fn read_all(client: &RemotingClient, addr: &str, want: usize) -> Vec<Strin
         let mut keys = Vec::new();
         let mut offset = 0;
         loop {
-            let Ok(resp) = client.invoke(addr, pull_request(offset), T).await else {
+            let Ok(resp) = client
+                .invoke(addr, common::requests::pull_request(TOPIC, 0, offset), T)
+                .await
+            else {
                 break;
             };
             if resp.code != code::SUCCESS {

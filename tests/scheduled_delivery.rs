@@ -12,8 +12,7 @@ use common::Cluster;
 use ledgermq::message::{decode_all, properties::MessageProperties, MessageExt};
 use ledgermq::protocol::header::CommandHeader;
 use ledgermq::protocol::headers::{
-    ConsumerSendMsgBackRequestHeader, PullMessageRequestHeader, PullMessageResponseHeader,
-    PullSysFlag, SendMessageRequestHeader,
+    ConsumerSendMsgBackRequestHeader, PullMessageResponseHeader, SendMessageRequestHeader,
 };
 use ledgermq::remoting::{
     request_code as rc, response_code as code, ClientConfig, RemotingClient, RemotingCommand,
@@ -56,21 +55,7 @@ async fn pull(
     topic: &str,
     offset: i64,
 ) -> (Vec<MessageExt>, i64) {
-    let h = PullMessageRequestHeader {
-        consumer_group: "G".into(),
-        topic: topic.into(),
-        queue_id: 0,
-        queue_offset: offset,
-        max_msg_nums: 32,
-        sys_flag: PullSysFlag::SUBSCRIPTION,
-        commit_offset: 0,
-        suspend_timeout_millis: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-    };
-    let mut req = RemotingCommand::request(rc::PULL_MESSAGE);
-    req.ext_fields = h.to_ext();
+    let req = common::requests::pull_request(topic, 0, offset);
     let Ok(resp) = client.invoke(addr, req, T).await else {
         return (Vec::new(), offset);
     };

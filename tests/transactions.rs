@@ -18,8 +18,8 @@ use ledgermq::message::{decode_all, decode_offset_msg_id, properties::MessagePro
 use ledgermq::protocol::body::{parse_fastjson, HeartbeatData, ProducerData, TopicRouteData};
 use ledgermq::protocol::header::CommandHeader;
 use ledgermq::protocol::headers::{
-    EndTransactionRequestHeader, PullMessageRequestHeader, PullMessageResponseHeader, PullSysFlag,
-    SendMessageRequestHeader, SendMessageResponseHeader,
+    EndTransactionRequestHeader, PullMessageResponseHeader, SendMessageRequestHeader,
+    SendMessageResponseHeader,
 };
 use ledgermq::remoting::{
     request_code as rc, response_code as code, ClientConfig, InboundRequest, RemotingClient,
@@ -124,21 +124,7 @@ async fn end(
 
 /// Bodies in TOPIC queue 2 as `broker` serves them (committed data only).
 async fn real_bodies(client: &RemotingClient, broker: &str) -> Vec<(String, i32)> {
-    let h = PullMessageRequestHeader {
-        consumer_group: "G".into(),
-        topic: TOPIC.into(),
-        queue_id: 2,
-        queue_offset: 0,
-        max_msg_nums: 32,
-        sys_flag: PullSysFlag::SUBSCRIPTION,
-        commit_offset: 0,
-        suspend_timeout_millis: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-    };
-    let mut req = RemotingCommand::request(rc::PULL_MESSAGE);
-    req.ext_fields = h.to_ext();
+    let req = common::requests::pull_request(TOPIC, 2, 0);
     let Ok(resp) = client.invoke(broker, req, T).await else {
         return Vec::new();
     };

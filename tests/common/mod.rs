@@ -9,6 +9,7 @@
 
 pub mod in_process;
 pub mod layout;
+pub mod requests;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
