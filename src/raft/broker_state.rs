@@ -232,29 +232,10 @@ impl BrokerState {
 
     /// Indexes the messages of one batch entry, consecutive in the CommitLog from `offset`.
     pub fn apply_batch(&self, bytes: &[u8], offset: u64) -> Result<ApplyResult, StoreError> {
-        let mut at = 0usize;
-        let mut views = Vec::new();
-        while at < bytes.len() {
-            match StoredMessageView::parse(&bytes[at..]) {
-                Ok(v) => {
-                    if let Some(reason) = unindexable(&v) {
-                        return Ok(ApplyResult::Rejected(RejectReason::InBatch {
-                            at,
-                            reason: Box::new(reason),
-                        }));
-                    }
-                    let n = v.total_size();
-                    views.push((v, at));
-                    at += n;
-                }
-                Err(error) => {
-                    return Ok(ApplyResult::Rejected(RejectReason::MalformedInBatch {
-                        at,
-                        error,
-                    }))
-                }
-            }
-        }
+        let views = match parse_back_to_back(bytes) {
+            Ok(v) => v,
+            Err(reason) => return Ok(ApplyResult::Rejected(reason)),
+        };
         let mut out = Vec::with_capacity(views.len());
         for (v, rel) in views {
             out.push(self.index_one(&v, offset + rel as u64)?);
@@ -444,6 +425,28 @@ impl BrokerState {
 /// Why a well-formed stored message cannot be indexed, if it cannot. The broker checks the same
 /// before proposing; this is the state machine's own guard, because topic names become
 /// directory names.
+/// The store-format messages of an entry that carries several back to back (a batch, a
+/// transaction's op record and real message), each with its offset in `bytes`; refused as a
+/// whole if one is malformed or cannot be indexed, so nothing of it is applied.
+fn parse_back_to_back(bytes: &[u8]) -> Result<Vec<(StoredMessageView<'_>, usize)>, RejectReason> {
+    let mut at = 0usize;
+    let mut views = Vec::new();
+    while at < bytes.len() {
+        let v = StoredMessageView::parse(&bytes[at..])
+            .map_err(|error| RejectReason::MalformedInBatch { at, error })?;
+        if let Some(reason) = unindexable(&v) {
+            return Err(RejectReason::InBatch {
+                at,
+                reason: Box::new(reason),
+            });
+        }
+        let n = v.total_size();
+        views.push((v, at));
+        at += n;
+    }
+    Ok(views)
+}
+
 fn unindexable(view: &StoredMessageView<'_>) -> Option<RejectReason> {
     if view.total_size() == 0 {
         return Some(RejectReason::EmptyMessage);

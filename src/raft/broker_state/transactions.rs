@@ -173,29 +173,10 @@ impl BrokerState {
         bytes: &Bytes,
         offset: u64,
     ) -> Result<ApplyResult, StoreError> {
-        let mut views = Vec::with_capacity(2);
-        let mut at = 0usize;
-        while at < bytes.len() {
-            match StoredMessageView::parse(&bytes[at..]) {
-                Ok(v) => {
-                    if let Some(reason) = super::unindexable(&v) {
-                        return Ok(ApplyResult::Rejected(RejectReason::InBatch {
-                            at,
-                            reason: Box::new(reason),
-                        }));
-                    }
-                    let n = v.total_size();
-                    views.push((v, at));
-                    at += n;
-                }
-                Err(error) => {
-                    return Ok(ApplyResult::Rejected(RejectReason::MalformedInBatch {
-                        at,
-                        error,
-                    }))
-                }
-            }
-        }
+        let views = match super::parse_back_to_back(bytes) {
+            Ok(v) => v,
+            Err(reason) => return Ok(ApplyResult::Rejected(reason)),
+        };
         let Some((op, _)) = views.first() else {
             return Ok(ApplyResult::Rejected(RejectReason::EmptyMessage));
         };
