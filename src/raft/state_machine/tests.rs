@@ -147,6 +147,15 @@ async fn a_batch_takes_consecutive_offsets_of_one_queue() {
             reason: Box::new(RejectReason::NegativeQueueId(-1)),
         })
     );
+    // So does a message cut short after a good one.
+    let ok = message("B", 0, "ok");
+    let cut = message("B", 0, "cut");
+    let torn = [ok.clone(), cut.slice(..cut.len() - 1)].concat();
+    let r = n.command(LogCommand::PutBatch(torn.into())).await;
+    assert!(
+        matches!(r, ApplyResult::Rejected(RejectReason::MalformedInBatch { at, .. }) if at == ok.len()),
+        "{r:?}"
+    );
     assert_eq!(
         n.sm.broker_state()
             .consume_queue("B", 0)
