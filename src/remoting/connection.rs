@@ -123,6 +123,12 @@ impl Channel {
         *self.closed.borrow()
     }
 
+    /// A receiver of the closed flag, for a loop that waits on it at every turn (subscribing
+    /// once instead of at every frame).
+    pub(crate) fn watch_closed(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
+    }
+
     /// Resolves once the connection is closed.
     pub(crate) async fn closed(&self) {
         let mut rx = self.closed.subscribe();

@@ -266,26 +266,41 @@ async fn run_connection<H: RequestHandler>(
     let mut reader = FrameReader::new(rd, config.max_frame);
     tracing::debug!(conn = ctx.id, %peer, "connection opened");
 
+    // The idle deadline is one timer for the connection's life, moved only when it fires: a
+    // fresh `sleep_until` per frame registered and cancelled a timer-wheel entry for every
+    // request (part of the +2.8 µs per message the send path gained in issues 14/15). A frame
+    // only records when it arrived; the timer, on waking, re-arms from that instant.
     let idle = config.max_idle;
-    let mut idle_at = tokio::time::Instant::now() + idle;
+    let mut last_frame = tokio::time::Instant::now();
+    let idle_timer = tokio::time::sleep(idle);
+    tokio::pin!(idle_timer);
     let max_queued = config.max_queued_bytes_per_connection;
+    let mut closed = ctx.channel.watch_closed();
     let (reason, shutting_down) = loop {
         if ctx.channel.queued_bytes() > max_queued {
             tokio::select! {
                 _ = ctx.channel.wait_queued_below(max_queued) => {}
                 _ = shutdown.wait_for(|stop| *stop) => break ("server shutting down".to_string(), true),
             }
-            idle_at = tokio::time::Instant::now() + idle;
+            last_frame = tokio::time::Instant::now();
             continue;
         }
         let next = tokio::select! {
             next = reader.next() => next,
             _ = shutdown.wait_for(|stop| *stop) => break ("server shutting down".to_string(), true),
-            _ = ctx.channel.closed() => break ("closed by the writer".to_string(), false),
-            _ = tokio::time::sleep_until(idle_at), if !idle.is_zero() => {
-                // A long-polling pull or a slow send still running is not idleness.
+            _ = closed.wait_for(|c| *c) => break ("closed by the writer".to_string(), false),
+            _ = &mut idle_timer, if !idle.is_zero() => {
+                let now = tokio::time::Instant::now();
+                let deadline = last_frame + idle;
+                // A frame arrived since the timer was set, or a long-polling pull or a slow
+                // send is still running: that is not idleness.
+                if deadline > now {
+                    idle_timer.as_mut().reset(deadline);
+                    continue;
+                }
                 if in_flight.available_permits() < max_in_flight {
-                    idle_at = tokio::time::Instant::now() + idle;
+                    last_frame = now;
+                    idle_timer.as_mut().reset(now + idle);
                     continue;
                 }
                 tracing::info!(conn = ctx.id, %peer, idle_s = idle.as_secs_f64(),
@@ -293,7 +308,7 @@ async fn run_connection<H: RequestHandler>(
                 break (format!("idle for {:?}", idle), false);
             }
         };
-        idle_at = tokio::time::Instant::now() + idle;
+        last_frame = tokio::time::Instant::now();
         let req = match next {
             Ok(Some(cmd)) if cmd.is_response() => {
                 ctx.channel.complete(cmd);
