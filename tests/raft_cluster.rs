@@ -534,3 +534,79 @@ async fn a_paused_leader_is_replaced_by_one_election() {
         c.resume(old.id);
     }
 }
+
+/// A leader stopped gracefully (SIGTERM, as `mqshutdown` does) hands leadership to a follower
+/// before its Raft node stops: the group's next leader wins the very next term (one election,
+/// started by TimeoutNow rather than by a follower's timeout after the silence), the old
+/// leader's log says so, and no write acknowledged around the stop is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gracefully_stopped_leader_hands_leadership_off() {
+    let mut c = Cluster::start(29, 3, "");
+    let old = c.wait_leader(Duration::from_secs(15)).await;
+    let client = Arc::new(RaftAdminClient::new(
+        c.nodes.iter().map(|n| n.addr.clone()).collect(),
+    ));
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (client, acked, stop) = (client.clone(), acked.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let v = format!("g-{w}-{n}");
+                n += 1;
+                if client.write(raw(&v), Duration::from_secs(10)).await.is_ok() {
+                    acked.lock().push(v);
+                }
+            }
+        }));
+    }
+    while acked.lock().len() < 500 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    c.stop(old.id);
+    let at_stop = acked.lock().len();
+    let new = c.wait_leader(Duration::from_secs(10)).await;
+    // Writes keep being acknowledged by the new leader.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acked.lock().len() < at_stop + 200 {
+        assert!(
+            Instant::now() < deadline,
+            "no writes acknowledged after the hand-off"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.expect("writer task");
+    }
+
+    assert_ne!(new.id, old.id);
+    assert_eq!(
+        new.term,
+        old.term + 1,
+        "n{} was elected in term {} after n{} (term {}) stopped: not one hand-off election",
+        new.id,
+        new.term,
+        old.id,
+        old.term
+    );
+    let log = std::fs::read_to_string(&c.nodes[old.id as usize].log).expect("old leader's log");
+    assert!(
+        log.contains("handed leadership off before stopping"),
+        "n{}'s log does not record the hand-off",
+        old.id
+    );
+    let acked = acked.lock().clone();
+    let last = c
+        .status(new.id)
+        .await
+        .and_then(|s| s.applied)
+        .expect("new leader's applied index");
+    for s in (0..3).filter(|i| *i != old.id) {
+        c.wait_applied(s, last, Duration::from_secs(10)).await;
+        let have = committed_values(&client, c.addr(s)).await;
+        assert_contains_all(&have, &acked, &format!("n{s} after the hand-off"));
+    }
+}

@@ -1,6 +1,7 @@
 //! `ledgermq drill`: RocketMQ's failover drill, measured. Against a running cluster (as
 //! `fast-try` starts it) a producer sends at a steady rate and a consumer group reads; each
-//! round kills a leader's *node* with SIGKILL (or `--node nX`, or pauses it with `--pause`):
+//! round kills a leader's *node* with SIGKILL (or `--node nX`, or pauses it with `--pause`, or stops
+//! it gracefully with SIGTERM with `--graceful`):
 //! the process, so with several Raft groups per process (multi-Raft) every group member in it.
 //! Round r faults the node leading group (r − 1) mod groups, so the rounds visit every group's
 //! leader. It measures, per group that lost its leader, the election and registration of a new
@@ -64,8 +65,11 @@ pub struct DrillArgs {
     /// SIGSTOP the node instead of killing it; SIGCONT at the end of the round.
     #[arg(long)]
     pause: bool,
+    /// SIGTERM the node (a graceful stop, as `mqshutdown broker`) instead of killing it.
+    #[arg(long, conflicts_with = "pause")]
+    graceful: bool,
     /// Stop two of three nodes (the leader and one follower) instead; see the module docs.
-    #[arg(long, conflicts_with_all = ["node", "pause"])]
+    #[arg(long, conflicts_with_all = ["node", "pause", "graceful"])]
     majority: bool,
     /// Sends per second.
     #[arg(long, default_value_t = 200)]
@@ -269,6 +273,8 @@ async fn rounds(
         let t0 = Instant::now();
         if args.pause {
             procs.pause(&target)?;
+        } else if args.graceful {
+            procs.stop(&target)?;
         } else {
             procs.kill(&target)?;
         }
@@ -325,7 +331,13 @@ async fn rounds(
         say(format!(
             "round {round}/{}: {} {}: leaders {} -> {}; {}; RTO {}; catch-up {}; {}sent {} ok {} failed {}",
             args.rounds,
-            if args.pause { "paused" } else { "killed" },
+            if args.pause {
+                "paused"
+            } else if args.graceful {
+                "stopped"
+            } else {
+                "killed"
+            },
             r.target,
             r.old_leader,
             r.new_leader,

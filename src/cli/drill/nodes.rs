@@ -111,6 +111,34 @@ impl Processes {
         Ok(())
     }
 
+    /// SIGTERM, as `mqshutdown broker` sends, and waits until the process has exited (a
+    /// graceful stop: answered requests, unregistered, leadership handed off); SIGKILL if it
+    /// is still there after 15 s.
+    pub fn stop(&mut self, p: &Process) -> anyhow::Result<()> {
+        self.signal(p, libc::SIGTERM)?;
+        self.faulted.insert(p.name.clone(), (p.clone(), false));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        if let Some(mut c) = self.children.remove(&p.name) {
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+            return Ok(());
+        }
+        let proc_dir = std::path::PathBuf::from(format!("/proc/{}", p.pid));
+        while proc_dir.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if proc_dir.exists() {
+            self.signal(p, libc::SIGKILL)?;
+        }
+        Ok(())
+    }
+
     /// SIGSTOP: the process freezes with its sockets open (a long GC pause, a stalled VM).
     pub fn pause(&mut self, p: &Process) -> anyhow::Result<()> {
         self.signal(p, libc::SIGSTOP)?;

@@ -74,8 +74,16 @@ impl RaftNode {
         &self.core
     }
 
-    /// Stops serving, stops openraft, fsyncs the CommitLog and marks the shutdown clean.
+    /// Hands leadership off if this node leads (see [`crate::raft::election::hand_off`]),
+    /// stops serving, stops openraft, fsyncs the CommitLog and marks the shutdown clean.
     pub async fn shutdown(self) {
+        if let Some(to) = crate::raft::election::hand_off(&self.core).await {
+            tracing::info!(
+                node = self.core.id,
+                to,
+                "handed leadership off before stopping"
+            );
+        }
         let _ = self.shutdown_tx.send(true);
         if let Err(e) = self.core.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
