@@ -32,6 +32,8 @@ pub struct BrokerContext {
     pub register_now: Arc<Notify>,
     pub boot_ms: i64,
     disk_full: AtomicBool,
+    /// Turns true when a graceful stop begins (see [`BrokerContext::begin_stopping`]).
+    stopping: tokio::sync::watch::Sender<bool>,
     /// The topic table's version: bumped whenever the table's content changes, so the name
     /// servers know when to re-read the queues.
     topic_version: Mutex<(u64, DataVersion)>,
@@ -50,6 +52,7 @@ impl BrokerContext {
             register_now,
             boot_ms: now_ms(),
             disk_full: AtomicBool::new(false),
+            stopping: tokio::sync::watch::Sender::new(false),
             topic_version: Mutex::new((0, DataVersion::new(now_ms()))),
             cfg,
             core,
@@ -67,6 +70,16 @@ impl BrokerContext {
         } else {
             self.cfg.self_node_id() as i64 + 1
         }
+    }
+
+    /// A graceful stop has begun: requests that wait (long-polling pulls) answer now.
+    pub fn begin_stopping(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Watches [`BrokerContext::begin_stopping`].
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     pub fn is_master(&self) -> bool {

@@ -197,6 +197,13 @@ impl Broker {
     /// Stops serving clients, unregisters from the name servers, replicates the last consumer
     /// offsets, then stops the Raft node.
     pub async fn shutdown(self) {
+        // Held long-polling pulls answer now rather than hold the stop for their timeout.
+        self.bc.begin_stopping();
+        // While this node can still write them: the consumer offsets, then leadership, handed
+        // to a follower before the clients lose this port, so the group is not leaderless for
+        // an election timeout (a no-op on a follower).
+        self.bc.offsets.flush().await;
+        self.node.hand_off().await;
         let _ = self.shutdown_tx.send(true);
         for t in self.tasks {
             let _ = t.await;

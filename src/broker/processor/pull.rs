@@ -109,6 +109,7 @@ pub async fn pull(
     let deadline = tokio::time::Instant::now()
         + Duration::from_millis(h.suspend_timeout_millis.max(0) as u64).min(MAX_SUSPEND);
     let notify = bc.core.broker_state().queue_notify(&h.topic, queue_id);
+    let mut stopping = bc.stopping();
     let result = loop {
         // Register for a wake-up before looking, so a message that commits in between is not
         // missed.
@@ -130,11 +131,15 @@ pub async fn pull(
             r.status,
             GetStatus::OffsetOverflowOne | GetStatus::NoMatchedLogicQueue
         ) || (r.status == GetStatus::NoMessageInQueue && offset == 0);
-        if !(nothing_yet && suspend) || tokio::time::Instant::now() >= deadline {
+        if !(nothing_yet && suspend)
+            || tokio::time::Instant::now() >= deadline
+            || *stopping.borrow()
+        {
             break r;
         }
         tokio::select! {
             _ = &mut woken => {}
+            _ = stopping.wait_for(|s| *s) => {}
             _ = tokio::time::sleep_until(deadline) => {}
             _ = ctx.closed() => return error(req, code::SYSTEM_ERROR, "the consumer's connection closed"),
         }

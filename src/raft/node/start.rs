@@ -74,16 +74,22 @@ impl RaftNode {
         &self.core
     }
 
-    /// Hands leadership off if this node leads (see [`crate::raft::election::hand_off`]),
-    /// stops serving, stops openraft, fsyncs the CommitLog and marks the shutdown clean.
+    /// If this node leads its group, hands leadership to its most caught-up follower (see
+    /// [`crate::raft::election::hand_off`]) and returns that follower's id.
+    pub async fn hand_off(&self) -> Option<NodeId> {
+        let to = crate::raft::election::hand_off(&self.core).await?;
+        tracing::info!(
+            node = self.core.id,
+            to,
+            "handed leadership off before stopping"
+        );
+        Some(to)
+    }
+
+    /// Hands leadership off if this node still leads, stops serving, stops openraft, fsyncs
+    /// the CommitLog and marks the shutdown clean.
     pub async fn shutdown(self) {
-        if let Some(to) = crate::raft::election::hand_off(&self.core).await {
-            tracing::info!(
-                node = self.core.id,
-                to,
-                "handed leadership off before stopping"
-            );
-        }
+        self.hand_off().await;
         let _ = self.shutdown_tx.send(true);
         if let Err(e) = self.core.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
