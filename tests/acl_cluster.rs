@@ -74,7 +74,7 @@ fn send_v2(topic: &str) -> RemotingCommand {
         ("k", "false"),
         ("m", "false"),
     ] {
-        req.ext_fields.insert(k.into(), v.into());
+        req.ext_fields.insert(k, v);
     }
     req
 }

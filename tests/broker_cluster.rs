@@ -261,7 +261,7 @@ async fn malformed_frames_and_oversize_messages_get_errors_while_others_keep_wor
     assert_eq!(resp.code, code::SUCCESS);
     // A header that misses required fields gets SYSTEM_ERROR naming the field.
     let mut bad = RemotingCommand::request(rc::SEND_MESSAGE_V2).with_body(b"x".to_vec());
-    bad.ext_fields.insert("b".into(), "Good".into());
+    bad.ext_fields.insert("b", "Good");
     let resp = client.invoke(&master, bad, T).await.expect("answered");
     assert_eq!(resp.code, code::SYSTEM_ERROR);
     assert!(

@@ -20,7 +20,7 @@ pub type Needed = Vec<(String, Perm)>;
 /// The resources `req` needs. `Err` when the request cannot be read well enough to know (a
 /// malformed heartbeat body): such a request is refused, never let through unchecked.
 pub fn needed(req: &RemotingCommand) -> Result<Needed, String> {
-    let field = |k: &str| req.ext_fields.get(k).map(String::as_str);
+    let field = |k: &str| req.ext_fields.get(k);
     let mut out: Needed = Vec::new();
     let group = |out: &mut Needed, g: Option<&str>| {
         if let Some(g) = g {

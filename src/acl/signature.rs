@@ -9,8 +9,6 @@
 //! Rust's `String` order is UTF-8 byte order and Java's is UTF-16 code-unit order; they differ
 //! only for characters above U+FFFF, which never occur in RocketMQ's header names.
 
-use std::collections::BTreeMap;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -28,21 +26,24 @@ pub const UNIQUE_MSG_QUERY_FLAG: &str = "_UNIQUE_KEY_QUERY";
 
 type HmacSha1 = Hmac<Sha1>;
 
-/// The signed ext field values of `req`, in signing order.
-fn signed_values(req: &RemotingCommand) -> BTreeMap<&str, &str> {
-    req.ext_fields
+/// The signed ext fields of `req`, in signing order (by name; names are unique in a command,
+/// so the order is total, as Java's `TreeMap`).
+fn signed_fields(req: &RemotingCommand) -> Vec<(&str, &str)> {
+    let mut fields: Vec<(&str, &str)> = req
+        .ext_fields
         .iter()
-        .filter(|(k, _)| k.as_str() != SIGNATURE && k.as_str() != UNIQUE_MSG_QUERY_FLAG)
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect()
+        .filter(|(k, _)| *k != SIGNATURE && *k != UNIQUE_MSG_QUERY_FLAG)
+        .collect();
+    fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    fields
 }
 
 /// The bytes RocketMQ signs for `req` (see the module comment).
 pub fn request_content(req: &RemotingCommand) -> Vec<u8> {
-    let sorted = signed_values(req);
+    let sorted = signed_fields(req);
     let mut out =
-        Vec::with_capacity(sorted.values().map(|v| v.len()).sum::<usize>() + req.body.len());
-    for v in sorted.values() {
+        Vec::with_capacity(sorted.iter().map(|(_, v)| v.len()).sum::<usize>() + req.body.len());
+    for (_, v) in &sorted {
         out.extend_from_slice(v.as_bytes());
     }
     out.extend_from_slice(&req.body);
@@ -56,7 +57,7 @@ pub fn verify_request(req: &RemotingCommand, secret_key: &str, signature: &str) 
         return false;
     };
     let mut m = mac(secret_key, b"");
-    for v in signed_values(req).values() {
+    for (_, v) in signed_fields(req) {
         m.update(v.as_bytes());
     }
     m.update(&req.body);
@@ -109,14 +110,12 @@ impl SessionCredentials {
     /// Signs `req` in place; a signature already on it is replaced.
     pub fn sign_request(&self, req: &mut RemotingCommand) {
         req.ext_fields.remove(SIGNATURE);
-        req.ext_fields
-            .insert(ACCESS_KEY.to_string(), self.access_key.clone());
+        req.ext_fields.insert(ACCESS_KEY, self.access_key.clone());
         if let Some(token) = &self.security_token {
-            req.ext_fields
-                .insert(SECURITY_TOKEN.to_string(), token.clone());
+            req.ext_fields.insert(SECURITY_TOKEN, token.clone());
         }
         let signature = sign(&request_content(req), &self.secret_key);
-        req.ext_fields.insert(SIGNATURE.to_string(), signature);
+        req.ext_fields.insert(SIGNATURE, signature);
     }
 }
 
@@ -163,7 +162,7 @@ mod tests {
             ("Signature", "S"),
             ("_UNIQUE_KEY_QUERY", "u"),
         ] {
-            req.ext_fields.insert(k.into(), v.into());
+            req.ext_fields.insert(k, v);
         }
         req.body = Bytes::from_static(b"BODY");
         // Sorted names: AccessKey, b, topic (uppercase before lowercase, as Java's TreeMap).
@@ -174,18 +173,18 @@ mod tests {
     fn signed_requests_verify_and_any_change_breaks_them() {
         let creds = SessionCredentials::new("RocketMQ", "12345678");
         let mut req = RemotingCommand::request(10);
-        req.ext_fields.insert("topic".into(), "TopicTest".into());
+        req.ext_fields.insert("topic", "TopicTest");
         req.body = Bytes::from_static(b"hello");
         creds.sign_request(&mut req);
-        assert_eq!(req.ext_fields[ACCESS_KEY], "RocketMQ");
-        let sig = req.ext_fields[SIGNATURE].clone();
+        assert_eq!(&req.ext_fields[ACCESS_KEY], "RocketMQ");
+        let sig = req.ext_fields[SIGNATURE].to_string();
         assert!(verify(&request_content(&req), "12345678", &sig));
         assert!(!verify(&request_content(&req), "87654321", &sig));
         let mut tampered = req.clone();
         tampered.body = Bytes::from_static(b"hellO");
         assert!(!verify(&request_content(&tampered), "12345678", &sig));
         tampered = req.clone();
-        tampered.ext_fields.insert("topic".into(), "Other".into());
+        tampered.ext_fields.insert("topic", "Other");
         assert!(!verify(&request_content(&tampered), "12345678", &sig));
         assert!(!verify(&request_content(&req), "12345678", "not base64!"));
         assert!(verify_request(&req, "12345678", &sig));

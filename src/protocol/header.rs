@@ -3,7 +3,7 @@
 //!
 //! On the wire every extFields value is a string (Java writes `"4"`, never `4`); the codec has
 //! already turned the C++ client's JSON numbers and booleans into their string form before a
-//! header is decoded here, so this module only ever sees `HashMap<String, String>`.
+//! header is decoded here, so this module only ever sees string values ([`ExtFields`]).
 //!
 //! Java decodes a header by reflection (`RemotingCommand.decodeCommandCustomHeader`): each field
 //! is looked up by its exact, case-sensitive name, unknown keys (`AccessKey`, `Signature`,
@@ -18,11 +18,10 @@
 //!
 //! This module never panics on any input.
 
-use std::collections::HashMap;
 use std::fmt;
 
 /// A command's custom header fields, as carried in `extFields`.
-pub type ExtFields = HashMap<String, String>;
+pub use crate::remoting::ExtFields;
 
 /// Longest part of an offending value quoted in a [`HeaderError`]; a header value can be as
 /// large as a frame, and the error ends up in logs and response remarks.
@@ -105,8 +104,8 @@ impl HeaderError {
 /// `from_ext` validates exactly the fields Java requires; `to_ext` writes every field that is
 /// set, each value as a string (the C++ client only reads string-valued response fields).
 pub trait CommandHeader: Sized {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError>;
-    fn to_ext(&self) -> HashMap<String, String>;
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError>;
+    fn to_ext(&self) -> ExtFields;
 }
 
 /// A required string field. An empty string is a value, as in Java.
@@ -116,13 +115,13 @@ pub fn req_str(
     name: &'static str,
 ) -> Result<String, HeaderError> {
     ext.get(name)
-        .cloned()
+        .map(str::to_owned)
         .ok_or(HeaderError::Missing { request, name })
 }
 
 /// An optional string field; `None` only when the key is absent.
 pub fn opt_str(ext: &ExtFields, name: &str) -> Option<String> {
-    ext.get(name).cloned()
+    ext.get(name).map(str::to_owned)
 }
 
 /// A required `int` field.
@@ -176,7 +175,7 @@ pub fn req_bool(
 /// An optional boolean field: `None` when absent or not a boolean, so the caller applies the
 /// field's default (Java's `Boolean.parseBoolean` never fails either).
 pub fn opt_bool(ext: &ExtFields, name: &str) -> Option<bool> {
-    ext.get(name).and_then(|v| parse_bool(v))
+    ext.get(name).and_then(parse_bool)
 }
 
 /// `true`/`false` in any case, and the C++ client's `1`/`0`.
@@ -198,7 +197,7 @@ fn parse_opt<T: std::str::FromStr>(
 ) -> Result<Option<T>, HeaderError> {
     match ext.get(name) {
         None => Ok(None),
-        Some(v) if v.is_empty() => Ok(None),
+        Some("") => Ok(None),
         Some(v) => v
             .parse::<T>()
             .map(Some)
@@ -207,12 +206,13 @@ fn parse_opt<T: std::str::FromStr>(
 }
 
 /// Writes `value` under `name` in its string form (booleans as `true`/`false`, like Java).
-pub fn put(ext: &mut ExtFields, name: &str, value: impl ToString) {
-    ext.insert(name.to_string(), value.to_string());
+/// Names are the headers' `'static` wire names, so writing one allocates only its value.
+pub fn put(ext: &mut ExtFields, name: &'static str, value: impl ToString) {
+    ext.insert(name, value.to_string());
 }
 
 /// Writes `value` under `name` when it is set; Java omits null fields.
-pub fn put_opt<T: ToString>(ext: &mut ExtFields, name: &str, value: Option<T>) {
+pub fn put_opt<T: ToString>(ext: &mut ExtFields, name: &'static str, value: Option<T>) {
     if let Some(v) = value {
         put(ext, name, v);
     }

@@ -5,13 +5,14 @@
 //! opaque body. Which header fields a code needs (`topic`, `queueId`, ...) is the `protocol`
 //! module's business; this type only carries them as strings, as the wire does.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use bytes::Bytes;
 
 use super::codes::{request_code_name, response_code, response_code_name};
+use super::ext_fields::ExtFields;
 
 /// Flag bit 0: this command is a response.
 pub const FLAG_RESPONSE: i32 = 1;
@@ -178,7 +179,7 @@ pub struct RemotingCommand {
     pub opaque: i32,
     pub flag: i32,
     pub remark: Option<String>,
-    pub ext_fields: HashMap<String, String>,
+    pub ext_fields: ExtFields,
     pub body: Bytes,
     pub serialize_type: SerializeType,
 }
@@ -193,7 +194,7 @@ impl RemotingCommand {
             opaque: next_opaque(),
             flag: 0,
             remark: None,
-            ext_fields: HashMap::new(),
+            ext_fields: ExtFields::new(),
             body: Bytes::new(),
             serialize_type: SerializeType::Json,
         }
@@ -210,7 +211,7 @@ impl RemotingCommand {
             opaque: req.opaque,
             flag: FLAG_RESPONSE,
             remark: None,
-            ext_fields: HashMap::new(),
+            ext_fields: ExtFields::new(),
             body: Bytes::new(),
             serialize_type: req.serialize_type,
         }
@@ -227,7 +228,7 @@ impl RemotingCommand {
             opaque: 0,
             flag: FLAG_RESPONSE,
             remark: None,
-            ext_fields: HashMap::new(),
+            ext_fields: ExtFields::new(),
             body: Bytes::new(),
             serialize_type: SerializeType::Json,
         }
@@ -245,7 +246,11 @@ impl RemotingCommand {
 
     /// Adds one custom-header field. Numbers and booleans take their Java string form
     /// (`3` → `"3"`, `true` → `"true"`).
-    pub fn with_ext(mut self, key: impl Into<String>, value: impl ToString) -> RemotingCommand {
+    pub fn with_ext(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl ToString,
+    ) -> RemotingCommand {
         self.set_ext(key, value);
         self
     }
@@ -255,13 +260,13 @@ impl RemotingCommand {
         self
     }
 
-    pub fn set_ext(&mut self, key: impl Into<String>, value: impl ToString) {
-        self.ext_fields.insert(key.into(), value.to_string());
+    pub fn set_ext(&mut self, key: impl Into<Cow<'static, str>>, value: impl ToString) {
+        self.ext_fields.insert(key, value.to_string());
     }
 
     /// One custom-header field, if present.
     pub fn ext(&self, key: &str) -> Option<&str> {
-        self.ext_fields.get(key).map(String::as_str)
+        self.ext_fields.get(key)
     }
 
     pub fn is_response(&self) -> bool {

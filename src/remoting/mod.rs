@@ -14,6 +14,7 @@
 //! ```text
 //! codes.rs       request_code / response_code constants and their names
 //! command.rs     RemotingCommand, LanguageCode, SerializeType, opaque counter
+//! ext_fields.rs  ExtFields, the small Vec-backed map of a command's custom header
 //! codec.rs       frame check/parse/encode; codec/json.rs and codec/binary.rs are the headers
 //! connection.rs  frame reader, writer task, response matching (shared by server and client)
 //! server.rs      serve(), RequestHandler, ChannelContext
@@ -26,6 +27,7 @@ pub mod codes;
 pub mod command;
 mod connection;
 pub mod error;
+pub mod ext_fields;
 pub mod server;
 
 pub use client::{ClientConfig, InboundRequest, RemotingClient, RpcHook};
@@ -35,6 +37,7 @@ pub use command::{
     next_opaque, not_supported, LanguageCode, RemotingCommand, SerializeType, LEDGERMQ_VERSION,
 };
 pub use error::RemotingError;
+pub use ext_fields::ExtFields;
 pub use server::{serve, ChannelContext, RequestHandler, ServerConfig};
 
 #[cfg(test)]

@@ -263,7 +263,7 @@ async fn produce_phase(
                     // The header differs per send only in the queue id: patch a template.
                     let mut req = template.clone();
                     req.opaque = crate::remoting::command::next_opaque();
-                    req.ext_fields.insert("e".into(), queue.to_string());
+                    req.ext_fields.insert("e", queue.to_string());
                     match t.client.invoke(&addr, req, TIMEOUT).await {
                         Ok(r) if r.code == code::SUCCESS => {
                             SendMessageResponseHeader::from_ext(&r.ext_fields)

@@ -2,8 +2,6 @@
 //! (215), GET_TOPIC_STATS_INFO (202), GET_CONSUMER_CONNECTION_LIST (203), GET_CONSUME_STATS
 //! (208) and the GET_BROKER_CONFIG (26) response header.
 
-use std::collections::HashMap;
-
 use crate::protocol::header::{
     opt_bool, opt_i32, opt_str, put, put_opt, req_i32, req_str, CommandHeader, ExtFields,
     HeaderError, ValueKind,
@@ -52,7 +50,7 @@ impl CreateTopicRequestHeader {
 }
 
 impl CommandHeader for CreateTopicRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = CreateTopicRequestHeader::NAME;
         Ok(CreateTopicRequestHeader {
             topic: req_str(ext, R, "topic")?,
@@ -66,7 +64,7 @@ impl CommandHeader for CreateTopicRequestHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "topic", &self.topic);
         put(&mut ext, "defaultTopic", &self.default_topic);
@@ -105,14 +103,14 @@ pub struct GetConsumeStatsRequestHeader {
 }
 
 impl CommandHeader for GetConsumeStatsRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         Ok(GetConsumeStatsRequestHeader {
             consumer_group: req_str(ext, "GetConsumeStatsRequestHeader", "consumerGroup")?,
             topic: opt_str(ext, "topic").filter(|t| !t.is_empty()),
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "consumerGroup", &self.consumer_group);
         put_opt(&mut ext, "topic", self.topic.as_ref());
@@ -183,7 +181,7 @@ mod tests {
             "topicFilterType"
         );
         let mut ext = java_create();
-        ext.insert("writeQueueNums".into(), "-4".into());
+        ext.insert("writeQueueNums", "-4");
         let h = CreateTopicRequestHeader::from_ext(&ext).unwrap();
         assert_eq!(
             h.to_topic_config().unwrap_err().to_string(),

@@ -2,8 +2,6 @@
 //! CONSUMER_SEND_MSG_BACK (36), NOTIFY_CONSUMER_IDS_CHANGED (40, broker → client) and
 //! END_TRANSACTION (37).
 
-use std::collections::HashMap;
-
 use crate::protocol::header::{
     opt_bool, opt_i32, opt_str, put, put_opt, req_i32, req_i64, req_str, CommandHeader, ExtFields,
     HeaderError,
@@ -34,7 +32,7 @@ pub struct UnregisterClientRequestHeader {
 }
 
 impl CommandHeader for UnregisterClientRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         let non_empty = |name: &str| opt_str(ext, name).filter(|s| !s.is_empty());
         Ok(UnregisterClientRequestHeader {
             client_id: req_str(ext, "UnregisterClientRequestHeader", "clientID")?,
@@ -43,7 +41,7 @@ impl CommandHeader for UnregisterClientRequestHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "clientID", &self.client_id);
         put_opt(&mut ext, "producerGroup", self.producer_group.as_ref());
@@ -68,7 +66,7 @@ pub struct ConsumerSendMsgBackRequestHeader {
 }
 
 impl CommandHeader for ConsumerSendMsgBackRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "ConsumerSendMsgBackRequestHeader";
         Ok(ConsumerSendMsgBackRequestHeader {
             offset: req_i64(ext, R, "offset")?,
@@ -81,7 +79,7 @@ impl CommandHeader for ConsumerSendMsgBackRequestHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "offset", self.offset);
         put(&mut ext, "group", &self.group);
@@ -112,7 +110,7 @@ pub struct EndTransactionRequestHeader {
 }
 
 impl CommandHeader for EndTransactionRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "EndTransactionRequestHeader";
         Ok(EndTransactionRequestHeader {
             producer_group: req_str(ext, R, "producerGroup")?,
@@ -125,7 +123,7 @@ impl CommandHeader for EndTransactionRequestHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "producerGroup", &self.producer_group);
         put(
@@ -203,8 +201,8 @@ mod tests {
         assert_eq!(h.max_reconsume_times, Some(16));
         assert_eq!(h.to_ext(), java);
         let mut cpp = java.clone();
-        cpp.insert("unitMode".into(), "0".into());
-        cpp.insert("delayLevel".into(), "-1".into());
+        cpp.insert("unitMode", "0");
+        cpp.insert("delayLevel", "-1");
         let c = ConsumerSendMsgBackRequestHeader::from_ext(&cpp).unwrap();
         assert_eq!(c.delay_level, -1);
         assert!(!c.unit_mode);
@@ -230,14 +228,11 @@ mod tests {
             transaction_id: Some("uniq".into()),
         };
         let ext = h.to_ext();
-        assert_eq!(ext.get("commitOrRollback").map(String::as_str), Some("8"));
-        assert_eq!(
-            ext.get("fromTransactionCheck").map(String::as_str),
-            Some("true")
-        );
+        assert_eq!(ext.get("commitOrRollback"), Some("8"));
+        assert_eq!(ext.get("fromTransactionCheck"), Some("true"));
         assert_eq!(EndTransactionRequestHeader::from_ext(&ext), Ok(h.clone()));
         let mut cpp = ext.clone();
-        cpp.insert("fromTransactionCheck".into(), "1".into());
+        cpp.insert("fromTransactionCheck", "1");
         assert_eq!(EndTransactionRequestHeader::from_ext(&cpp), Ok(h));
         let mut missing = ext;
         missing.remove("msgId");

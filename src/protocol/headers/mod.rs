@@ -17,14 +17,14 @@ macro_rules! string_header {
 
         impl $crate::protocol::header::CommandHeader for $name {
             fn from_ext(
-                ext: &std::collections::HashMap<String, String>,
+                ext: &$crate::protocol::header::ExtFields,
             ) -> Result<Self, $crate::protocol::header::HeaderError> {
                 Ok($name {
                     $field: $crate::protocol::header::req_str(ext, stringify!($name), $wire)?,
                 })
             }
 
-            fn to_ext(&self) -> std::collections::HashMap<String, String> {
+            fn to_ext(&self) -> $crate::protocol::header::ExtFields {
                 let mut ext = $crate::protocol::header::ExtFields::new();
                 $crate::protocol::header::put(&mut ext, $wire, &self.$field);
                 ext

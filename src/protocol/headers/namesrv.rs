@@ -2,8 +2,6 @@
 //! (105), the KV config codes (100/101/102), GET_TOPICS_BY_CLUSTER (224) and
 //! QUERY_DATA_VERSION (322).
 
-use std::collections::HashMap;
-
 use crate::protocol::header::{
     opt_bool, opt_i32, opt_str, put, put_opt, req_bool, req_i64, req_str, CommandHeader, ExtFields,
     HeaderError,
@@ -27,7 +25,7 @@ pub struct RegisterBrokerRequestHeader {
 }
 
 impl CommandHeader for RegisterBrokerRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "RegisterBrokerRequestHeader";
         Ok(RegisterBrokerRequestHeader {
             broker_name: req_str(ext, R, "brokerName")?,
@@ -40,7 +38,7 @@ impl CommandHeader for RegisterBrokerRequestHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "brokerName", &self.broker_name);
         put(&mut ext, "brokerAddr", &self.broker_addr);
@@ -62,14 +60,14 @@ pub struct RegisterBrokerResponseHeader {
 }
 
 impl CommandHeader for RegisterBrokerResponseHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         Ok(RegisterBrokerResponseHeader {
             ha_server_addr: opt_str(ext, "haServerAddr"),
             master_addr: opt_str(ext, "masterAddr"),
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put_opt(&mut ext, "haServerAddr", self.ha_server_addr.as_ref());
         put_opt(&mut ext, "masterAddr", self.master_addr.as_ref());
@@ -91,7 +89,7 @@ macro_rules! broker_identity_header {
         }
 
         impl CommandHeader for $name {
-            fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+            fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
                 const R: &str = stringify!($name);
                 Ok($name {
                     broker_name: req_str(ext, R, "brokerName")?,
@@ -101,7 +99,7 @@ macro_rules! broker_identity_header {
                 })
             }
 
-            fn to_ext(&self) -> HashMap<String, String> {
+            fn to_ext(&self) -> ExtFields {
                 let mut ext = ExtFields::new();
                 put(&mut ext, "brokerName", &self.broker_name);
                 put(&mut ext, "brokerAddr", &self.broker_addr);
@@ -130,13 +128,13 @@ pub struct QueryDataVersionResponseHeader {
 }
 
 impl CommandHeader for QueryDataVersionResponseHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         Ok(QueryDataVersionResponseHeader {
             changed: req_bool(ext, "QueryDataVersionResponseHeader", "changed")?,
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "changed", self.changed);
         ext
@@ -153,14 +151,14 @@ pub struct GetRouteInfoRequestHeader {
 }
 
 impl CommandHeader for GetRouteInfoRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         Ok(GetRouteInfoRequestHeader {
             topic: req_str(ext, "GetRouteInfoRequestHeader", "topic")?,
             accept_standard_json_only: opt_bool(ext, "acceptStandardJsonOnly"),
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "topic", &self.topic);
         put_opt(
@@ -180,7 +178,7 @@ pub struct GetKVConfigRequestHeader {
 }
 
 impl CommandHeader for GetKVConfigRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "GetKVConfigRequestHeader";
         Ok(GetKVConfigRequestHeader {
             namespace: req_str(ext, R, "namespace")?,
@@ -188,7 +186,7 @@ impl CommandHeader for GetKVConfigRequestHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "namespace", &self.namespace);
         put(&mut ext, "key", &self.key);
@@ -206,13 +204,13 @@ pub struct GetKVConfigResponseHeader {
 }
 
 impl CommandHeader for GetKVConfigResponseHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         Ok(GetKVConfigResponseHeader {
             value: opt_str(ext, "value"),
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put_opt(&mut ext, "value", self.value.as_ref());
         ext
@@ -228,7 +226,7 @@ pub struct PutKVConfigRequestHeader {
 }
 
 impl CommandHeader for PutKVConfigRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "PutKVConfigRequestHeader";
         Ok(PutKVConfigRequestHeader {
             namespace: req_str(ext, R, "namespace")?,
@@ -237,7 +235,7 @@ impl CommandHeader for PutKVConfigRequestHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "namespace", &self.namespace);
         put(&mut ext, "key", &self.key);

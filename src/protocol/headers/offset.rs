@@ -3,8 +3,6 @@
 //! GET_EARLIEST_MSG_STORETIME (32), and the two shared response shapes `{offset}` and
 //! `{timestamp}`.
 
-use std::collections::HashMap;
-
 use crate::protocol::header::{
     put, req_i32, req_i64, req_str, CommandHeader, ExtFields, HeaderError,
 };
@@ -18,7 +16,7 @@ pub struct QueryConsumerOffsetRequestHeader {
 }
 
 impl CommandHeader for QueryConsumerOffsetRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "QueryConsumerOffsetRequestHeader";
         Ok(QueryConsumerOffsetRequestHeader {
             consumer_group: req_str(ext, R, "consumerGroup")?,
@@ -27,7 +25,7 @@ impl CommandHeader for QueryConsumerOffsetRequestHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "consumerGroup", &self.consumer_group);
         put(&mut ext, "topic", &self.topic);
@@ -46,7 +44,7 @@ pub struct UpdateConsumerOffsetRequestHeader {
 }
 
 impl CommandHeader for UpdateConsumerOffsetRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "UpdateConsumerOffsetRequestHeader";
         Ok(UpdateConsumerOffsetRequestHeader {
             consumer_group: req_str(ext, R, "consumerGroup")?,
@@ -56,7 +54,7 @@ impl CommandHeader for UpdateConsumerOffsetRequestHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "consumerGroup", &self.consumer_group);
         put(&mut ext, "topic", &self.topic);
@@ -76,7 +74,7 @@ pub struct SearchOffsetRequestHeader {
 }
 
 impl CommandHeader for SearchOffsetRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "SearchOffsetRequestHeader";
         Ok(SearchOffsetRequestHeader {
             topic: req_str(ext, R, "topic")?,
@@ -85,7 +83,7 @@ impl CommandHeader for SearchOffsetRequestHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "topic", &self.topic);
         put(&mut ext, "queueId", self.queue_id);
@@ -105,7 +103,7 @@ macro_rules! topic_queue_header {
         }
 
         impl CommandHeader for $name {
-            fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+            fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
                 const R: &str = stringify!($name);
                 Ok($name {
                     topic: req_str(ext, R, "topic")?,
@@ -113,7 +111,7 @@ macro_rules! topic_queue_header {
                 })
             }
 
-            fn to_ext(&self) -> HashMap<String, String> {
+            fn to_ext(&self) -> ExtFields {
                 let mut ext = ExtFields::new();
                 put(&mut ext, "topic", &self.topic);
                 put(&mut ext, "queueId", self.queue_id);
@@ -148,13 +146,13 @@ pub type GetMaxOffsetResponseHeader = OffsetResponseHeader;
 pub type GetMinOffsetResponseHeader = OffsetResponseHeader;
 
 impl CommandHeader for OffsetResponseHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         Ok(OffsetResponseHeader {
             offset: req_i64(ext, "OffsetResponseHeader", "offset")?,
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "offset", self.offset);
         ext
@@ -170,13 +168,13 @@ pub struct TimestampResponseHeader {
 pub type GetEarliestMsgStoretimeResponseHeader = TimestampResponseHeader;
 
 impl CommandHeader for TimestampResponseHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         Ok(TimestampResponseHeader {
             timestamp: req_i64(ext, "TimestampResponseHeader", "timestamp")?,
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "timestamp", self.timestamp);
         ext
@@ -221,10 +219,7 @@ mod tests {
             queue_id: 1,
             commit_offset: 99,
         };
-        assert_eq!(
-            u.to_ext().get("commitOffset").map(String::as_str),
-            Some("99")
-        );
+        assert_eq!(u.to_ext().get("commitOffset"), Some("99"));
         round_trip(u.clone());
         let mut ext = u.to_ext();
         ext.remove("commitOffset");

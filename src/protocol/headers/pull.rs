@@ -1,7 +1,5 @@
 //! PULL_MESSAGE (11): the request header, its `sysFlag` bits and the response header.
 
-use std::collections::HashMap;
-
 use crate::protocol::header::{
     opt_str, put, put_opt, req_i32, req_i64, req_str, CommandHeader, ExtFields, HeaderError,
 };
@@ -100,7 +98,7 @@ impl PullMessageRequestHeader {
 }
 
 impl CommandHeader for PullMessageRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "PullMessageRequestHeader";
         Ok(PullMessageRequestHeader {
             consumer_group: req_str(ext, R, "consumerGroup")?,
@@ -117,7 +115,7 @@ impl CommandHeader for PullMessageRequestHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "consumerGroup", &self.consumer_group);
         put(&mut ext, "topic", &self.topic);
@@ -150,7 +148,7 @@ pub struct PullMessageResponseHeader {
 }
 
 impl CommandHeader for PullMessageResponseHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "PullMessageResponseHeader";
         Ok(PullMessageResponseHeader {
             suggest_which_broker_id: req_i64(ext, R, "suggestWhichBrokerId")?,
@@ -160,7 +158,7 @@ impl CommandHeader for PullMessageResponseHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(
             &mut ext,
@@ -288,7 +286,7 @@ mod tests {
             max_offset: 100,
         };
         let ext = h.to_ext();
-        assert_eq!(ext.get("nextBeginOffset").map(String::as_str), Some("33"));
+        assert_eq!(ext.get("nextBeginOffset"), Some("33"));
         assert_eq!(PullMessageResponseHeader::from_ext(&ext), Ok(h));
         assert_eq!(
             PullMessageResponseHeader::from_ext(&ext_from([]))

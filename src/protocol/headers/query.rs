@@ -1,7 +1,5 @@
 //! VIEW_MESSAGE_BY_ID (33) and QUERY_MESSAGE (12).
 
-use std::collections::HashMap;
-
 use crate::protocol::header::{
     opt_bool, put, req_i32, req_i64, req_str, CommandHeader, ExtFields, HeaderError,
 };
@@ -17,13 +15,13 @@ pub struct ViewMessageRequestHeader {
 }
 
 impl CommandHeader for ViewMessageRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         Ok(ViewMessageRequestHeader {
             offset: req_i64(ext, "ViewMessageRequestHeader", "offset")?,
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "offset", self.offset);
         ext
@@ -45,7 +43,7 @@ pub struct QueryMessageRequestHeader {
 }
 
 impl CommandHeader for QueryMessageRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "QueryMessageRequestHeader";
         Ok(QueryMessageRequestHeader {
             topic: req_str(ext, R, "topic")?,
@@ -58,7 +56,7 @@ impl CommandHeader for QueryMessageRequestHeader {
     }
 
     /// Writes `_UNIQUE_KEY_QUERY` only when true.
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(&mut ext, "topic", &self.topic);
         put(&mut ext, "key", &self.key);
@@ -80,7 +78,7 @@ pub struct QueryMessageResponseHeader {
 }
 
 impl CommandHeader for QueryMessageResponseHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "QueryMessageResponseHeader";
         Ok(QueryMessageResponseHeader {
             index_last_update_timestamp: req_i64(ext, R, "indexLastUpdateTimestamp")?,
@@ -88,7 +86,7 @@ impl CommandHeader for QueryMessageResponseHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put(
             &mut ext,
@@ -137,7 +135,7 @@ mod tests {
         assert_eq!(h.end_timestamp, i64::MAX);
         assert_eq!(h.to_ext(), java);
         let mut by_key = java.clone();
-        by_key.insert(UNIQUE_KEY_QUERY.into(), "false".into());
+        by_key.insert(UNIQUE_KEY_QUERY, "false");
         let h2 = QueryMessageRequestHeader::from_ext(&by_key).unwrap();
         assert!(!h2.unique_key_query);
         assert!(!h2.to_ext().contains_key(UNIQUE_KEY_QUERY));

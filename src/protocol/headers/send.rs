@@ -5,8 +5,6 @@
 //! into one [`SendMessageRequestHeader`] through one name table per form, so the two can never
 //! drift apart. SEND_REPLY_MESSAGE (324) / _V2 (325) use the same two forms.
 
-use std::collections::HashMap;
-
 use crate::protocol::header::{
     opt_bool, opt_i32, opt_str, put, put_opt, req_i32, req_i64, req_str, CommandHeader, ExtFields,
     HeaderError,
@@ -183,10 +181,10 @@ pub fn uses_v2_names(code: i32) -> bool {
 
 /// The long-name form (code 10).
 impl CommandHeader for SendMessageRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         Self::from_v1(ext)
     }
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         self.to_v1()
     }
 }
@@ -208,7 +206,7 @@ pub struct SendMessageResponseHeader {
 }
 
 impl CommandHeader for SendMessageResponseHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "SendMessageResponseHeader";
         Ok(SendMessageResponseHeader {
             msg_id: req_str(ext, R, "msgId")?,
@@ -220,7 +218,7 @@ impl CommandHeader for SendMessageResponseHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         // Sized for every field: every send is answered with this header.
         let mut ext = ExtFields::with_capacity(6);
         put(&mut ext, "msgId", &self.msg_id);
@@ -285,8 +283,8 @@ mod tests {
         assert_eq!(SendMessageRequestHeader::from_v2(&h.to_v2()), Ok(h.clone()));
         assert_eq!(h.to_v2(), java_v2());
         let v1 = h.to_v1();
-        assert_eq!(v1.get("producerGroup").map(String::as_str), Some("P1"));
-        assert_eq!(v1.get("bname").map(String::as_str), Some("broker-a"));
+        assert_eq!(v1.get("producerGroup"), Some("P1"));
+        assert_eq!(v1.get("bname"), Some("broker-a"));
         assert_eq!(v1.len(), h.to_v2().len());
     }
 
@@ -343,7 +341,7 @@ mod tests {
     #[test]
     fn negative_queue_id_is_kept() {
         let mut ext = java_v2();
-        ext.insert("e".into(), "-1".into());
+        ext.insert("e", "-1");
         assert_eq!(
             SendMessageRequestHeader::from_v2(&ext).map(|h| h.queue_id),
             Ok(-1)
@@ -382,7 +380,7 @@ mod tests {
     #[test]
     fn a_bad_number_is_named() {
         let mut ext = java_v2();
-        ext.insert("g".into(), "yesterday".into());
+        ext.insert("g", "yesterday");
         let err = SendMessageRequestHeader::from_v2(&ext).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -1,7 +1,5 @@
 //! CHECK_TRANSACTION_STATE (39), broker → producer: the transaction check-back.
 
-use std::collections::HashMap;
-
 use crate::protocol::header::{opt_str, req_i64};
 use crate::protocol::header::{put, put_opt, CommandHeader, ExtFields, HeaderError};
 
@@ -24,7 +22,7 @@ pub struct CheckTransactionStateRequestHeader {
 }
 
 impl CommandHeader for CheckTransactionStateRequestHeader {
-    fn from_ext(ext: &HashMap<String, String>) -> Result<Self, HeaderError> {
+    fn from_ext(ext: &ExtFields) -> Result<Self, HeaderError> {
         const R: &str = "CheckTransactionStateRequestHeader";
         Ok(CheckTransactionStateRequestHeader {
             topic: opt_str(ext, "topic"),
@@ -37,7 +35,7 @@ impl CommandHeader for CheckTransactionStateRequestHeader {
         })
     }
 
-    fn to_ext(&self) -> HashMap<String, String> {
+    fn to_ext(&self) -> ExtFields {
         let mut ext = ExtFields::new();
         put_opt(&mut ext, "topic", self.topic.as_ref());
         put(
@@ -70,12 +68,9 @@ mod tests {
             broker_name: Some("RaftNode00".into()),
         };
         let ext = h.to_ext();
-        assert_eq!(
-            ext.get("tranStateTableOffset").map(String::as_str),
-            Some("3")
-        );
-        assert_eq!(ext.get("commitLogOffset").map(String::as_str), Some("4096"));
-        assert_eq!(ext.get("bname").map(String::as_str), Some("RaftNode00"));
+        assert_eq!(ext.get("tranStateTableOffset"), Some("3"));
+        assert_eq!(ext.get("commitLogOffset"), Some("4096"));
+        assert_eq!(ext.get("bname"), Some("RaftNode00"));
         assert_eq!(CheckTransactionStateRequestHeader::from_ext(&ext), Ok(h));
     }
 }

@@ -17,12 +17,11 @@
 //! UTF-8 are decoded lossily (as Java's `new String(bytes, UTF_8)` does); bytes after the ext
 //! fields are ignored (as Java does). Lengths that point past the header are errors.
 
-use std::collections::HashMap;
-
 use bytes::{BufMut, BytesMut};
 
 use super::CodecError;
 use crate::remoting::command::{LanguageCode, RemotingCommand, SerializeType};
+use crate::remoting::ext_fields::{wire_key, ExtFields};
 
 /// A bounds-checked reader over the header bytes.
 struct Cursor<'a> {
@@ -70,19 +69,19 @@ pub(super) fn read(header: &[u8]) -> Result<RemotingCommand, CodecError> {
         bytes => Some(String::from_utf8_lossy(bytes).into_owned()),
     };
     let ext_len = c.len32("extFieldsLength")?;
-    let mut ext = Cursor {
-        rest: c.take(ext_len, "extFields")?,
-    };
-    let mut ext_fields = HashMap::new();
+    let ext_bytes = c.take(ext_len, "extFields")?;
+    let mut ext = Cursor { rest: ext_bytes };
+    let mut ext_fields = ExtFields::with_capacity(count_entries(ext_bytes));
     while !ext.rest.is_empty() {
         let key_len = u16::from_be_bytes(ext.array("extFields key length")?);
         let key = ext.take(usize::from(key_len), "extFields key")?;
         let value_len = ext.len32("extFields value length")?;
         let value = ext.take(value_len, "extFields value")?;
-        ext_fields.insert(
-            String::from_utf8_lossy(key).into_owned(),
-            String::from_utf8_lossy(value).into_owned(),
-        );
+        let key = match String::from_utf8_lossy(key) {
+            std::borrow::Cow::Borrowed(k) => wire_key(k),
+            std::borrow::Cow::Owned(k) => std::borrow::Cow::Owned(k),
+        };
+        ext_fields.insert(key, String::from_utf8_lossy(value).into_owned());
     }
     Ok(RemotingCommand {
         code: i32::from(code),
@@ -95,6 +94,25 @@ pub(super) fn read(header: &[u8]) -> Result<RemotingCommand, CodecError> {
         body: bytes::Bytes::new(),
         serialize_type: SerializeType::RocketMq,
     })
+}
+
+/// How many whole entries `ext` holds, to size the map once; a torn tail is not counted (the
+/// reader reports it).
+fn count_entries(mut ext: &[u8]) -> usize {
+    let mut n = 0;
+    while let [k0, k1, rest @ ..] = ext {
+        let key_len = usize::from(u16::from_be_bytes([*k0, *k1]));
+        let Some([v0, v1, v2, v3, rest @ ..]) = rest.get(key_len..) else {
+            break;
+        };
+        let value_len = u32::from_be_bytes([*v0, *v1, *v2, *v3]) as usize;
+        let Some(rest) = rest.get(value_len..) else {
+            break;
+        };
+        n += 1;
+        ext = rest;
+    }
+    n
 }
 
 fn narrow16(field: &'static str, value: i64) -> Result<i16, CodecError> {
@@ -121,7 +139,7 @@ pub(super) fn write(cmd: &RemotingCommand, out: &mut BytesMut) -> Result<(), Cod
     let version = narrow16("version", i64::from(cmd.version))?;
     let remark = cmd.remark.as_deref().unwrap_or("").as_bytes();
     let remark_len = len32("remark length", remark.len())?;
-    let mut entries: Vec<(&String, &String)> = cmd.ext_fields.iter().collect();
+    let mut entries: Vec<(&str, &str)> = cmd.ext_fields.iter().collect();
     entries.sort_unstable();
     let mut ext_len: usize = 0;
     for (k, v) in &entries {

@@ -7,9 +7,7 @@
 //! numeric strings, and trailing whitespace is accepted.
 //!
 //! Writing follows fastjson's output for the top-level keys (alphabetical, null fields omitted);
-//! `extFields` keys come in map order, which no reader depends on.
-
-use std::collections::HashMap;
+//! `extFields` keys come in insertion order, which no reader depends on.
 
 use bytes::{BufMut, BytesMut};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -18,6 +16,7 @@ use serde_json::Value;
 
 use super::{snippet, CodecError};
 use crate::remoting::command::{LanguageCode, RemotingCommand, SerializeType};
+use crate::remoting::ext_fields::{wire_key_owned, ExtFields};
 
 mod fast;
 
@@ -81,7 +80,7 @@ struct HeaderIn {
     opaque: i32,
     flag: i32,
     remark: Option<String>,
-    ext_fields: HashMap<String, String>,
+    ext_fields: ExtFields,
 }
 
 impl<'de> Deserialize<'de> for HeaderIn {
@@ -100,7 +99,7 @@ impl<'de> Deserialize<'de> for HeaderIn {
                     opaque: 0,
                     flag: 0,
                     remark: None,
-                    ext_fields: HashMap::new(),
+                    ext_fields: ExtFields::new(),
                 };
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     match key.as_ref() {
@@ -230,7 +229,7 @@ impl<'de> Deserialize<'de> for Scalar {
 
 /// `extFields` as strings: a number or boolean becomes its text (`3` → `"3"`), an object or
 /// array its JSON text, and a null value is dropped (Java's `get` sees null either way).
-struct ExtFieldsIn(HashMap<String, String>);
+struct ExtFieldsIn(ExtFields);
 
 impl<'de> Deserialize<'de> for ExtFieldsIn {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -241,15 +240,15 @@ impl<'de> Deserialize<'de> for ExtFieldsIn {
                 f.write_str("an object")
             }
             fn visit_unit<E: de::Error>(self) -> Result<ExtFieldsIn, E> {
-                Ok(ExtFieldsIn(HashMap::new()))
+                Ok(ExtFieldsIn(ExtFields::new()))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFieldsIn, A::Error> {
-                let mut out = HashMap::with_capacity(map.size_hint().unwrap_or(8));
+                let mut out = ExtFields::with_capacity(map.size_hint().unwrap_or(8));
                 while let Some(k) = map.next_key::<String>()? {
                     match map.next_value::<Scalar>()? {
                         Scalar::Null => {}
                         Scalar::Text(v) | Scalar::Other(v) => {
-                            out.insert(k, v);
+                            out.insert(wire_key_owned(k), v);
                         }
                     }
                 }

@@ -4,10 +4,11 @@
 //! serde reader, so this path never decides an error. It allocates only the command's own
 //! strings and map; through the serde visitors the same header cost about 1.6 times as much.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use super::{int_field, language, Scalar};
 use crate::remoting::command::{LanguageCode, RemotingCommand, SerializeType};
+use crate::remoting::ext_fields::{wire_key, ExtFields};
 
 pub(super) fn read(header: &[u8]) -> Option<RemotingCommand> {
     // serde_json rejects invalid UTF-8 in strings; checking the whole header at once is
@@ -25,16 +26,16 @@ pub(super) fn read(header: &[u8]) -> Option<RemotingCommand> {
         opaque: 0,
         flag: 0,
         remark: None,
-        ext_fields: HashMap::new(),
+        ext_fields: ExtFields::new(),
         body: bytes::Bytes::new(),
         serialize_type: SerializeType::Json,
     };
     p.expect(b'{')?;
     if !p.eat(b'}') {
         loop {
-            let key = p.string()?;
+            let key = p.text()?;
             p.expect(b':')?;
-            match key.as_str() {
+            match key.as_ref() {
                 "code" => cmd.code = int_field(p.scalar()?)?,
                 "version" => cmd.version = int_field(p.scalar()?)?,
                 "opaque" => cmd.opaque = int_field(p.scalar()?)?,
@@ -70,7 +71,7 @@ struct Parser<'a> {
     i: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
             self.i += 1;
@@ -92,20 +93,23 @@ impl Parser<'_> {
         self.eat(b).then_some(())
     }
 
-    fn ext_fields(&mut self) -> Option<HashMap<String, String>> {
+    fn ext_fields(&mut self) -> Option<ExtFields> {
         self.skip_ws();
         if self.s[self.i..].starts_with(b"null") {
             self.i += 4;
-            return Some(HashMap::new());
+            return Some(ExtFields::new());
         }
         self.expect(b'{')?;
-        // Java's send header has 14 fields: room for them without a re-hash.
-        let mut out = HashMap::with_capacity(16);
+        // Java's send header has 14 fields: room for them without growing.
+        let mut out = ExtFields::with_capacity(16);
         if self.eat(b'}') {
             return Some(out);
         }
         loop {
-            let key = self.string()?;
+            let key = match self.text()? {
+                Cow::Borrowed(k) => wire_key(k),
+                Cow::Owned(k) => Cow::Owned(k),
+            };
             self.expect(b':')?;
             match self.scalar()? {
                 Scalar::Null => {}
@@ -126,7 +130,7 @@ impl Parser<'_> {
         self.skip_ws();
         let rest = &self.s[self.i..];
         match *rest.first()? {
-            b'"' => self.string().map(Scalar::Text),
+            b'"' => self.text().map(|t| Scalar::Text(t.into_owned())),
             b'n' if rest.starts_with(b"null") => {
                 self.i += 4;
                 Some(Scalar::Null)
@@ -168,9 +172,10 @@ impl Parser<'_> {
         (v != 0 || start == digits).then(|| text.to_string())
     }
 
-    /// A JSON string, unescaped; `None` on a raw control character, a bad escape or a
-    /// surrogate escape (serde decides those).
-    fn string(&mut self) -> Option<String> {
+    /// A JSON string, unescaped: borrowed from the header when it has no escape (names are
+    /// then matched or interned without an allocation), owned otherwise. `None` on a raw
+    /// control character, a bad escape or a surrogate escape (serde decides those).
+    fn text(&mut self) -> Option<Cow<'a, str>> {
         self.skip_ws();
         if self.s.get(self.i) != Some(&b'"') {
             return None;
@@ -185,9 +190,9 @@ impl Parser<'_> {
         self.i = start + stop;
         match self.s[self.i] {
             b'"' => {
-                let out = self.text[start..self.i].to_owned();
+                let out = &self.text[start..self.i];
                 self.i += 1;
-                return Some(out);
+                return Some(Cow::Borrowed(out));
             }
             b'\\' => {}
             _ => return None,
@@ -199,7 +204,7 @@ impl Parser<'_> {
                 b'"' => {
                     out.push_str(&self.text[clean..self.i]);
                     self.i += 1;
-                    return Some(out);
+                    return Some(Cow::Owned(out));
                 }
                 b'\\' => {
                     out.push_str(&self.text[clean..self.i]);

@@ -2,13 +2,14 @@ use serde::Serialize;
 
 use super::*;
 use crate::remoting::command::{FLAG_RESPONSE, LEDGERMQ_VERSION};
+use crate::remoting::ExtFields;
 
 /// What serde_json writes for the header: the reference the hand-written encoder matches.
 #[derive(Serialize)]
 struct HeaderOut<'a> {
     code: i32,
-    #[serde(rename = "extFields", skip_serializing_if = "HashMap::is_empty")]
-    ext_fields: &'a HashMap<String, String>,
+    #[serde(rename = "extFields", skip_serializing_if = "ExtFields::is_empty")]
+    ext_fields: &'a ExtFields,
     flag: i32,
     language: &'a str,
     opaque: i32,
