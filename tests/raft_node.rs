@@ -290,7 +290,7 @@ async fn pulls_filter_by_tag_and_report_offset_status_like_rocketmq() {
         r.next_begin_offset, 7,
         "next begins after the last scanned entry"
     );
-    let msgs = ledgermq::message::decode_all(&r.body, true).expect("pull body decodes");
+    let msgs = ledgermq::message::decode_all(&r.joined_body(), true).expect("pull body decodes");
     let got: Vec<(i64, String)> = msgs
         .iter()
         .map(|m| (m.queue_offset, String::from_utf8_lossy(&m.body).to_string()))
@@ -308,6 +308,15 @@ async fn pulls_filter_by_tag_and_report_offset_status_like_rocketmq() {
         msgs[1].commit_log_offset as u64, offsets[2],
         "PHYSICALOFFSET is filled in"
     );
+    // The parts (patched heads copied, the rest shared with the mapped segment) join to the
+    // single buffer the pull path built before: each message copied whole and patched.
+    let mut copied = Vec::new();
+    for i in [0, 2, 4, 6] {
+        copied.extend_from_slice(&message_at(state, offsets[i]).expect("message at its offset"));
+    }
+    assert_eq!(r.body_len, copied.len());
+    assert_eq!(&r.joined_body()[..], &copied[..]);
+    assert_eq!(r.parts.len(), 8, "a head and a tail per message");
 
     let none = get_messages(state, req(19, 4), &|code| code == tag_a);
     assert_eq!(none.status, GetStatus::NoMatchedMessage);

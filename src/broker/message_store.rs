@@ -5,12 +5,13 @@
 //! Everything here reads committed data only: the ConsumeQueues hold entries for applied
 //! (committed) messages, and the CommitLog bytes they point at never change. Queue offsets are
 //! assigned when an entry commits, after its bytes were replicated, so the QUEUEOFFSET and
-//! PHYSICALOFFSET fields of a stored message are filled in here, from the ConsumeQueue entry,
-//! when the message is copied into a response.
+//! PHYSICALOFFSET fields of a stored message are filled in here, from the ConsumeQueue entry:
+//! a pull copies the message's first [`PATCHED_HEAD`] bytes and patches them, and shares the
+//! rest with the mapped CommitLog segment (no copy).
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 
-use crate::message::{patch_offsets, StoredMessageView};
+use crate::message::{patch_offsets, StoredMessageView, PHYSICAL_OFFSET_POS};
 use crate::raft::broker_state::BrokerState;
 use crate::store::{ConsumeQueue, CqEntry};
 
@@ -37,10 +38,30 @@ pub struct GetMessageResult {
     pub next_begin_offset: u64,
     pub min_offset: u64,
     pub max_offset: u64,
-    /// The found messages, concatenated in store format.
-    pub body: BytesMut,
+    /// The found messages in store format: their concatenation is the answer's body. Each
+    /// message is two parts, its patched head (a copy) and the rest (a slice of the mapped
+    /// segment), so the writer sends them from the page cache without joining them.
+    pub parts: Vec<Bytes>,
+    /// Bytes of all `parts`.
+    pub body_len: usize,
     pub count: usize,
 }
+
+impl GetMessageResult {
+    /// The body as one buffer (a copy), for tests and tools; answers send the parts.
+    pub fn joined_body(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(self.body_len);
+        for part in &self.parts {
+            b.extend_from_slice(part);
+        }
+        b.freeze()
+    }
+}
+
+/// How many leading bytes of a stored message a pull rewrites: everything up to the end of
+/// PHYSICALOFFSET (TOTALSIZE, MAGICCODE, BODYCRC, QUEUEID, FLAG, QUEUEOFFSET, PHYSICALOFFSET).
+/// These are copied into the answer; the rest of the message is not.
+pub const PATCHED_HEAD: usize = PHYSICAL_OFFSET_POS + 8;
 
 /// At most this many ConsumeQueue entries are scanned per pull when a tag filter skips
 /// entries (RocketMQ scans 16 000 bytes of queue, 800 entries).
@@ -75,7 +96,8 @@ pub fn get_messages(
         next_begin_offset: 0,
         min_offset: 0,
         max_offset: 0,
-        body: BytesMut::new(),
+        parts: Vec::new(),
+        body_len: 0,
         count: 0,
     };
     let log = state.commit_log();
@@ -107,42 +129,40 @@ pub fn get_messages(
     }
     let scan = MAX_SCAN.max(max_count);
     let mut next = offset;
+    let mut heads = BytesMut::new();
     for (queue_offset, e) in cq.read(offset, scan) {
         next = queue_offset + 1;
         if !filter(e.tags_code) {
             continue;
         }
-        if result.body.capacity() == 0 {
-            // One allocation for the whole answer in the usual case (messages of one size).
-            let size = e.size.max(0) as usize;
-            result
-                .body
-                .reserve(size.saturating_mul(max_count).min(max_bytes + size));
+        let size = e.size.max(0) as usize;
+        if result.parts.capacity() == 0 {
+            // One allocation each for the list and the heads in the usual case.
+            let expected = max_count.min(max_bytes / size.max(1) + 1);
+            result.parts.reserve(2 * expected);
+            heads.reserve(PATCHED_HEAD * expected);
         }
-        let start = result.body.len();
-        if log
-            .read_into(
-                e.commit_log_offset as u64,
-                e.size as usize,
-                &mut result.body,
-            )
-            .is_err()
-        {
+        let Ok(mut message) = log.read_shared(e.commit_log_offset as u64, size) else {
             // Retention removed it between the queue read and this one.
             continue;
-        }
-        if patch_offsets(
-            &mut result.body[start..],
-            queue_offset as i64,
-            e.commit_log_offset,
-        )
-        .is_err()
-        {
-            result.body.truncate(start);
+        };
+        if message.len() < PATCHED_HEAD {
+            // Too short to carry its offsets (patching it would fail): not a message.
             continue;
         }
+        heads.extend_from_slice(&message[..PATCHED_HEAD]);
+        if patch_offsets(&mut heads[..], queue_offset as i64, e.commit_log_offset).is_err() {
+            heads.clear();
+            continue;
+        }
+        result.body_len += message.len();
+        result.parts.push(heads.split().freeze());
+        message.advance(PATCHED_HEAD);
+        if !message.is_empty() {
+            result.parts.push(message);
+        }
         result.count += 1;
-        if result.count >= max_count || result.body.len() >= max_bytes {
+        if result.count >= max_count || result.body_len >= max_bytes {
             break;
         }
     }

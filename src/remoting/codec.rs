@@ -143,16 +143,21 @@ pub fn parse(frame: Bytes) -> Result<RemotingCommand, CodecError> {
     Ok(cmd)
 }
 
-/// Encodes `cmd` as one frame appended to `out`, in `cmd.serialize_type`.
+/// Encodes `cmd` as one frame appended to `out`, in `cmd.serialize_type`; a body given in
+/// parts is joined.
 pub fn encode(cmd: &RemotingCommand, out: &mut BytesMut) -> Result<(), CodecError> {
     encode_head(cmd, out)?;
     out.extend_from_slice(&cmd.body);
+    for part in &cmd.body_parts {
+        out.extend_from_slice(part);
+    }
     Ok(())
 }
 
 /// Appends everything of `cmd`'s frame except the body, and returns the whole frame's size on
-/// the wire. The writer sends the body from `cmd.body` itself, so a pulled batch of messages is
-/// never copied into a frame buffer. On error nothing is appended.
+/// the wire; the length prefix counts every body part. The writer sends the body from
+/// `cmd.body` and `cmd.body_parts` themselves, so a pulled batch of messages is never copied
+/// into a frame buffer. On error nothing is appended.
 pub fn encode_head(cmd: &RemotingCommand, out: &mut BytesMut) -> Result<usize, CodecError> {
     let start = out.len();
     out.put_u64(0); // length and header-length words, filled in below
@@ -161,7 +166,7 @@ pub fn encode_head(cmd: &RemotingCommand, out: &mut BytesMut) -> Result<usize, C
         SerializeType::RocketMq => binary::write(cmd, out),
     };
     let header_len = out.len() - start - 8;
-    let total = 4 + header_len + cmd.body.len();
+    let total = 4 + header_len + cmd.body_len();
     let checked = written.and_then(|()| {
         if header_len > MAX_HEADER_LEN {
             Err(CodecError::HeaderTooLarge(header_len))

@@ -171,6 +171,14 @@ pub fn next_opaque() -> i32 {
 /// `ext_fields` is RocketMQ's "custom header": every value a string, as Java sends them (numbers
 /// and booleans from other clients were turned into their string form by the codec). `body` is
 /// never part of the header and is shared, not copied, with the frame it came in.
+///
+/// The body on the wire is `body` followed by every buffer of `body_parts`. A decoded command
+/// always has its whole body in `body` and no parts; an answer may carry its body as parts
+/// instead ([`RemotingCommand::with_body_parts`]), which the connection's writer sends with
+/// vectored writes without joining them: a pull answer is each message's bytes sliced from the
+/// mapped CommitLog segment, so they go from the page cache to the socket with no copy in
+/// between. Code that reads a body it did not decode uses [`RemotingCommand::body_len`] and
+/// [`RemotingCommand::body_bytes`], which see the parts too.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RemotingCommand {
     pub code: i32,
@@ -181,6 +189,10 @@ pub struct RemotingCommand {
     pub remark: Option<String>,
     pub ext_fields: ExtFields,
     pub body: Bytes,
+    /// The rest of the body, after `body`, in order; empty unless set by
+    /// [`RemotingCommand::with_body_parts`]. A `Vec::new()` does not allocate, so a command
+    /// without parts costs what it did before they existed.
+    pub body_parts: Vec<Bytes>,
     pub serialize_type: SerializeType,
 }
 
@@ -196,6 +208,7 @@ impl RemotingCommand {
             remark: None,
             ext_fields: ExtFields::new(),
             body: Bytes::new(),
+            body_parts: Vec::new(),
             serialize_type: SerializeType::Json,
         }
     }
@@ -213,6 +226,7 @@ impl RemotingCommand {
             remark: None,
             ext_fields: ExtFields::new(),
             body: Bytes::new(),
+            body_parts: Vec::new(),
             serialize_type: req.serialize_type,
         }
     }
@@ -230,6 +244,7 @@ impl RemotingCommand {
             remark: None,
             ext_fields: ExtFields::new(),
             body: Bytes::new(),
+            body_parts: Vec::new(),
             serialize_type: SerializeType::Json,
         }
     }
@@ -241,7 +256,36 @@ impl RemotingCommand {
 
     pub fn with_body(mut self, body: impl Into<Bytes>) -> RemotingCommand {
         self.body = body.into();
+        self.body_parts.clear();
         self
+    }
+
+    /// Sets the body to the concatenation of `parts`, kept as separate buffers: the writer sends
+    /// them with vectored writes, so bytes shared with something else (a mapped CommitLog
+    /// segment) are never copied into the answer.
+    pub fn with_body_parts(mut self, parts: Vec<Bytes>) -> RemotingCommand {
+        self.body = Bytes::new();
+        self.body_parts = parts;
+        self
+    }
+
+    /// Length of the whole body, parts included: what the frame's length prefix counts.
+    pub fn body_len(&self) -> usize {
+        self.body.len() + self.body_parts.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// The whole body as one buffer: `body` itself (shared, not copied) when there are no
+    /// parts, else a copy joining them. For tests and tools, never for the send path.
+    pub fn body_bytes(&self) -> Bytes {
+        if self.body_parts.is_empty() {
+            return self.body.clone();
+        }
+        let mut joined = bytes::BytesMut::with_capacity(self.body_len());
+        joined.extend_from_slice(&self.body);
+        for part in &self.body_parts {
+            joined.extend_from_slice(part);
+        }
+        joined.freeze()
     }
 
     /// Adds one custom-header field. Numbers and booleans take their Java string form
@@ -320,7 +364,8 @@ impl fmt::Debug for RemotingCommand {
             .field("flag", &self.flag)
             .field("remark", &self.remark)
             .field("ext_fields", &self.ext_fields)
-            .field("body_len", &self.body.len())
+            .field("body_len", &self.body_len())
+            .field("body_parts", &self.body_parts.len())
             .field("serialize_type", &self.serialize_type)
             .finish()
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::time::Instant;
@@ -56,9 +56,9 @@ pub(crate) struct Channel {
     drained: Notify,
 }
 
-/// What a queued command is counted as: its body plus an allowance for its header.
+/// What a queued command is counted as: its body (all parts) plus an allowance for its header.
 fn queued_cost(cmd: &RemotingCommand) -> usize {
-    cmd.body.len() + 256
+    cmd.body_len() + 256
 }
 
 /// A command counted as queued that may not have reached the queue yet.
@@ -376,8 +376,140 @@ impl FrameReader {
     }
 }
 
+/// Most buffers one `writev` takes (Linux's `IOV_MAX`); a longer list is written in turns.
+const IOV_MAX: usize = 1024;
+
+/// Body parts shorter than this are copied next to the frame head instead of getting a buffer
+/// of their own in the `writev`: for a few hundred bytes the copy is cheaper than the kernel's
+/// work per buffer, and small answers of a burst still go out as one contiguous write.
+const COPY_BELOW: usize = 512;
+
+/// One piece of what is waiting to be written, in wire order.
+enum Chunk {
+    /// `staged[..end]` from where the previous staged chunk ended: frame heads and small bodies.
+    Staged { end: usize },
+    /// A body buffer sent as it is (shared with whoever made it, e.g. a mapped segment).
+    Part(bytes::Bytes),
+}
+
+/// The frames a writer has encoded and not yet written: heads (and small bodies) copied into
+/// one buffer, larger body buffers referenced as they are, so one `writev` sends a burst of
+/// answers without joining anything.
+struct Outgoing {
+    staged: BytesMut,
+    chunks: Vec<Chunk>,
+    /// Bytes of the [`Chunk::Part`]s.
+    parts_len: usize,
+}
+
+impl Outgoing {
+    fn new() -> Outgoing {
+        Outgoing {
+            staged: BytesMut::with_capacity(WRITE_BUFFER),
+            chunks: Vec::new(),
+            parts_len: 0,
+        }
+    }
+
+    /// Bytes waiting to be written.
+    fn len(&self) -> usize {
+        self.staged.len() + self.parts_len
+    }
+
+    /// Records that `staged` grew to its current length: the new bytes extend the last chunk
+    /// when that one is staged too, so copied pieces stay one buffer.
+    fn staged_grew(&mut self) {
+        let end = self.staged.len();
+        match self.chunks.last_mut() {
+            Some(Chunk::Staged { end: last }) => *last = end,
+            _ => self.chunks.push(Chunk::Staged { end }),
+        }
+    }
+
+    /// Appends one body buffer: copied when small, referenced otherwise.
+    fn push_body(&mut self, part: &bytes::Bytes) {
+        if part.is_empty() {
+            return;
+        }
+        if part.len() < COPY_BELOW {
+            self.staged.extend_from_slice(part);
+            self.staged_grew();
+        } else {
+            self.parts_len += part.len();
+            self.chunks.push(Chunk::Part(part.clone()));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Writes everything waiting, in order, then forgets it. Partial writes continue where
+    /// they stopped; more than [`IOV_MAX`] buffers take several calls.
+    async fn write_to(&mut self, wr: &mut OwnedWriteHalf) -> std::io::Result<()> {
+        if let [Chunk::Staged { end }] = self.chunks[..] {
+            // One contiguous buffer (every answer of the burst was small): a plain write.
+            wr.write_all(&self.staged[..end]).await?;
+        } else if !self.chunks.is_empty() {
+            let bufs: Vec<&[u8]> = {
+                let mut from = 0;
+                self.chunks
+                    .iter()
+                    .map(|c| match c {
+                        Chunk::Staged { end } => {
+                            let b = &self.staged[from..*end];
+                            from = *end;
+                            b
+                        }
+                        Chunk::Part(p) => &p[..],
+                    })
+                    .collect()
+            };
+            write_all_vectored(wr, &bufs).await?;
+        }
+        self.staged.clear();
+        self.chunks.clear();
+        self.parts_len = 0;
+        Ok(())
+    }
+}
+
+/// Writes `bufs` back to back with as few `writev` calls as the socket allows.
+async fn write_all_vectored(wr: &mut OwnedWriteHalf, bufs: &[&[u8]]) -> std::io::Result<()> {
+    let mut first = 0; // the buffer the next write starts in
+    let mut skip = 0; // bytes of `bufs[first]` already written
+    let mut slices: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(bufs.len().min(IOV_MAX));
+    while first < bufs.len() {
+        slices.clear();
+        slices.push(std::io::IoSlice::new(&bufs[first][skip..]));
+        slices.extend(
+            bufs[first + 1..]
+                .iter()
+                .take(IOV_MAX - 1)
+                .map(|b| std::io::IoSlice::new(b)),
+        );
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        // Advance past what was written.
+        while first < bufs.len() {
+            let left = bufs[first].len() - skip;
+            if n < left {
+                skip += n;
+                break;
+            }
+            n -= left;
+            first += 1;
+            skip = 0;
+        }
+    }
+    Ok(())
+}
+
 /// The one task that writes to a connection: drains the channel's queue, coalescing whatever is
-/// waiting into one flush. When the channel closes it writes what is already queued and ends.
+/// waiting into one write (a `writev` when answers carry large or multi-part bodies). When the
+/// channel closes it writes what is already queued and ends.
 ///
 /// A response that cannot be sent as it is (too large for the peer's frame limit, or not
 /// encodable) is replaced by a SYSTEM_ERROR response, so the peer is answered rather than left
@@ -385,11 +517,10 @@ impl FrameReader {
 pub(crate) async fn write_loop(
     channel: std::sync::Arc<Channel>,
     mut rx: mpsc::Receiver<RemotingCommand>,
-    wr: OwnedWriteHalf,
+    mut wr: OwnedWriteHalf,
     max_frame: usize,
 ) {
-    let mut w = BufWriter::with_capacity(WRITE_BUFFER, wr);
-    let mut head = BytesMut::with_capacity(4096);
+    let mut out = Outgoing::new();
     let mut closed = channel.closed.subscribe();
     loop {
         let first = tokio::select! {
@@ -402,9 +533,12 @@ pub(crate) async fn write_loop(
         let mut yielded = false;
         loop {
             while let Some(cmd) = next {
-                if let Err(e) = write_one(&channel, &mut w, &mut head, cmd, max_frame).await {
-                    channel.close(&format!("write failed: {e}"));
-                    return;
+                write_one(&channel, &mut out, cmd, max_frame);
+                if out.len() >= WRITE_BUFFER || out.chunks.len() >= IOV_MAX {
+                    if let Err(e) = out.write_to(&mut wr).await {
+                        channel.close(&format!("write failed: {e}"));
+                        return;
+                    }
                 }
                 next = rx.try_recv().ok();
             }
@@ -413,7 +547,7 @@ pub(crate) async fn write_loop(
             // the rest of the burst in, so one write carries them all (a write on loopback
             // costs several µs of CPU, more than the answer itself); at one request in flight
             // it costs one pass through the scheduler.
-            if yielded || w.buffer().len() >= WRITE_BUFFER / 2 {
+            if yielded || out.len() >= WRITE_BUFFER / 2 {
                 break;
             }
             yielded = true;
@@ -423,42 +557,40 @@ pub(crate) async fn write_loop(
                 break;
             }
         }
-        if let Err(e) = w.flush().await {
-            channel.close(&format!("write failed: {e}"));
-            return;
+        if !out.is_empty() {
+            if let Err(e) = out.write_to(&mut wr).await {
+                channel.close(&format!("write failed: {e}"));
+                return;
+            }
         }
     }
     // Closed: send what was queued before the close (e.g. answers during a graceful shutdown).
     while let Ok(cmd) = rx.try_recv() {
-        if write_one(&channel, &mut w, &mut head, cmd, max_frame)
-            .await
-            .is_err()
-        {
-            return;
-        }
+        write_one(&channel, &mut out, cmd, max_frame);
     }
-    let _ = w.flush().await;
-    let _ = w.shutdown().await;
+    if out.write_to(&mut wr).await.is_ok() {
+        let _ = wr.shutdown().await;
+    }
 }
 
-async fn write_one(
-    channel: &Channel,
-    w: &mut BufWriter<OwnedWriteHalf>,
-    head: &mut BytesMut,
-    cmd: RemotingCommand,
-    max_frame: usize,
-) -> std::io::Result<()> {
+/// Encodes `cmd` into `out` (its head copied, its body referenced or copied by size). The
+/// queued-bytes count drops by its cost here: from now on its bytes are the writer's.
+fn write_one(channel: &Channel, out: &mut Outgoing, cmd: RemotingCommand, max_frame: usize) {
     let _dequeued = Dequeued {
         channel,
         cost: queued_cost(&cmd),
     };
-    head.clear();
-    let problem = match codec::encode_head(&cmd, head) {
+    let mark = out.staged.len();
+    let problem = match codec::encode_head(&cmd, &mut out.staged) {
         Ok(len) if len <= max_frame => None,
-        Ok(len) => Some(CodecError::FrameTooLarge {
-            length: len,
-            max: max_frame,
-        }),
+        Ok(len) => {
+            // Its head was appended; the answer goes out as SYSTEM_ERROR instead.
+            out.staged.truncate(mark);
+            Some(CodecError::FrameTooLarge {
+                length: len,
+                max: max_frame,
+            })
+        }
         Err(e) => Some(e),
     };
     let cmd = match problem {
@@ -469,9 +601,8 @@ async fn write_one(
             let mut err = RemotingCommand::response_to(&cmd, response_code::SYSTEM_ERROR)
                 .with_remark(format!("response could not be sent: {e}"));
             err.flag = cmd.flag;
-            head.clear();
-            if codec::encode_head(&err, head).is_err() {
-                return Ok(());
+            if codec::encode_head(&err, &mut out.staged).is_err() {
+                return;
             }
             err
         }
@@ -479,13 +610,46 @@ async fn write_one(
             tracing::warn!(peer = %channel.addr, code = cmd.code, opaque = cmd.opaque, error = %e,
                 "request cannot be sent");
             channel.fail(cmd.opaque, RemotingError::Codec(e));
-            return Ok(());
+            return;
         }
     };
-    w.write_all(head).await?;
-    if !cmd.body.is_empty() {
-        // A body at least as large as the buffer goes straight to the socket, uncopied.
-        w.write_all(&cmd.body).await?;
+    out.staged_grew();
+    out.push_body(&cmd.body);
+    for part in &cmd.body_parts {
+        out.push_body(part);
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More buffers than one `writev` takes, into a socket that fills up before its reader
+    /// starts: every byte arrives once, in order (partial writes resume at the right byte).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn vectored_writes_split_at_iov_max_and_resume_after_partial_writes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let (_rd, mut wr) = client.unwrap().into_split();
+        let (mut peer, _) = accepted.unwrap();
+        let bufs: Vec<Vec<u8>> = (0..5_000usize)
+            .map(|i| (0..(i % 3) * 1_000 + 1).map(|j| (i + j) as u8).collect())
+            .collect();
+        let want: Vec<u8> = bufs.iter().flatten().copied().collect();
+        let reader = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let slices: Vec<&[u8]> = bufs.iter().map(Vec::as_slice).collect();
+        write_all_vectored(&mut wr, &slices).await.unwrap();
+        wr.shutdown().await.unwrap();
+        drop(wr);
+        let got = reader.await.unwrap();
+        assert_eq!(got.len(), want.len());
+        assert!(got == want);
+    }
 }

@@ -16,8 +16,9 @@ use tokio::time::Instant;
 use super::*;
 
 /// Echoes SEND_MESSAGE after `delayMs`, remembers the heartbeat's connection, answers
-/// QUERY_MESSAGE with `size` bytes, nothing to UNREGISTER_CLIENT, panics on PULL_MESSAGE, and
-/// refuses everything else.
+/// QUERY_MESSAGE with `size` bytes and VIEW_MESSAGE_BY_ID with [`parts`]`(count)` as a
+/// multi-part body, nothing to UNREGISTER_CLIENT, panics on PULL_MESSAGE, and refuses
+/// everything else.
 #[derive(Default)]
 struct TestHandler {
     heartbeat_ctx: Mutex<Option<Arc<ChannelContext>>>,
@@ -53,6 +54,13 @@ impl RequestHandler for TestHandler {
                         .with_body(vec![b'm'; size]),
                 )
             }
+            request_code::VIEW_MESSAGE_BY_ID => {
+                let count = req.ext("count").and_then(|d| d.parse().ok()).unwrap_or(0);
+                Some(
+                    RemotingCommand::response_to(&req, response_code::SUCCESS)
+                        .with_body_parts(parts(count)),
+                )
+            }
             request_code::UNREGISTER_CLIENT => None,
             request_code::PULL_MESSAGE => panic!("boom"),
             _ => Some(not_supported(&req)),
@@ -62,6 +70,32 @@ impl RequestHandler for TestHandler {
     fn on_close(&self, _ctx: &ChannelContext) {
         self.closed.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// `count` body parts of mixed sizes and contents, as a pull answer's (36-byte heads, tails of
+/// about a KiB) with empty, tiny, just-copied, just-referenced and large ones among them, so the
+/// writer's copy threshold and `writev` batching are both exercised.
+fn parts(count: usize) -> Vec<Bytes> {
+    (0..count)
+        .map(|i| {
+            let len = match i % 9 {
+                0 => 36,
+                1 => 1_100,
+                2 => 0,
+                3 => 1,
+                4 => 511,
+                5 => 512,
+                6 => 36,
+                7 => 20_000,
+                _ => 2_000,
+            };
+            Bytes::from((0..len).map(|j| (i * 7 + j) as u8).collect::<Vec<u8>>())
+        })
+        .collect()
+}
+
+fn joined(parts: &[Bytes]) -> Vec<u8> {
+    parts.iter().flat_map(|p| p.iter().copied()).collect()
 }
 
 struct Server {
@@ -641,4 +675,86 @@ async fn multi_megabyte_bodies_in_both_directions() {
     let req = RemotingCommand::request(request_code::QUERY_MESSAGE).with_ext("size", 5_000_000);
     let resp = client.invoke(&addr, req, T).await.unwrap();
     assert_eq!(resp.body.len(), 5_000_000);
+}
+
+/// A multi-part answer reaches the peer as the same bytes as the joined body: with a frame
+/// length that counts every part, in bursts with other answers, with more parts than one
+/// `writev` takes (IOV_MAX), and when a reader that is slow to read forces partial writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_part_bodies_arrive_as_the_joined_bytes() {
+    let server = start(ServerConfig::default()).await;
+    let client = Arc::new(client());
+    let addr = server.addr.to_string();
+    let view = |count: usize| {
+        RemotingCommand::request(request_code::VIEW_MESSAGE_BY_ID).with_ext("count", count)
+    };
+    // Answers of every size at once on one connection, interleaved with single-body ones.
+    let mut tasks = Vec::new();
+    for count in [0usize, 1, 2, 9, 64, 100, 1_500, 3_000] {
+        let (client, addr) = (client.clone(), addr.clone());
+        tasks.push(tokio::spawn(async move {
+            let resp = client.invoke(&addr, view(count), T).await.unwrap();
+            assert_eq!(resp.code, response_code::SUCCESS);
+            assert!(resp.body_parts.is_empty(), "a decoded answer has one body");
+            assert_eq!(
+                resp.body.len(),
+                joined(&parts(count)).len(),
+                "{count} parts"
+            );
+            assert!(resp.body[..] == joined(&parts(count))[..], "{count} parts");
+            let echo = client.invoke(&addr, send("e", 0), T).await.unwrap();
+            assert_eq!(&echo.body[..], b"body-e");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // A reader that lets the socket fill before it reads: the writer's vectored writes stop
+    // part-way and must resume at the right byte.
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    for count in [3_000usize, 7, 2_048] {
+        raw_write(&mut s, &view(count)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut buf = BytesMut::new();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let cmd = raw_read(&mut s, &mut buf, T).await.expect("answer");
+        seen.push(cmd.body.len());
+        let count = match cmd.body.len() {
+            n if n == joined(&parts(3_000)).len() => 3_000,
+            n if n == joined(&parts(7)).len() => 7,
+            _ => 2_048,
+        };
+        assert!(cmd.body[..] == joined(&parts(count))[..], "{count} parts");
+    }
+    seen.sort_unstable();
+    let mut want: Vec<usize> = [3_000usize, 7, 2_048]
+        .iter()
+        .map(|&c| joined(&parts(c)).len())
+        .collect();
+    want.sort_unstable();
+    assert_eq!(seen, want);
+}
+
+/// A multi-part answer over the frame limit is refused as a whole (its length counts every
+/// part), answered SYSTEM_ERROR like a single-body one.
+#[tokio::test]
+async fn a_multi_part_answer_over_the_frame_limit_becomes_system_error() {
+    let server = start(ServerConfig {
+        max_frame: 2048,
+        ..ServerConfig::default()
+    })
+    .await;
+    let client = client();
+    let addr = server.addr.to_string();
+    // Seven parts hold 2,196 bytes: no single part is over the limit, all of them are.
+    let req = RemotingCommand::request(request_code::VIEW_MESSAGE_BY_ID).with_ext("count", 7);
+    let resp = client.invoke(&addr, req, T).await.unwrap();
+    assert_eq!(resp.code, response_code::SYSTEM_ERROR);
+    assert!(resp.body.is_empty());
+    let req = RemotingCommand::request(request_code::VIEW_MESSAGE_BY_ID).with_ext("count", 5);
+    let resp = client.invoke(&addr, req, T).await.unwrap();
+    assert_eq!(resp.code, response_code::SUCCESS);
+    assert!(resp.body[..] == joined(&parts(5))[..]);
 }

@@ -7,6 +7,15 @@
 //! both). Writing through the mapping instead costs a page fault per new page that zero-fills
 //! (and reads ahead) the page first, and makes every writeback write-protect the mapping again,
 //! which measured at about a third of the CPU of a three-node benchmark.
+//!
+//! The mapping is owned by a [`Bytes`], so a reader can take a slice of it that outlives the
+//! segment ([`Segment::share`]): a pull answer references each message in the page cache instead
+//! of copying it. The mapping is unmapped when the segment and the last such slice are gone.
+//! A slice stays valid after the segment is deleted, because segments are only ever removed by
+//! unlinking their file (retention, truncation, a snapshot reset), never shortened: the
+//! unlinked file's pages live as long as a mapping of them does. Its bytes never change either,
+//! as long as it covers committed records only: committed records are never rewritten, and a
+//! file created later at the same path is a new file.
 
 use std::fs::{File, OpenOptions};
 use std::io::IoSlice;
@@ -15,6 +24,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use memmap2::Mmap;
 
 use super::{failpoint, Result, StoreError};
@@ -27,7 +37,8 @@ pub(crate) struct Segment {
     pub size: u64,
     pub path: PathBuf,
     pub file: Arc<File>,
-    map: Mmap,
+    /// The whole file, mapped read-only; the `Bytes` owns the mapping.
+    map: Bytes,
 }
 
 /// The file name of the segment starting at `start`.
@@ -129,9 +140,12 @@ impl Segment {
 
     fn map(path: PathBuf, file: File, start: u64, size: u64) -> Result<Segment> {
         // SAFETY: the file is owned by this process's store directory; no other process writes
-        // it, and every access through the map is bounds-checked against `size`.
+        // it, this process never shortens it (segments are only unlinked, so no page of the
+        // mapping can vanish under a reader or a shared slice), and every access through the
+        // map is bounds-checked against `size`.
         let map =
             unsafe { Mmap::map(&file) }.map_err(|e| StoreError::io("map segment", &path, e))?;
+        let map = Bytes::from_owner(map);
         Ok(Segment {
             start,
             size,
@@ -148,6 +162,13 @@ impl Segment {
     /// Bytes `[rel, rel + len)` of the segment. Callers check bounds against `size`.
     pub fn bytes(&self, rel: usize, len: usize) -> &[u8] {
         &self.map[rel..rel + len]
+    }
+
+    /// Bytes `[rel, rel + len)` of the segment as a slice of the mapping that keeps it mapped
+    /// (no copy); see the module comment for why it stays valid. Callers check bounds against
+    /// `size`, and hand out only committed records.
+    pub fn share(&self, rel: usize, len: usize) -> Bytes {
+        self.map.slice(rel..rel + len)
     }
 
     /// Writes `data` at `rel` (a `pwrite`); readers see it through the mapping at once.

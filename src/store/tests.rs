@@ -4,6 +4,8 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::*;
 
 const SEG: u64 = 4096;
@@ -374,4 +376,53 @@ fn identical_appends_give_identical_digests() {
         la.digest(0, 59).unwrap().crc32c,
         other.digest(0, 59).unwrap().crc32c
     );
+}
+
+/// A shared read is the same bytes as a copied one, within the same bounds, and stays valid
+/// (and unchanged) after its segment is purged and deleted, after the log is reset to follow a
+/// snapshot, and after a new segment file takes the deleted one's name; the deleted file's
+/// mapping goes when the last slice does.
+#[test]
+fn shared_reads_outlive_their_deleted_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = CommitLog::open(async_cfg(dir.path())).unwrap();
+    append_n(&log, 1, 0, 40, 300);
+    let offsets: Vec<u64> = (0..40)
+        .map(|i| log.position(i).unwrap() + RECORD_HEADER_LEN as u64)
+        .collect();
+    let at = |i: u64| offsets[i as usize];
+    let shared: Vec<Bytes> = (0..40)
+        .map(|i| log.read_shared(at(i), 300).unwrap())
+        .collect();
+    for (i, s) in shared.iter().enumerate() {
+        assert_eq!(s, &log.read_at(at(i as u64), 300).unwrap());
+        assert_eq!(&s[..], &payload(i as u64, 300)[..]);
+    }
+    // The same bounds as a copied read: nothing at or past the write position, nothing across
+    // a segment's end, nothing below the first retained record.
+    assert!(log.read_shared(log.max_offset(), 1).is_err());
+    assert!(log.read_shared(at(39), 301).is_err());
+    let seg_end = (at(0) / SEG + 1) * SEG;
+    assert!(log.read_shared(seg_end - 4, 8).is_err());
+    let before = segment_paths(dir.path()).len();
+    log.purge_upto(29).unwrap();
+    assert!(
+        log.read_shared(at(0), 300).is_err(),
+        "purged bytes are not served"
+    );
+    assert!(
+        segment_paths(dir.path()).len() < before,
+        "the purged segments were deleted"
+    );
+    let first_kept = log.position(30).unwrap();
+    log.reset(100, first_kept - first_kept % SEG).unwrap();
+    assert!(
+        segment_paths(dir.path()).is_empty(),
+        "reset deleted every segment"
+    );
+    // New records land at the old offsets, in new files with the old names.
+    append_n(&log, 2, 100, 140, 300);
+    for (i, s) in shared.iter().enumerate() {
+        assert_eq!(&s[..], &payload(i as u64, 300)[..], "record {i}");
+    }
 }

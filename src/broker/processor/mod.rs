@@ -71,7 +71,7 @@ impl RequestHandler for BrokerHandler {
                 req.code,
                 resp.code,
                 received,
-                resp.body.len(),
+                resp.body_len(),
                 started.elapsed(),
             );
             return Some(resp);
@@ -113,7 +113,7 @@ impl RequestHandler for BrokerHandler {
             req.code,
             resp.code,
             received,
-            resp.body.len(),
+            resp.body_len(),
             started.elapsed(),
         );
         Some(resp)

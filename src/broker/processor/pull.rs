@@ -188,8 +188,8 @@ fn respond(
     };
     let mut resp = with_header(RemotingCommand::response_to(req, c), &header);
     if c == code::SUCCESS {
-        bc.stats.on_get(group, r.count as u64, r.body.len() as u64);
-        resp = resp.with_body(r.body.freeze());
+        bc.stats.on_get(group, r.count as u64, r.body_len as u64);
+        resp = resp.with_body_parts(r.parts);
     }
     resp
 }

@@ -92,6 +92,7 @@ pub(super) fn read(header: &[u8]) -> Result<RemotingCommand, CodecError> {
         remark,
         ext_fields,
         body: bytes::Bytes::new(),
+        body_parts: Vec::new(),
         serialize_type: SerializeType::RocketMq,
     })
 }

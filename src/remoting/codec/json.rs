@@ -57,6 +57,7 @@ fn read_serde(header: &[u8]) -> Result<RemotingCommand, CodecError> {
         remark: h.remark,
         ext_fields: h.ext_fields,
         body: bytes::Bytes::new(),
+        body_parts: Vec::new(),
         serialize_type: SerializeType::Json,
     })
 }

@@ -9,8 +9,9 @@
 //! - Bytes below the checkpoint's flushed offset were fsynced and CRC-verified; recovery checks
 //!   the CRC of everything after it. A bad record below it, or one followed by a valid record, is
 //!   corruption in the middle of the log: an error, never silently skipped.
-//! - A single writer appends (openraft serialises log writes); readers copy bytes out under a read
-//!   lock, so no reader ever sees a half-written or truncated record.
+//! - A single writer appends (openraft serialises log writes); readers copy bytes out, or take a
+//!   shared slice of the mapping ([`CommitLog::read_shared`], committed records only), under a
+//!   read lock, so no reader ever sees a half-written or truncated record.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -466,10 +467,36 @@ impl CommitLog {
         self.read_into(offset, len, &mut b).map(|()| b.freeze())
     }
 
-    /// Appends the `len` bytes at `offset` to `out` (a pull: one copy, mapping to answer); the
-    /// range must lie inside one segment and inside the retained, written part of the log.
+    /// Appends a copy of the `len` bytes at `offset` to `out`; the range must lie inside one
+    /// segment and inside the retained, written part of the log.
     pub fn read_into(&self, offset: u64, len: usize, out: &mut BytesMut) -> Result<()> {
         let inner = self.shared.inner.read();
+        let (seg, rel) = self.locate(&inner, offset, len)?;
+        out.extend_from_slice(seg.bytes(rel, len));
+        Ok(())
+    }
+
+    /// The `len` bytes at `offset` as a slice of the segment's mapping, without copying them
+    /// (a pull answer sends them from the page cache to the socket). Same bounds as
+    /// [`CommitLog::read_into`]: one segment, retained, below the write position; callers ask
+    /// only for committed records (what a ConsumeQueue entry points at), whose bytes never
+    /// change. The slice keeps the mapping alive, so it stays readable after retention or a
+    /// snapshot reset deletes the segment; until it is dropped, the deleted file's disk space is
+    /// not given back.
+    pub fn read_shared(&self, offset: u64, len: usize) -> Result<Bytes> {
+        let inner = self.shared.inner.read();
+        let (seg, rel) = self.locate(&inner, offset, len)?;
+        Ok(seg.share(rel, len))
+    }
+
+    /// The segment holding `[offset, offset + len)` and the range's start in it, if the range
+    /// lies inside one segment and inside the retained, written part of the log.
+    fn locate<'a>(
+        &self,
+        inner: &'a Inner,
+        offset: u64,
+        len: usize,
+    ) -> Result<(&'a Segment, usize)> {
         let seg_size = self.shared.cfg.segment_size;
         let min = inner.positions.front().copied().unwrap_or(inner.write_pos);
         let max = inner.write_pos;
@@ -479,7 +506,7 @@ impl CommitLog {
             min,
             max,
         };
-        if offset < min || offset + len as u64 > max {
+        if offset < min || offset.saturating_add(len as u64) > max {
             return Err(out_of_range());
         }
         let si = inner
@@ -490,8 +517,7 @@ impl CommitLog {
         if rel + len > seg.size as usize {
             return Err(out_of_range());
         }
-        out.extend_from_slice(seg.bytes(rel, len));
-        Ok(())
+        Ok((seg, rel))
     }
 
     /// CRC32C over the raw bytes of records `from..=upto`, fillers included. Two nodes whose

@@ -28,6 +28,7 @@ pub(super) fn read(header: &[u8]) -> Option<RemotingCommand> {
         remark: None,
         ext_fields: ExtFields::new(),
         body: bytes::Bytes::new(),
+        body_parts: Vec::new(),
         serialize_type: SerializeType::Json,
     };
     p.expect(b'{')?;
