@@ -14,6 +14,7 @@
 //! depends on it (the binary writer sorts, and readers look fields up by name).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 /// A command's `extFields`: field name → string value, one value per name.
@@ -74,6 +75,46 @@ impl ExtFields {
             None => {
                 self.entries.push((key, value));
                 None
+            }
+        }
+    }
+
+    /// Appends a field read off the wire without looking for an earlier one of the same name:
+    /// a header may hold up to 16 MiB of fields, and a scan per field would make decoding
+    /// quadratic in them (a map did it in linear time). The decoder calls
+    /// [`ExtFields::dedup_wire`] once when done.
+    pub(crate) fn push_wire(&mut self, key: Cow<'static, str>, value: String) {
+        self.entries.push((key, value));
+    }
+
+    /// Makes names unique again after [`ExtFields::push_wire`], as a run of
+    /// [`ExtFields::insert`] would have left them: the last value of a name, at its first
+    /// place. Few fields (every real command) are checked pairwise without allocating; many
+    /// go through a map, so the whole stays linear.
+    pub(crate) fn dedup_wire(&mut self) {
+        /// Up to this many fields a pairwise check costs less than a map (a signed V2 send
+        /// has 16).
+        const PAIRWISE: usize = 32;
+        let n = self.entries.len();
+        if n <= PAIRWISE {
+            let unique = (1..n).all(|i| {
+                let key = &self.entries[i].0;
+                !self.entries[..i].iter().any(|(k, _)| k == key)
+            });
+            if unique {
+                return;
+            }
+        }
+        let entries = std::mem::take(&mut self.entries);
+        let mut at: HashMap<Cow<'static, str>, usize> = HashMap::with_capacity(n);
+        self.entries.reserve(n);
+        for (k, v) in entries {
+            match at.get(k.as_ref()) {
+                Some(&i) => self.entries[i].1 = v,
+                None => {
+                    at.insert(k.clone(), self.entries.len());
+                    self.entries.push((k, v));
+                }
             }
         }
     }
@@ -359,6 +400,47 @@ mod tests {
         pairs.reverse();
         let reversed: ExtFields = pairs.into_iter().collect();
         assert_eq!(reversed, e);
+    }
+
+    /// `push_wire` + `dedup_wire` leave what a run of `insert` would, few fields or many.
+    fn check_wire_dedup(pairs: &[(String, String)]) {
+        let mut wire = ExtFields::new();
+        for (k, v) in pairs {
+            wire.push_wire(Cow::Owned(k.clone()), v.clone());
+        }
+        wire.dedup_wire();
+        let inserted: ExtFields = pairs.iter().cloned().collect();
+        assert_eq!(
+            wire.iter().collect::<Vec<_>>(),
+            inserted.iter().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn wire_fields_dedup_as_insert_does() {
+        let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+        check_wire_dedup(&[]);
+        check_wire_dedup(&[s("a", "1")]);
+        check_wire_dedup(&[s("a", "1"), s("b", "2"), s("a", "3"), s("a", "4")]);
+        let many: Vec<(String, String)> = (0..5000)
+            .map(|i| (format!("k{}", i % 3000), i.to_string()))
+            .collect();
+        check_wire_dedup(&many);
+        let distinct: Vec<(String, String)> = (0..40).map(|i| s(&i.to_string(), "v")).collect();
+        check_wire_dedup(&distinct);
+    }
+
+    /// Decoding many distinct names stays linear (an `insert` per field was quadratic).
+    #[test]
+    fn many_wire_fields_dedup_quickly() {
+        let mut e = ExtFields::new();
+        for i in 0..200_000 {
+            e.push_wire(Cow::Owned(i.to_string()), String::new());
+        }
+        let started = std::time::Instant::now();
+        e.dedup_wire();
+        assert_eq!(e.len(), 200_000);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

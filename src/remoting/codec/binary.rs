@@ -81,8 +81,9 @@ pub(super) fn read(header: &[u8]) -> Result<RemotingCommand, CodecError> {
             std::borrow::Cow::Borrowed(k) => wire_key(k),
             std::borrow::Cow::Owned(k) => std::borrow::Cow::Owned(k),
         };
-        ext_fields.insert(key, String::from_utf8_lossy(value).into_owned());
+        ext_fields.push_wire(key, String::from_utf8_lossy(value).into_owned());
     }
+    ext_fields.dedup_wire();
     Ok(RemotingCommand {
         code: i32::from(code),
         language: LanguageCode::from_byte(language),

@@ -249,10 +249,11 @@ impl<'de> Deserialize<'de> for ExtFieldsIn {
                     match map.next_value::<Scalar>()? {
                         Scalar::Null => {}
                         Scalar::Text(v) | Scalar::Other(v) => {
-                            out.insert(wire_key_owned(k), v);
+                            out.push_wire(wire_key_owned(k), v);
                         }
                     }
                 }
+                out.dedup_wire();
                 Ok(ExtFieldsIn(out))
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<ExtFieldsIn, E> {

@@ -115,13 +115,14 @@ impl<'a> Parser<'a> {
             match self.scalar()? {
                 Scalar::Null => {}
                 Scalar::Text(v) | Scalar::Other(v) => {
-                    out.insert(key, v);
+                    out.push_wire(key, v);
                 }
             }
             if self.eat(b',') {
                 continue;
             }
             self.expect(b'}')?;
+            out.dedup_wire();
             return Some(out);
         }
     }
