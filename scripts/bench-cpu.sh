@@ -4,11 +4,14 @@
 # and other checkouts). Starts from empty stores, warms up with 20,000 sends, then runs RUNS
 # measured runs and prints, per run, each node's CPU (user + system from /proc/PID/stat) per
 # message, msgs/s and latency. Used for A/B runs of two binaries, interleaved (BENCHMARKS.md).
-#   scripts/bench-cpu.sh BIN BASE LABEL [RUNS] [INFLIGHT] [COUNT] [extra broker.conf line...]
+#   scripts/bench-cpu.sh [--consume] BIN BASE LABEL [RUNS] [INFLIGHT] [COUNT] [extra broker.conf line...]
 #   scripts/bench-cpu.sh $B 53000 final 2 64 100000 "flushDiskType = SYNC_FLUSH"
+# --consume measures the pull path instead: COUNT messages are produced first, then each run
+# is `bench consume --count COUNT` (a fresh consumer group reading them all).
 # BASE: name server port; brokers BASE+11..13 (client), BASE+21..23 (peer), BASE+31..33
 # (metrics). Store and logs in /tmp/b3-BASE, removed at the end.
 set -uo pipefail
+MODE=produce; [ "${1:-}" = --consume ] && { MODE=consume; shift; }
 BIN=$1 BASE=$2 LABEL=$3 RUNS=${4:-2} INFL=${5:-64} COUNT=${6:-100000}; shift 6 2>/dev/null || shift $#
 EXTRA=("$@")
 D=/tmp/b3-$BASE; pkill -f "$D/" 2>/dev/null; sleep 0.5; rm -rf "$D"; mkdir -p "$D"
@@ -35,11 +38,18 @@ $BIN broker -c $D/broker-n$n.conf > $D/broker-n$n.log 2>&1 & echo $! > $D/broker
 done
 NS=127.0.0.1:$BASE
 for i in $(seq 1 100); do $BIN mqadmin clusterList -n $NS 2>/dev/null | grep -q "RaftNode00 *0 " && break; sleep 0.2; done
-$BIN bench produce -n $NS --inflight 64 --count 20000 >/dev/null 2>&1 || { echo "warmup failed"; tail $D/*.log; }
+FILL=20000; [ $MODE = consume ] && FILL=$COUNT
+$BIN bench produce -n $NS --inflight 64 --count $FILL >/dev/null 2>&1 || { echo "warmup failed"; tail $D/*.log; }
 cpu() { for n in 0 1 2; do awk '{printf "%d ", $14+$15}' /proc/$(cat $D/broker-n$n.pid)/stat; done; }
 for r in $(seq 1 $RUNS); do
-  a=($(cpu)); out=$($BIN bench produce -n $NS --inflight $INFL --count $COUNT --warmup 0 2>/dev/null | grep produce-bench); b=($(cpu))
+  a=($(cpu))
+  if [ $MODE = consume ]; then
+    out=$($BIN bench consume -n $NS --count $COUNT 2>/dev/null | grep consume-bench)
+  else
+    out=$($BIN bench produce -n $NS --inflight $INFL --count $COUNT --warmup 0 2>/dev/null | grep produce-bench)
+  fi
+  b=($(cpu))
   us=""; for n in 0 1 2; do us="$us $(echo "scale=2; (${b[n]} - ${a[n]}) * 10000 / $COUNT" | bc)"; done
-  echo "$LABEL run$r inflight=$INFL us/msg(n0 n1 n2):$us $(echo "$out" | grep -o 'msgs_per_s=[0-9]* .*p99_ms=[0-9.]*') load=$(cut -d' ' -f1 /proc/loadavg)"
+  echo "$LABEL run$r inflight=$INFL us/msg(n0 n1 n2):$us $(echo "$out" | grep -o 'msgs_per_s=[0-9]*[^ ]*\( .*p99_ms=[0-9.]*\)\?') load=$(cut -d' ' -f1 /proc/loadavg)"
 done
 for p in $D/*.pid; do kill $(cat $p) 2>/dev/null; done; sleep 1; pkill -9 -f "$D/" 2>/dev/null; rm -rf "$D"
