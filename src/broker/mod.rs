@@ -119,7 +119,7 @@ impl Broker {
             true => Some(Arc::new(PlainAccessValidator::load(&cfg.acl.acl_file)?)),
             false => None,
         };
-        let node = RaftNode::start(RaftNodeConfig::from_broker_config(&cfg)).await?;
+        let node = RaftNode::start_on_own_thread(RaftNodeConfig::from_broker_config(&cfg)).await?;
         let listener = match socket.listen(1024) {
             Ok(l) => l,
             Err(e) => {

@@ -22,12 +22,17 @@ use crate::protocol::headers::{
 use crate::raft::GroupRole;
 use crate::remoting::codes::{request_code, response_code};
 use crate::remoting::{RemotingClient, RemotingCommand};
+use openraft::ServerState;
 
 /// RocketMQ's `registerNameServerPeriod`.
 const PERIOD: Duration = Duration::from_secs(30);
 const TIMEOUT: Duration = Duration::from_secs(3);
 /// How often a slave that does not know its master yet registers (to learn it from the answer).
 const SLAVE_DISCOVERY_PERIOD: Duration = Duration::from_secs(2);
+/// How long a new leader's registration waits for its lease (its first quorum answer).
+const LEASE_WAIT: Duration = Duration::from_secs(2);
+/// How often a master checks that it still holds its lease.
+const LEASE_CHECK: Duration = Duration::from_millis(100);
 
 fn namesrv_addrs(bc: &BrokerContext) -> Vec<String> {
     bc.cfg.namesrv_addr.clone().unwrap_or_default()
@@ -159,14 +164,26 @@ pub async fn run(
             retry_wait = Duration::from_secs(1);
             PERIOD
         };
-        // Wake up on the period, a topic change, or any Raft role change.
+        // Wake up on the period, a topic change, or any Raft role change; a master also
+        // checks its lease every LEASE_CHECK, since losing it (no quorum heard from) is not
+        // a role change and the watch does not wake for it.
         let deadline = tokio::time::Instant::now() + wait;
+        let mut lease_check = tokio::time::interval(LEASE_CHECK);
+        lease_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,
+                _ = lease_check.tick(), if master => {
+                    if !bc.is_master() { break; }
+                }
                 _ = bc.register_now.notified() => break,
                 r = metrics.changed() => {
                     if r.is_err() { return; }
+                    // A new leader registers as master once it holds the lease.
+                    let leads = metrics.borrow_and_update().state == ServerState::Leader;
+                    if leads && !master {
+                        bc.core.wait_lease(LEASE_WAIT).await;
+                    }
                     if bc.broker_id() != id || bc.is_master() != master { break; }
                 }
                 _ = shutdown.changed() => {

@@ -18,6 +18,22 @@ pub struct BrokerArgs {
     config: Vec<PathBuf>,
 }
 
+impl BrokerArgs {
+    /// Worker threads for the process's client-facing runtime (frames, headers, answers,
+    /// pulls): the CPUs left once each hosted member's Raft node has its own thread
+    /// (`raft/node/thread.rs`), and at least one. More workers than that only wake each
+    /// other: on two cores, one worker beside the Raft thread sent 17 % more messages per
+    /// second than two (BENCHMARKS.md, "One thread per Raft node"). `TOKIO_WORKER_THREADS`
+    /// overrides it (None: let the runtime read it).
+    pub fn client_workers(&self) -> Option<usize> {
+        if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+            return None;
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Some(cpus.saturating_sub(self.config.len()).max(1))
+    }
+}
+
 pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let mut cfgs = Vec::new();
     for path in &args.config {

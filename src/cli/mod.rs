@@ -89,6 +89,11 @@ pub fn main() -> std::process::ExitCode {
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
+    if let Command::Broker(args) = &cli.command {
+        if let Some(n) = args.client_workers() {
+            builder.worker_threads(n);
+        }
+    }
     let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -60,8 +60,19 @@ fn command_size(cmd: &LogCommand) -> usize {
 
 impl WriteBatcher {
     pub fn start(raft: Raft, limits: BatchLimits) -> WriteBatcher {
+        WriteBatcher::start_on(&tokio::runtime::Handle::current(), raft, limits)
+    }
+
+    /// Runs the batcher on `runtime`: the one its writers run on, so that submitting and
+    /// answering them are wakes within that runtime, and only each proposal and its outcome
+    /// cross to openraft (which may run on the node's own thread).
+    pub fn start_on(
+        runtime: &tokio::runtime::Handle,
+        raft: Raft,
+        limits: BatchLimits,
+    ) -> WriteBatcher {
         let (tx, rx) = mpsc::channel(64 * 1024);
-        tokio::spawn(propose_loop(raft, rx, limits));
+        runtime.spawn(propose_loop(raft, rx, limits));
         WriteBatcher { tx }
     }
 

@@ -8,6 +8,7 @@
 //! - `roles`: forming the group on first start, and the master/slave roles (slaves join as
 //!   learners, SYNC_MASTER waits for a slave).
 //! - `start`: [`RaftNode::start`] in named steps, the node's background tasks, and shutdown.
+//! - `thread`: the node's own thread, on which a broker runs it (`start_on_own_thread`).
 
 mod config;
 mod node_core;
@@ -16,6 +17,7 @@ mod roles;
 mod start;
 #[cfg(test)]
 mod tests;
+mod thread;
 
 pub use self::config::{GroupRole, RaftNodeConfig};
 pub use self::node_core::{AppendStats, NodeCore};
@@ -51,6 +53,9 @@ pub enum NodeError {
     #[error("raft: {0}")]
     Raft(#[from] Fatal<NodeId>),
     /// Initializing a pristine group failed for a reason other than "already formed".
+    /// The node's own thread or its runtime could not be started.
+    #[error("cannot start the raft node's thread: {0}")]
+    Thread(#[source] std::io::Error),
     #[error("raft: forming the group failed: {0}")]
     FormGroup(#[source] Box<RaftError<NodeId, InitializeError<NodeId, PeerNode>>>),
 }

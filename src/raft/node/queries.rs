@@ -6,9 +6,10 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use openraft::{RaftMetrics, ServerState};
+use openraft::metrics::RaftServerMetrics;
+use openraft::ServerState;
 use tokio::sync::watch;
 
 use super::node_core::{AppendStats, NodeCore};
@@ -19,8 +20,9 @@ use crate::raft::rpc::{NodeStatus, ReadEntry};
 use crate::raft::types::{LogId, NodeId, PeerNode, Raft};
 use crate::store::{CommitLog, LogDigest, StoreError};
 
-/// openraft's metrics as a watch: it changes with every role, leader, lease or log change.
-pub type MetricsWatch = watch::Receiver<RaftMetrics<NodeId, PeerNode>>;
+/// openraft's server metrics as a watch: it changes only with the vote, role, leader or
+/// membership, not with every append and commit as the full metrics do.
+pub type MetricsWatch = watch::Receiver<RaftServerMetrics<NodeId, PeerNode>>;
 
 /// Why committed entries could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -97,8 +99,34 @@ impl NodeCore {
 
     /// A watch that wakes on any change of this node's Raft state (role, leader, lease,
     /// log): for tasks that re-check [`Self::is_leader`] when something may have changed.
+    /// Waits, at most `max`, until this node counts as leader by [`Self::is_leader`] (it has
+    /// heard from a quorum within the lease), and returns whether it does; returns false at
+    /// once when it is not openraft's leader at all. A new leader's server metrics say
+    /// Leader a moment before its full metrics show the quorum's first answer.
+    pub async fn wait_lease(&self, max: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + max;
+        let mut full = self.raft.metrics();
+        loop {
+            if self.is_leader() {
+                return true;
+            }
+            // The server metrics are sent first: judge "not leader at all" by them.
+            full.borrow_and_update();
+            if self.raft.server_metrics().borrow().state != ServerState::Leader {
+                return false;
+            }
+            match tokio::time::timeout_at(deadline, full.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return self.is_leader(),
+            }
+        }
+    }
+
+    /// Wakes its holder on a change of role or leader. A task that waited on the full
+    /// metrics instead woke for every entry, which costs a cross-thread wake per entry now
+    /// that the node runs on its own thread (`node/thread.rs`).
     pub fn watch_metrics(&self) -> MetricsWatch {
-        self.raft.metrics()
+        self.raft.server_metrics()
     }
 
     pub fn voter_count(&self) -> usize {

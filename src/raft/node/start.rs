@@ -10,12 +10,15 @@ use std::time::Duration;
 
 use openraft::{ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::config::RaftNodeConfig;
 use super::node_core::{AppendStats, NodeCore};
 use super::roles;
+use super::thread::NodeThread;
 use super::NodeError;
 use crate::raft::batcher::WriteBatcher;
 use crate::raft::election::{self, ElectionTiming, LeaderContact};
@@ -33,6 +36,8 @@ pub struct RaftNode {
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     abort_file: PathBuf,
+    /// The node's own thread when started with [`RaftNode::start_on_own_thread`].
+    thread: Option<NodeThread>,
 }
 
 /// The node's storage, recovered: the CommitLog (which is the Raft log), the vote and
@@ -53,11 +58,17 @@ impl RaftNode {
     /// Opens the store (recovering it), binds the peer port, starts openraft, the peer server
     /// and the election driver, and forms the group on first start.
     pub async fn start(cfg: RaftNodeConfig) -> Result<RaftNode, NodeError> {
+        RaftNode::start_serving(cfg, Handle::current()).await
+    }
+
+    /// [`RaftNode::start`], with the write batcher on `clients`, the runtime of the tasks
+    /// that call [`NodeCore::write`].
+    async fn start_serving(cfg: RaftNodeConfig, clients: Handle) -> Result<RaftNode, NodeError> {
         let (addr, listener) = bind_peer_port(&cfg).await?;
         let store = open_store(&cfg)?;
         let timing = ElectionTiming::new(cfg.heartbeat_ms, cfg.election_timeout_ms);
         let raft_config = openraft_config(&cfg, &timing)?;
-        let core = start_raft(&cfg, addr, raft_config, store, timing).await?;
+        let core = start_raft(&cfg, addr, raft_config, store, timing, clients).await?;
         let form_later = form_group(&core, &cfg).await?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tasks = spawn_tasks(&core, &cfg, listener, form_later, shutdown_rx);
@@ -67,7 +78,39 @@ impl RaftNode {
             shutdown_tx,
             tasks,
             abort_file: cfg.abort_file,
+            thread: None,
         })
+    }
+
+    /// [`RaftNode::start`] on a thread of the node's own (see [`NodeThread`] for why): every
+    /// task the node spawns runs there, while its caller's runtime keeps serving clients.
+    /// The thread stops with [`RaftNode::shutdown`].
+    pub async fn start_on_own_thread(cfg: RaftNodeConfig) -> Result<RaftNode, NodeError> {
+        let name = format!("raft-{}", cfg.group);
+        let (thread, handle) = NodeThread::spawn(name).map_err(NodeError::Thread)?;
+        // The write batcher stays on the caller's runtime, beside the request tasks that
+        // submit to it and wait for its answers: on the node's thread, every submit and every
+        // answer would be a wake across threads, where here it is one per proposal.
+        let clients = Handle::current();
+        let started = handle
+            .spawn(RaftNode::start_serving(cfg, clients).in_current_span())
+            .await;
+        match started {
+            Ok(Ok(mut node)) => {
+                node.thread = Some(thread);
+                Ok(node)
+            }
+            Ok(Err(e)) => {
+                thread.stop().await;
+                Err(e)
+            }
+            Err(join) => {
+                thread.stop().await;
+                Err(NodeError::Thread(std::io::Error::other(format!(
+                    "starting the node on its thread failed: {join}"
+                ))))
+            }
+        }
     }
 
     pub fn core(&self) -> &Arc<NodeCore> {
@@ -105,6 +148,9 @@ impl RaftNode {
             tracing::warn!(error = %e, "final commit log flush failed");
         }
         let _ = std::fs::remove_file(&self.abort_file);
+        if let Some(thread) = self.thread {
+            thread.stop().await;
+        }
         tracing::info!(node = self.core.id, "raft node stopped");
     }
 }
@@ -187,6 +233,7 @@ async fn start_raft(
     raft_config: openraft::Config,
     store: Store,
     timing: ElectionTiming,
+    clients: Handle,
 ) -> Result<Arc<NodeCore>, NodeError> {
     let Store { log, meta, sm } = store;
     let state = sm.broker_state().clone();
@@ -226,7 +273,7 @@ async fn start_raft(
         leader_changed_at: parking_lot::Mutex::new(None),
         role: cfg.role,
         master_hint: parking_lot::Mutex::new(cfg.master_hint.clone()),
-        batcher: WriteBatcher::start(raft, cfg.batch),
+        batcher: WriteBatcher::start_on(&clients, raft, cfg.batch),
         write_timeout: cfg.write_timeout,
         append_stats: AppendStats::default(),
     }))
