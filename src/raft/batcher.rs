@@ -8,6 +8,7 @@
 //! A write that arrives to an idle batcher is proposed at once, alone, so batching never adds
 //! latency at low load. Writes keep their arrival order, and each caller gets its own result.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +52,9 @@ const MAX_FILL_YIELDS: u32 = 4;
 #[derive(Clone)]
 pub struct WriteBatcher {
     tx: mpsc::Sender<Pending>,
+    /// Writes taken from the queue and not yet answered (their proposal is being filled,
+    /// proposed or committed).
+    taken: Arc<AtomicUsize>,
 }
 
 /// Bytes `cmd` adds to a proposal's record.
@@ -72,8 +76,16 @@ impl WriteBatcher {
         limits: BatchLimits,
     ) -> WriteBatcher {
         let (tx, rx) = mpsc::channel(64 * 1024);
-        runtime.spawn(propose_loop(raft, rx, limits));
-        WriteBatcher { tx }
+        let taken = Arc::new(AtomicUsize::new(0));
+        runtime.spawn(propose_loop(raft, rx, limits, taken.clone()));
+        WriteBatcher { tx, taken }
+    }
+
+    /// No write is queued and no proposal is in flight (every one proposed so far has been
+    /// answered). A leadership transfer waits for this, so that no write proposed before it
+    /// began lands in the leader's log after the target caught up.
+    pub fn is_idle(&self) -> bool {
+        self.tx.capacity() == self.tx.max_capacity() && self.taken.load(Ordering::SeqCst) == 0
     }
 
     /// Queues `cmd` and waits at most `timeout` for its commit.
@@ -97,7 +109,12 @@ impl WriteBatcher {
     }
 }
 
-async fn propose_loop(raft: Raft, mut rx: mpsc::Receiver<Pending>, limits: BatchLimits) {
+async fn propose_loop(
+    raft: Raft,
+    mut rx: mpsc::Receiver<Pending>,
+    limits: BatchLimits,
+    taken: Arc<AtomicUsize>,
+) {
     let permits = Arc::new(Semaphore::new(limits.max_outstanding.max(1)));
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -106,6 +123,7 @@ async fn propose_loop(raft: Raft, mut rx: mpsc::Receiver<Pending>, limits: Batch
         let Some(first) = rx.recv().await else {
             return;
         };
+        taken.fetch_add(1, Ordering::SeqCst);
         let mut bytes = command_size(&first.cmd);
         let mut batch = vec![first];
         let full = |batch: &Vec<Pending>, bytes: usize| {
@@ -116,6 +134,7 @@ async fn propose_loop(raft: Raft, mut rx: mpsc::Receiver<Pending>, limits: Batch
             while !full(&batch, bytes) {
                 match rx.try_recv() {
                     Ok(p) => {
+                        taken.fetch_add(1, Ordering::SeqCst);
                         bytes += command_size(&p.cmd);
                         batch.push(p);
                     }
@@ -140,6 +159,7 @@ async fn propose_loop(raft: Raft, mut rx: mpsc::Receiver<Pending>, limits: Batch
         let (mut cmds, replies): (Vec<LogCommand>, Vec<Reply>) =
             batch.into_iter().map(|p| (p.cmd, p.reply)).unzip();
         let grouped = cmds.len() > 1;
+        let writes = replies.len();
         let proposal = if grouped {
             LogCommand::Group(cmds)
         } else {
@@ -154,13 +174,16 @@ async fn propose_loop(raft: Raft, mut rx: mpsc::Receiver<Pending>, limits: Batch
                 for r in replies {
                     let _ = r.send(Err(WriteError::Fatal(fatal.clone().into())));
                 }
+                taken.fetch_sub(writes, Ordering::SeqCst);
                 continue;
             }
         };
+        let taken = taken.clone();
         tokio::spawn(async move {
             let outcome = response.await;
             drop(permit);
             deliver(outcome, replies, grouped);
+            taken.fetch_sub(writes, Ordering::SeqCst);
         });
     }
 }

@@ -335,11 +335,26 @@ async fn transfer_leadership(core: &Arc<NodeCore>, target: NodeId, why: &str) ->
     else {
         return false;
     };
+    // The old leader's vote is what elects the target (the other followers' leases hold),
+    // and openraft refuses any vote within the lease of its own vote's last change, which for
+    // a leader is its election: a leader elected moments ago waits that out first, before
+    // pausing writes. (A stop right after an election used to leave the group to a
+    // follower's timeout and a second election.)
+    let settle = core.timing.lease + Duration::from_millis(20);
+    if let Some(since) = core.since_leader_change() {
+        if since < settle {
+            tokio::time::sleep(settle - since).await;
+        }
+    }
     tracing::info!(target, why, "transferring leadership");
     core.transferring.store(true, Ordering::SeqCst);
     let moved = async {
-        // Let in-flight writes replicate so the target's log is as long as ours.
+        // Let in-flight writes replicate so the target's log is as long as ours: nothing
+        // queued or proposed in the batcher (a proposal sent to openraft but not yet appended
+        // is not in `last_log_index` yet, and would make our log longer than the target's,
+        // so we would refuse it our vote), seen twice 5 ms apart, and the target matching.
         let deadline = Instant::now() + Duration::from_secs(1);
+        let mut idle_before = false;
         loop {
             let m = core.raft.metrics().borrow().clone();
             let matched = m
@@ -347,9 +362,11 @@ async fn transfer_leadership(core: &Arc<NodeCore>, target: NodeId, why: &str) ->
                 .as_ref()
                 .and_then(|r| r.get(&target).cloned().flatten())
                 .map(|l| l.index);
-            if matched.is_some() && matched == m.last_log_index {
+            let idle = core.batcher.is_idle();
+            if idle && idle_before && matched.is_some() && matched == m.last_log_index {
                 break;
             }
+            idle_before = idle;
             if Instant::now() > deadline {
                 tracing::info!(target, why, "the target did not catch up; no transfer");
                 return false;
@@ -374,14 +391,24 @@ async fn transfer_leadership(core: &Arc<NodeCore>, target: NodeId, why: &str) ->
                 return false;
             }
         }
+        // Done once another node leads, not as soon as this one steps down: it steps down on
+        // the target's vote request, before its vote has reached the target, and a node
+        // that is stopping must stay up until then or the target's election fails.
         let deadline = Instant::now() + core.timing.timeout_max * 2;
+        let mut stepped_down = false;
         while Instant::now() < deadline {
-            if core.raft.metrics().borrow().state != ServerState::Leader {
+            let (state, leader) = {
+                let m = core.raft.metrics();
+                let m = m.borrow();
+                (m.state, m.current_leader)
+            };
+            stepped_down = state != ServerState::Leader;
+            if stepped_down && leader.is_some_and(|l| l != core.id) {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        false
+        stepped_down
     }
     .await;
     core.transferring.store(false, Ordering::SeqCst);

@@ -45,7 +45,7 @@ pub struct NodeCore {
     pub(in crate::raft) role: GroupRole,
     /// A slave's idea of where its master's HA port is.
     pub(super) master_hint: Mutex<Option<String>>,
-    pub(super) batcher: WriteBatcher,
+    pub(in crate::raft) batcher: WriteBatcher,
     pub(super) write_timeout: Duration,
     /// AppendEntries this node has received as a follower (for `bench raft`).
     pub(in crate::raft) append_stats: AppendStats,

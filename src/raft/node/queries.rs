@@ -199,6 +199,11 @@ impl NodeCore {
         }
     }
 
+    /// How long ago this node last saw a new leader (or the same one in a new term).
+    pub(in crate::raft) fn since_leader_change(&self) -> Option<std::time::Duration> {
+        self.leader_changed_at.lock().map(|t| t.elapsed())
+    }
+
     /// Records that a new leader (or the same one in a new term) was seen.
     pub(super) fn on_leader_change(&self) {
         self.leader_changes.fetch_add(1, Ordering::Relaxed);
