@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::{snippet, CodecError};
 use crate::remoting::command::{LanguageCode, RemotingCommand, SerializeType};
-use crate::remoting::ext_fields::{wire_key_owned, ExtFields};
+use crate::remoting::ext_fields::ExtFields;
 
 mod fast;
 
@@ -249,7 +249,7 @@ impl<'de> Deserialize<'de> for ExtFieldsIn {
                     match map.next_value::<Scalar>()? {
                         Scalar::Null => {}
                         Scalar::Text(v) | Scalar::Other(v) => {
-                            out.push_wire(wire_key_owned(k), v);
+                            out.push_wire_str(&k, &v);
                         }
                     }
                 }
