@@ -103,13 +103,13 @@ impl<'a> Parser<'a> {
             return Some(ExtFields::new());
         }
         self.expect(b'{')?;
+        if self.eat(b'}') {
+            return Some(ExtFields::new());
+        }
         // Java's send header has 14 fields: room for them without growing. Unescaping never
         // lengthens a string and other values are copied as they are, so the rest of the
         // header bounds the text: it is allocated once.
         let mut out = ExtFields::with_text_capacity(16, self.s.len() - self.i);
-        if self.eat(b'}') {
-            return Some(out);
-        }
         loop {
             let text = out.wire_text();
             let name_start = text.len();
