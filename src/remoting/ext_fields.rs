@@ -223,8 +223,17 @@ impl ExtFields {
         let n = self.entries.len();
         if n <= PAIRWISE {
             let mut hashes = [0u8; PAIRWISE];
+            // Names whose hashes all differ (a V2 send's) differ: no compare at all.
+            let mut seen = 0u128;
+            let mut clash = false;
             for (h, e) in hashes.iter_mut().zip(&self.entries) {
                 *h = name_hash(name_in(&self.text, e));
+                let bit = 1u128 << (*h & 127);
+                clash |= seen & bit != 0;
+                seen |= bit;
+            }
+            if !clash {
+                return;
             }
             let text = &self.text;
             let entries = &self.entries;
@@ -328,7 +337,7 @@ impl ExtFields {
 }
 
 /// A one-byte summary of a name: equal names have equal hashes, and the V2 send header's
-/// one-letter names all differ.
+/// one-letter names all differ, in the low seven bits too.
 fn name_hash(name: &str) -> u8 {
     name.bytes()
         .fold(name.len() as u8, |h, b| h.wrapping_mul(31).wrapping_add(b))

@@ -158,7 +158,7 @@ fn each_form_matches_exactly_its_own_names() {
     for form in [&V1, &V2] {
         for (i, f) in Field::ALL.iter().enumerate() {
             assert_eq!(*f as usize, i);
-            assert_eq!((form.field)(form.names[i]), Some(*f), "{}", form.names[i]);
+            assert_eq!(form.field(form.names[i]), Some(*f), "{}", form.names[i]);
         }
     }
     for other in [
