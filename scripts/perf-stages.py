@@ -11,7 +11,7 @@ STAGES = [  # (stage, substrings): the first stage with a pattern in any frame o
  ("metrics/stats", ["ledgermq::metrics::", "BrokerStats::", "metrics_util::", "metrics_exporter"]),
  ("tracing span", ["tracing_subscriber::", "tracing_core::", "sharded_slab::", "tracing::span::", "drop_in_place<tracing::"]),
  ("answer encode", ["SendMessageResponseHeader", "protocol::reply::", "create_offset_msg_id", "codec::encode_head", "codec::json::write", "remoting::codec::encode"]),
- ("header decode", ["remoting::codec::json::read", "SendMessageRequestHeader::decode", "protocol::header::"]),
+ ("header decode", ["remoting::codec::json::read", "SendMessageRequestHeader::decode", "SendMessageRequestHeaderRef", "protocol::header::"]),
  ("property parse", ["message::properties::", "MessageProperties"]),
  ("stored-message encode", ["encode_stored_into", "encode_stored_parts", "properties::canonical", "store_format::body_crc", "drop_in_place<ledgermq::message::store_format::MessageExt>"]),
  ("read/parse frame", ["remoting::connection::FrameReader", "remoting::codec::decode", "remoting::codec::parse", "remoting::codec::check"]),

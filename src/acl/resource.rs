@@ -97,7 +97,7 @@ mod tests {
     fn req(code: i32, fields: &[(&str, &str)]) -> RemotingCommand {
         let mut r = RemotingCommand::request(code);
         for (k, v) in fields {
-            r.ext_fields.insert(k.to_string(), v.to_string());
+            r.ext_fields.insert(k.to_string(), v);
         }
         r
     }

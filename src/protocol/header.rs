@@ -195,7 +195,19 @@ fn parse_opt<T: std::str::FromStr>(
     name: &'static str,
     kind: ValueKind,
 ) -> Result<Option<T>, HeaderError> {
-    match ext.get(name) {
+    parse_value(ext.get(name), request, name, kind)
+}
+
+/// The number in a field's value, for a header that reads its fields in one pass rather than
+/// by name: `None` when absent or empty, an error naming the field when it does not parse
+/// ([`opt_i32`] and [`opt_i64`] are this over `ext.get(name)`).
+pub fn parse_value<T: std::str::FromStr>(
+    value: Option<&str>,
+    request: &'static str,
+    name: &'static str,
+    kind: ValueKind,
+) -> Result<Option<T>, HeaderError> {
+    match value {
         None => Ok(None),
         Some("") => Ok(None),
         Some(v) => v
@@ -206,13 +218,14 @@ fn parse_opt<T: std::str::FromStr>(
 }
 
 /// Writes `value` under `name` in its string form (booleans as `true`/`false`, like Java).
-/// Names are the headers' `'static` wire names, so writing one allocates only its value.
-pub fn put(ext: &mut ExtFields, name: &'static str, value: impl ToString) {
-    ext.insert(name, value.to_string());
+/// Names are the headers' `'static` wire names and the value is formatted into the map's
+/// shared text, so writing a field allocates nothing of its own.
+pub fn put(ext: &mut ExtFields, name: &'static str, value: impl fmt::Display) {
+    ext.insert_display(name, value);
 }
 
 /// Writes `value` under `name` when it is set; Java omits null fields.
-pub fn put_opt<T: ToString>(ext: &mut ExtFields, name: &'static str, value: Option<T>) {
+pub fn put_opt<T: fmt::Display>(ext: &mut ExtFields, name: &'static str, value: Option<T>) {
     if let Some(v) = value {
         put(ext, name, v);
     }
@@ -220,10 +233,7 @@ pub fn put_opt<T: ToString>(ext: &mut ExtFields, name: &'static str, value: Opti
 
 /// Builds an [`ExtFields`] from string pairs; handy in tests and fixtures.
 pub fn ext_from<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> ExtFields {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 #[cfg(test)]

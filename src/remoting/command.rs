@@ -293,7 +293,7 @@ impl RemotingCommand {
     pub fn with_ext(
         mut self,
         key: impl Into<Cow<'static, str>>,
-        value: impl ToString,
+        value: impl std::fmt::Display,
     ) -> RemotingCommand {
         self.set_ext(key, value);
         self
@@ -304,8 +304,8 @@ impl RemotingCommand {
         self
     }
 
-    pub fn set_ext(&mut self, key: impl Into<Cow<'static, str>>, value: impl ToString) {
-        self.ext_fields.insert(key, value.to_string());
+    pub fn set_ext(&mut self, key: impl Into<Cow<'static, str>>, value: impl std::fmt::Display) {
+        self.ext_fields.insert_display(key, value);
     }
 
     /// One custom-header field, if present.

@@ -1,39 +1,99 @@
-//! [`ExtFields`]: a command's custom header (`extFields`), a small string map kept in a `Vec`.
+//! [`ExtFields`]: a command's custom header (`extFields`), a small string map kept in a `Vec`
+//! over one shared text.
 //!
 //! Every request and answer carries one, and a profile of the leader put a `HashMap<String,
 //! String>` there at the top of the request path: an allocation per key and per value and a
 //! SipHash per field, on decode, again when a typed header looked its fields up, and on answers.
 //! Commands carry few fields (a send has 14, its answer 3 to 6), so a linear scan over a `Vec`
-//! finds a key faster than hashing it, and keys are `Cow<'static, str>`: the names our code
-//! writes (`"msgId"`, `"queueId"`, ...) and the well-known names the decoders recognise are
-//! borrowed, never allocated.
+//! finds a key faster than hashing it.
+//!
+//! All values, and the names that are not `'static`, live back to back in one `String`; an
+//! entry holds their ranges. Decoding a header therefore costs two allocations (the text and
+//! the entries), not one per value as with a `String` each (issue 16: those allocations were a
+//! third of the leader's header-decoding time). The names our code writes (`"msgId"`,
+//! `"queueId"`, ...) are borrowed `'static` strings, never copied; names read off the wire are
+//! ranges of the text like the values.
 //!
 //! Semantics are the map's: one value per key, [`ExtFields::insert`] replaces an existing key
 //! in place (so the last of duplicate keys on the wire wins, as with fastjson and the map
 //! before), and equality ignores order. Iteration is insertion order; nothing on the wire
-//! depends on it (the binary writer sorts, and readers look fields up by name).
+//! depends on it (the binary writer sorts, and readers look fields up by name). A replaced or
+//! removed value leaves its bytes in the text until the text is more than half garbage, when it
+//! is rewritten, so a command whose fields are set over and over does not grow without bound.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::ops::Range;
+
+/// Where a field's name is.
+#[derive(Clone, Copy, Debug)]
+enum Name {
+    /// A name our code wrote: nothing copied.
+    Static(&'static str),
+    /// Bytes `start..end` of the text (names read off the wire, and owned names).
+    Text(usize, usize),
+}
+
+/// One field: its name and the range of the text that is its value.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    name: Name,
+    start: usize,
+    end: usize,
+}
+
+/// Bytes of text reserved per field by [`ExtFields::with_capacity`]: a send answer's six
+/// values take about 65.
+const TEXT_PER_FIELD: usize = 16;
+
+/// Garbage the text may hold whatever its live bytes, so small commands are never rewritten.
+const SLACK: usize = 256;
 
 /// A command's `extFields`: field name → string value, one value per name.
 #[derive(Clone, Default)]
 pub struct ExtFields {
-    entries: Vec<(Cow<'static, str>, String)>,
+    /// Every value and every non-`'static` name, back to back.
+    text: String,
+    entries: Vec<Entry>,
+}
+
+/// `text[start..end]`; `""` for a range that is not one (no entry holds such a range: the
+/// writers below only record ranges of what they appended).
+fn span(text: &str, start: usize, end: usize) -> &str {
+    text.get(start..end).unwrap_or("")
+}
+
+fn name_in<'a>(text: &'a str, e: &Entry) -> &'a str {
+    match e.name {
+        Name::Static(s) => s,
+        Name::Text(start, end) => span(text, start, end),
+    }
+}
+
+fn value_in<'a>(text: &'a str, e: &Entry) -> &'a str {
+    span(text, e.start, e.end)
 }
 
 impl ExtFields {
     pub const fn new() -> ExtFields {
         ExtFields {
+            text: String::new(),
             entries: Vec::new(),
         }
     }
 
-    /// Room for `n` fields without growing; the decoders size it from the wire.
+    /// Room for `n` fields of short values without growing; answers size it from their header.
     pub fn with_capacity(n: usize) -> ExtFields {
+        ExtFields::with_text_capacity(n, n.saturating_mul(TEXT_PER_FIELD))
+    }
+
+    /// Room for `fields` fields whose names and values take `text` bytes; the decoders size it
+    /// from the wire so that reading a header allocates once for each.
+    pub(crate) fn with_text_capacity(fields: usize, text: usize) -> ExtFields {
         ExtFields {
-            entries: Vec::with_capacity(n),
+            text: String::with_capacity(text),
+            entries: Vec::with_capacity(fields),
         }
     }
 
@@ -46,15 +106,17 @@ impl ExtFields {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| k == key)
+        self.entries
+            .iter()
+            .position(|e| name_in(&self.text, e) == key)
     }
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .find(|e| name_in(&self.text, e) == key)
+            .map(|e| value_in(&self.text, e))
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -66,30 +128,93 @@ impl ExtFields {
     pub fn insert(
         &mut self,
         key: impl Into<Cow<'static, str>>,
-        value: impl Into<String>,
+        value: impl AsRef<str>,
     ) -> Option<String> {
-        let key = key.into();
-        let value = value.into();
+        let start = self.text.len();
+        self.text.push_str(value.as_ref());
+        self.set(key.into(), start)
+    }
+
+    /// [`ExtFields::insert`] of `value`'s text (`3` → `"3"`, `true` → `"true"`, as Java
+    /// writes them), formatted straight into the shared text: no `String` per value.
+    pub fn insert_display(
+        &mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl fmt::Display,
+    ) -> Option<String> {
+        let start = self.text.len();
+        // Writing to a `String` only fails if `value`'s `Display` does; the field then holds
+        // what it wrote, as `to_string` would have panicked instead.
+        let _ = write!(self.text, "{value}");
+        self.set(key.into(), start)
+    }
+
+    /// Points `key` at the text from `start` to its end (what the caller just appended).
+    fn set(&mut self, key: Cow<'static, str>, start: usize) -> Option<String> {
+        let end = self.text.len();
         match self.position(&key) {
-            Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Some(i) => {
+                let e = &mut self.entries[i];
+                let old = span(&self.text, e.start, e.end).to_owned();
+                e.start = start;
+                e.end = end;
+                self.compact_if_sparse();
+                Some(old)
+            }
             None => {
-                self.entries.push((key, value));
+                let name = match key {
+                    Cow::Borrowed(s) => Name::Static(s),
+                    Cow::Owned(s) => {
+                        let at = self.text.len();
+                        self.text.push_str(&s);
+                        Name::Text(at, self.text.len())
+                    }
+                };
+                self.entries.push(Entry { name, start, end });
                 None
             }
         }
     }
 
-    /// Appends a field read off the wire without looking for an earlier one of the same name:
-    /// a header may hold up to 16 MiB of fields, and a scan per field would make decoding
-    /// quadratic in them (a map did it in linear time). The decoder calls
+    /// The text the decoders append a field's name and value to before
+    /// [`ExtFields::push_wire`] records them.
+    ///
+    /// Append only: what is in it on the call belongs to other fields. The one exception is
+    /// truncating back to a length taken during the same field (a field read and then
+    /// dropped, such as a JSON null); ranges never recorded are then all that is cut.
+    pub(crate) fn wire_text(&mut self) -> &mut String {
+        &mut self.text
+    }
+
+    /// Appends a field read off the wire, whose name and value are the ranges `name` and
+    /// `value` of [`ExtFields::wire_text`], without looking for an earlier one of the same
+    /// name: a header may hold up to 16 MiB of fields, and a scan per field would make
+    /// decoding quadratic in them (a map did it in linear time). The decoder calls
     /// [`ExtFields::dedup_wire`] once when done.
-    pub(crate) fn push_wire(&mut self, key: Cow<'static, str>, value: String) {
-        self.entries.push((key, value));
+    pub(crate) fn push_wire(&mut self, name: Range<usize>, value: Range<usize>) {
+        debug_assert!(self.text.get(name.clone()).is_some());
+        debug_assert!(self.text.get(value.clone()).is_some());
+        self.entries.push(Entry {
+            name: Name::Text(name.start, name.end),
+            start: value.start,
+            end: value.end,
+        });
+    }
+
+    /// [`ExtFields::push_wire`] of a name and a value the decoder holds elsewhere.
+    pub(crate) fn push_wire_str(&mut self, name: &str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        let mid = self.text.len();
+        self.text.push_str(value);
+        let end = self.text.len();
+        self.push_wire(start..mid, mid..end);
     }
 
     /// Makes names unique again after [`ExtFields::push_wire`], as a run of
     /// [`ExtFields::insert`] would have left them: the last value of a name, at its first
-    /// place. Few fields (every real command) are checked pairwise without allocating; many
+    /// place. Few fields (every real command) are checked pairwise without allocating, with
+    /// a one-byte hash of each name so that only names that may be equal are compared; many
     /// go through a map, so the whole stays linear.
     pub(crate) fn dedup_wire(&mut self) {
         /// Up to this many fields a pairwise check costs less than a map (a signed V2 send
@@ -97,52 +222,125 @@ impl ExtFields {
         const PAIRWISE: usize = 32;
         let n = self.entries.len();
         if n <= PAIRWISE {
+            let mut hashes = [0u8; PAIRWISE];
+            // Names whose hashes all differ (a V2 send's) differ: no compare at all.
+            let mut seen = 0u128;
+            let mut clash = false;
+            for (h, e) in hashes.iter_mut().zip(&self.entries) {
+                *h = name_hash(name_in(&self.text, e));
+                let bit = 1u128 << (*h & 127);
+                clash |= seen & bit != 0;
+                seen |= bit;
+            }
+            if !clash {
+                return;
+            }
+            let text = &self.text;
+            let entries = &self.entries;
             let unique = (1..n).all(|i| {
-                let key = &self.entries[i].0;
-                !self.entries[..i].iter().any(|(k, _)| k == key)
+                let key = name_in(text, &entries[i]);
+                !(0..i).any(|j| hashes[j] == hashes[i] && name_in(text, &entries[j]) == key)
             });
             if unique {
                 return;
             }
         }
         let entries = std::mem::take(&mut self.entries);
-        let mut at: HashMap<Cow<'static, str>, usize> = HashMap::with_capacity(n);
-        self.entries.reserve(n);
-        for (k, v) in entries {
-            match at.get(k.as_ref()) {
-                Some(&i) => self.entries[i].1 = v,
-                None => {
-                    at.insert(k.clone(), self.entries.len());
-                    self.entries.push((k, v));
+        let mut kept: Vec<Entry> = Vec::with_capacity(n);
+        {
+            let text = &self.text;
+            let mut at: HashMap<&str, usize> = HashMap::with_capacity(n);
+            for e in entries {
+                let key = name_in(text, &e);
+                match at.get(key) {
+                    Some(&i) => {
+                        kept[i].start = e.start;
+                        kept[i].end = e.end;
+                    }
+                    None => {
+                        at.insert(key, kept.len());
+                        kept.push(e);
+                    }
                 }
             }
         }
+        self.entries = kept;
+        self.compact_if_sparse();
+    }
+
+    /// Rewrites the text with only the live names and values when more than half of it is
+    /// garbage left by replaced, removed or duplicate fields. Linear in the fields, as is
+    /// every caller.
+    fn compact_if_sparse(&mut self) {
+        if self.text.len() <= SLACK {
+            return;
+        }
+        let live: usize = self
+            .entries
+            .iter()
+            .map(|e| {
+                let name = match e.name {
+                    Name::Static(_) => 0,
+                    Name::Text(start, end) => end.saturating_sub(start),
+                };
+                name + e.end.saturating_sub(e.start)
+            })
+            .sum();
+        if self.text.len() <= live.saturating_mul(2).saturating_add(SLACK) {
+            return;
+        }
+        let old = std::mem::take(&mut self.text);
+        let mut text = String::with_capacity(live);
+        for e in &mut self.entries {
+            if let Name::Text(start, end) = e.name {
+                let at = text.len();
+                text.push_str(span(&old, start, end));
+                e.name = Name::Text(at, text.len());
+            }
+            let at = text.len();
+            text.push_str(span(&old, e.start, e.end));
+            e.start = at;
+            e.end = text.len();
+        }
+        self.text = text;
     }
 
     /// Removes `key`, returning its value. The other fields keep their order.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let i = self.position(key)?;
-        Some(self.entries.remove(i).1)
+        let e = self.entries.remove(i);
+        let value = value_in(&self.text, &e).to_owned();
+        self.compact_if_sparse();
+        Some(value)
     }
 
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.text.clear();
     }
 
     /// Fields in insertion order.
     pub fn iter(&self) -> Iter<'_> {
         Iter {
+            text: &self.text,
             inner: self.entries.iter(),
         }
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
-        self.entries.iter().map(|(k, _)| k.as_ref())
+        self.iter().map(|(k, _)| k)
     }
 
     pub fn values(&self) -> impl Iterator<Item = &str> + '_ {
-        self.entries.iter().map(|(_, v)| v.as_str())
+        self.iter().map(|(_, v)| v)
     }
+}
+
+/// A one-byte summary of a name: equal names have equal hashes, and the V2 send header's
+/// one-letter names all differ, in the low seven bits too.
+fn name_hash(name: &str) -> u8 {
+    name.bytes()
+        .fold(name.len() as u8, |h, b| h.wrapping_mul(31).wrapping_add(b))
 }
 
 /// Order-blind, as the map it replaces: two commands with the same fields are equal however
@@ -174,13 +372,17 @@ impl std::ops::Index<&str> for ExtFields {
 
 /// Fields of an [`ExtFields`] as `(name, value)`, in insertion order.
 pub struct Iter<'a> {
-    inner: std::slice::Iter<'a, (Cow<'static, str>, String)>,
+    text: &'a str,
+    inner: std::slice::Iter<'a, Entry>,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = (&'a str, &'a str);
     fn next(&mut self) -> Option<(&'a str, &'a str)> {
-        self.inner.next().map(|(k, v)| (k.as_ref(), v.as_str()))
+        let text = self.text;
+        self.inner
+            .next()
+            .map(|e| (name_in(text, e), value_in(text, e)))
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.inner.size_hint()
@@ -197,16 +399,46 @@ impl<'a> IntoIterator for &'a ExtFields {
     }
 }
 
+/// Fields of an [`ExtFields`] taken by value, in insertion order: each value (and each name
+/// that is not `'static`) is copied out of the shared text.
+pub struct IntoIter {
+    fields: ExtFields,
+    at: usize,
+}
+
+impl Iterator for IntoIter {
+    type Item = (Cow<'static, str>, String);
+    fn next(&mut self) -> Option<Self::Item> {
+        let e = *self.fields.entries.get(self.at)?;
+        self.at += 1;
+        let text = &self.fields.text;
+        let name = match e.name {
+            Name::Static(s) => Cow::Borrowed(s),
+            Name::Text(start, end) => Cow::Owned(span(text, start, end).to_owned()),
+        };
+        Some((name, value_in(text, &e).to_owned()))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.fields.entries.len().saturating_sub(self.at);
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for IntoIter {}
+
 impl IntoIterator for ExtFields {
     type Item = (Cow<'static, str>, String);
-    type IntoIter = std::vec::IntoIter<(Cow<'static, str>, String)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+    type IntoIter = IntoIter;
+    fn into_iter(self) -> IntoIter {
+        IntoIter {
+            fields: self,
+            at: 0,
+        }
     }
 }
 
 /// Inserts each pair in turn: a later duplicate replaces an earlier one.
-impl<K: Into<Cow<'static, str>>, V: Into<String>> Extend<(K, V)> for ExtFields {
+impl<K: Into<Cow<'static, str>>, V: AsRef<str>> Extend<(K, V)> for ExtFields {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         let iter = iter.into_iter();
         self.entries.reserve(iter.size_hint().0);
@@ -216,7 +448,7 @@ impl<K: Into<Cow<'static, str>>, V: Into<String>> Extend<(K, V)> for ExtFields {
     }
 }
 
-impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
+impl<K: Into<Cow<'static, str>>, V: AsRef<str>> FromIterator<(K, V)> for ExtFields {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> ExtFields {
         let mut out = ExtFields::new();
         out.extend(iter);
@@ -224,7 +456,7 @@ impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for ExtFi
     }
 }
 
-impl<K: Into<Cow<'static, str>>, V: Into<String>, const N: usize> From<[(K, V); N]> for ExtFields {
+impl<K: Into<Cow<'static, str>>, V: AsRef<str>, const N: usize> From<[(K, V); N]> for ExtFields {
     fn from(pairs: [(K, V); N]) -> ExtFields {
         pairs.into_iter().collect()
     }
@@ -238,232 +470,5 @@ impl serde::Serialize for ExtFields {
     }
 }
 
-/// A field name read off the wire, borrowed when it is one the broker and its clients use
-/// (so decoding a send's 14 fields allocates no key), owned otherwise.
-pub fn wire_key(key: &str) -> Cow<'static, str> {
-    match known_key(key) {
-        Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(key.to_owned()),
-    }
-}
-
-/// [`wire_key`] for a name already owned: kept when it is not a known one.
-pub fn wire_key_owned(key: String) -> Cow<'static, str> {
-    match known_key(&key) {
-        Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(key),
-    }
-}
-
-/// The `'static` copy of `key` when it is one of the names requests and answers use most.
-fn known_key(key: &str) -> Option<&'static str> {
-    /// The V2 send header's names (`a`..`n`) and every other one-letter name.
-    const LETTERS: [&str; 26] = [
-        "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r",
-        "s", "t", "u", "v", "w", "x", "y", "z",
-    ];
-    /// Names of the hot requests' and answers' fields, and ACL's.
-    const KNOWN: &[&str] = &[
-        "topic",
-        "queueId",
-        "queueOffset",
-        "consumerGroup",
-        "producerGroup",
-        "commitOffset",
-        "maxMsgNums",
-        "sysFlag",
-        "suspendTimeoutMillis",
-        "subscription",
-        "subVersion",
-        "expressionType",
-        "msgId",
-        "nextBeginOffset",
-        "minOffset",
-        "maxOffset",
-        "suggestWhichBrokerId",
-        "MSG_REGION",
-        "TRACE_ON",
-        "bname",
-        "AccessKey",
-        "Signature",
-        "SecurityToken",
-        "defaultTopic",
-        "defaultTopicQueueNums",
-        "bornTimestamp",
-        "flag",
-        "properties",
-        "reconsumeTimes",
-        "unitMode",
-        "batch",
-        "maxReconsumeTimes",
-        "transactionId",
-        "clientID",
-        "offset",
-    ];
-    if let [b @ b'a'..=b'z'] = key.as_bytes() {
-        return Some(LETTERS[usize::from(b - b'a')]);
-    }
-    KNOWN.iter().find(|k| **k == key).copied()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty() {
-        let e = ExtFields::new();
-        assert!(e.is_empty());
-        assert_eq!(e.len(), 0);
-        assert_eq!(e.get("a"), None);
-        assert!(!e.contains_key("a"));
-        assert_eq!(e.iter().count(), 0);
-        assert_eq!(e, ExtFields::default());
-        assert_eq!(format!("{e:?}"), "{}");
-    }
-
-    #[test]
-    fn insert_replaces_in_place_and_returns_the_old_value() {
-        let mut e = ExtFields::new();
-        assert_eq!(e.insert("a", "1"), None);
-        assert_eq!(e.insert("b", "2"), None);
-        assert_eq!(e.insert("a", "3"), Some("1".to_string()));
-        assert_eq!(e.len(), 2);
-        assert_eq!(e.get("a"), Some("3"));
-        assert_eq!(e.iter().collect::<Vec<_>>(), [("a", "3"), ("b", "2")]);
-        assert_eq!(&e["b"], "2");
-    }
-
-    #[test]
-    fn duplicates_from_an_iterator_last_wins() {
-        let e: ExtFields = [("k", "1"), ("x", "0"), ("k", "2")].into_iter().collect();
-        assert_eq!(e.len(), 2);
-        assert_eq!(e.get("k"), Some("2"));
-        let mut f = e.clone();
-        f.extend([
-            ("x".to_string(), "9".to_string()),
-            ("y".to_string(), "8".to_string()),
-        ]);
-        assert_eq!(
-            f.iter().collect::<Vec<_>>(),
-            [("k", "2"), ("x", "9"), ("y", "8")]
-        );
-    }
-
-    #[test]
-    fn keeps_insertion_order_and_remove_keeps_the_rest() {
-        let mut e = ExtFields::new();
-        for k in ["z", "y", "x", "w"] {
-            e.insert(k, k.to_uppercase());
-        }
-        assert_eq!(e.keys().collect::<Vec<_>>(), ["z", "y", "x", "w"]);
-        assert_eq!(e.remove("y"), Some("Y".to_string()));
-        assert_eq!(e.remove("y"), None);
-        assert_eq!(e.keys().collect::<Vec<_>>(), ["z", "x", "w"]);
-        assert_eq!(e.values().collect::<Vec<_>>(), ["Z", "X", "W"]);
-        let owned: Vec<(Cow<'static, str>, String)> = e.into_iter().collect();
-        assert_eq!(owned.len(), 3);
-    }
-
-    #[test]
-    fn equality_ignores_order_but_not_values_or_extra_fields() {
-        let a = ExtFields::from([("a", "1"), ("b", "2"), ("c", "3")]);
-        let b = ExtFields::from([("c", "3"), ("a", "1"), ("b", "2")]);
-        assert_eq!(a, b);
-        assert_ne!(a, ExtFields::from([("a", "1"), ("b", "2"), ("c", "4")]));
-        assert_ne!(a, ExtFields::from([("a", "1"), ("b", "2")]));
-        assert_ne!(
-            a,
-            ExtFields::from([("a", "1"), ("b", "2"), ("c", "3"), ("d", "")])
-        );
-        assert_ne!(a, ExtFields::from([("a", "1"), ("b", "2"), ("d", "3")]));
-    }
-
-    #[test]
-    fn many_fields() {
-        let mut e = ExtFields::with_capacity(4);
-        for i in 0..500 {
-            e.insert(format!("k{i}"), i.to_string());
-        }
-        for i in (0..500).step_by(2) {
-            e.insert(format!("k{i}"), "even");
-        }
-        assert_eq!(e.len(), 500);
-        assert_eq!(e.get("k498"), Some("even"));
-        assert_eq!(e.get("k499"), Some("499"));
-        assert_eq!(e.keys().next(), Some("k0"));
-        assert_eq!(e.keys().last(), Some("k499"));
-        let mut pairs: Vec<(String, String)> = e
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        pairs.reverse();
-        let reversed: ExtFields = pairs.into_iter().collect();
-        assert_eq!(reversed, e);
-    }
-
-    /// `push_wire` + `dedup_wire` leave what a run of `insert` would, few fields or many.
-    fn check_wire_dedup(pairs: &[(String, String)]) {
-        let mut wire = ExtFields::new();
-        for (k, v) in pairs {
-            wire.push_wire(Cow::Owned(k.clone()), v.clone());
-        }
-        wire.dedup_wire();
-        let inserted: ExtFields = pairs.iter().cloned().collect();
-        assert_eq!(
-            wire.iter().collect::<Vec<_>>(),
-            inserted.iter().collect::<Vec<_>>()
-        );
-    }
-
-    #[test]
-    fn wire_fields_dedup_as_insert_does() {
-        let s = |a: &str, b: &str| (a.to_string(), b.to_string());
-        check_wire_dedup(&[]);
-        check_wire_dedup(&[s("a", "1")]);
-        check_wire_dedup(&[s("a", "1"), s("b", "2"), s("a", "3"), s("a", "4")]);
-        let many: Vec<(String, String)> = (0..5000)
-            .map(|i| (format!("k{}", i % 3000), i.to_string()))
-            .collect();
-        check_wire_dedup(&many);
-        let distinct: Vec<(String, String)> = (0..40).map(|i| s(&i.to_string(), "v")).collect();
-        check_wire_dedup(&distinct);
-    }
-
-    /// Decoding many distinct names stays linear (an `insert` per field was quadratic).
-    #[test]
-    fn many_wire_fields_dedup_quickly() {
-        let mut e = ExtFields::new();
-        for i in 0..200_000 {
-            e.push_wire(Cow::Owned(i.to_string()), String::new());
-        }
-        let started = std::time::Instant::now();
-        e.dedup_wire();
-        assert_eq!(e.len(), 200_000);
-        assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    }
-
-    #[test]
-    fn wire_keys_borrow_known_names() {
-        for k in ["a", "n", "z", "topic", "queueId", "AccessKey", "msgId"] {
-            assert!(matches!(wire_key(k), Cow::Borrowed(b) if b == k), "{k}");
-        }
-        for k in ["", "A", "ab", "topicX", "é"] {
-            assert!(matches!(wire_key(k), Cow::Owned(ref o) if o == k), "{k}");
-            assert!(
-                matches!(wire_key_owned(k.into()), Cow::Owned(ref o) if o == k),
-                "{k}"
-            );
-        }
-        assert!(matches!(
-            wire_key_owned("topic".into()),
-            Cow::Borrowed("topic")
-        ));
-    }
-
-    #[test]
-    fn serializes_as_a_json_object_in_order() {
-        let e = ExtFields::from([("b", "1"), ("a", "\"")]);
-        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"b":"1","a":"\""}"#);
-    }
-}
+mod tests;

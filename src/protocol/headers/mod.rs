@@ -71,7 +71,7 @@ pub use query::{
     UNIQUE_KEY_QUERY,
 };
 pub use send::{
-    uses_v2_names, SendMessageRequestHeader, SendMessageResponseHeader, SEND_BATCH_MESSAGE,
-    SEND_MESSAGE_V2, SEND_REPLY_MESSAGE_V2,
+    uses_v2_names, SendMessageRequestHeader, SendMessageRequestHeaderRef,
+    SendMessageResponseHeader, SEND_BATCH_MESSAGE, SEND_MESSAGE_V2, SEND_REPLY_MESSAGE_V2,
 };
 pub use transaction::CheckTransactionStateRequestHeader;

@@ -21,7 +21,7 @@ use bytes::{BufMut, BytesMut};
 
 use super::CodecError;
 use crate::remoting::command::{LanguageCode, RemotingCommand, SerializeType};
-use crate::remoting::ext_fields::{wire_key, ExtFields};
+use crate::remoting::ext_fields::ExtFields;
 
 /// A bounds-checked reader over the header bytes.
 struct Cursor<'a> {
@@ -71,17 +71,21 @@ pub(super) fn read(header: &[u8]) -> Result<RemotingCommand, CodecError> {
     let ext_len = c.len32("extFieldsLength")?;
     let ext_bytes = c.take(ext_len, "extFields")?;
     let mut ext = Cursor { rest: ext_bytes };
-    let mut ext_fields = ExtFields::with_capacity(count_entries(ext_bytes));
+    // One text for every name and value: the entries' bytes bound it (unless some need
+    // U+FFFD replacements), so it is allocated once.
+    let mut ext_fields = ExtFields::with_text_capacity(count_entries(ext_bytes), ext_len);
     while !ext.rest.is_empty() {
         let key_len = u16::from_be_bytes(ext.array("extFields key length")?);
         let key = ext.take(usize::from(key_len), "extFields key")?;
         let value_len = ext.len32("extFields value length")?;
         let value = ext.take(value_len, "extFields value")?;
-        let key = match String::from_utf8_lossy(key) {
-            std::borrow::Cow::Borrowed(k) => wire_key(k),
-            std::borrow::Cow::Owned(k) => std::borrow::Cow::Owned(k),
-        };
-        ext_fields.push_wire(key, String::from_utf8_lossy(value).into_owned());
+        let text = ext_fields.wire_text();
+        let name_start = text.len();
+        push_lossy(text, key);
+        let name_end = text.len();
+        push_lossy(text, value);
+        let end = text.len();
+        ext_fields.push_wire(name_start..name_end, name_end..end);
     }
     ext_fields.dedup_wire();
     Ok(RemotingCommand {
@@ -96,6 +100,14 @@ pub(super) fn read(header: &[u8]) -> Result<RemotingCommand, CodecError> {
         body_parts: Vec::new(),
         serialize_type: SerializeType::RocketMq,
     })
+}
+
+/// `bytes` as UTF-8, invalid sequences replaced by U+FFFD (Java's `new String(bytes, UTF_8)`).
+fn push_lossy(out: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => out.push_str(s),
+        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
+    }
 }
 
 /// How many whole entries `ext` holds, to size the map once; a torn tail is not counted (the

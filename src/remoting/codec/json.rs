@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::{snippet, CodecError};
 use crate::remoting::command::{LanguageCode, RemotingCommand, SerializeType};
-use crate::remoting::ext_fields::{wire_key_owned, ExtFields};
+use crate::remoting::ext_fields::ExtFields;
 
 mod fast;
 
@@ -108,7 +108,9 @@ impl<'de> Deserialize<'de> for HeaderIn {
                         "version" => h.version = map.next_value_seed(IntSeed("version"))?,
                         "opaque" => h.opaque = map.next_value_seed(IntSeed("opaque"))?,
                         "flag" => h.flag = map.next_value_seed(IntSeed("flag"))?,
-                        "language" => h.language = language(map.next_value::<Scalar>()?),
+                        "language" => {
+                            h.language = language(map.next_value::<Scalar>()?.as_scalar_ref())
+                        }
                         "remark" => {
                             h.remark = match map.next_value::<Scalar>()? {
                                 Scalar::Null => None,
@@ -249,7 +251,7 @@ impl<'de> Deserialize<'de> for ExtFieldsIn {
                     match map.next_value::<Scalar>()? {
                         Scalar::Null => {}
                         Scalar::Text(v) | Scalar::Other(v) => {
-                            out.push_wire(wire_key_owned(k), v);
+                            out.push_wire_str(&k, &v);
                         }
                     }
                 }
@@ -340,26 +342,44 @@ impl<'de> de::DeserializeSeed<'de> for IntSeed {
     }
 }
 
+/// A [`Scalar`] borrowed, as the fast reader reads one without allocating.
+#[derive(Clone, Copy)]
+enum ScalarRef<'a> {
+    Null,
+    Text(&'a str),
+    Other(&'a str),
+}
+
+impl Scalar {
+    fn as_scalar_ref(&self) -> ScalarRef<'_> {
+        match self {
+            Scalar::Null => ScalarRef::Null,
+            Scalar::Text(s) => ScalarRef::Text(s),
+            Scalar::Other(s) => ScalarRef::Other(s),
+        }
+    }
+}
+
 /// An `int` header field from a scalar that is not a float: [`IntSeed`]'s rules, `None` where
 /// it would fail.
-fn int_field(value: Scalar) -> Option<i32> {
+fn int_field(value: ScalarRef<'_>) -> Option<i32> {
     let wide: i64 = match value {
-        Scalar::Null => return Some(0),
-        Scalar::Text(s) => s.trim().parse().ok()?,
-        Scalar::Other(s) => s.parse().ok()?,
+        ScalarRef::Null => return Some(0),
+        ScalarRef::Text(s) => s.trim().parse().ok()?,
+        ScalarRef::Other(s) => s.parse().ok()?,
     };
     i32::try_from(wide)
         .ok()
         .or_else(|| u32::try_from(wide).ok().map(|v| v as i32))
 }
 
-fn language(value: Scalar) -> LanguageCode {
+fn language(value: ScalarRef<'_>) -> LanguageCode {
     match value {
-        Scalar::Null => LanguageCode::Java,
-        Scalar::Text(s) => LanguageCode::from_name(&s),
-        Scalar::Other(s) => match s.parse::<u8>() {
+        ScalarRef::Null => LanguageCode::Java,
+        ScalarRef::Text(s) => LanguageCode::from_name(s),
+        ScalarRef::Other(s) => match s.parse::<u8>() {
             Ok(b) => LanguageCode::from_byte(b),
-            Err(_) => LanguageCode::UnknownName(s),
+            Err(_) => LanguageCode::UnknownName(s.to_owned()),
         },
     }
 }

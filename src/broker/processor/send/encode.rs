@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::message::properties::canonical;
 use crate::message::{decode_batch, encode_stored_parts, MessageProperties, StoredFields};
-use crate::protocol::headers::SendMessageRequestHeader;
+use crate::protocol::headers::SendMessageRequestHeaderRef;
 use crate::protocol::topic_names::retry_group;
 use crate::remoting::codes::response_code as code;
 use crate::remoting::RemotingCommand;
@@ -64,11 +64,11 @@ pub(super) struct Outgoing {
 /// properties (`WAIT`, ...) merged into each message that does not set them itself. An empty
 /// batch or a malformed frame is MESSAGE_ILLEGAL.
 pub(super) fn outgoing_messages(
-    h: &SendMessageRequestHeader,
+    h: &SendMessageRequestHeaderRef<'_>,
     batch: bool,
     body: &Bytes,
 ) -> Result<Vec<Outgoing>, Refusal> {
-    let header_props = MessageProperties::decode(h.properties.as_deref().unwrap_or(""));
+    let header_props = MessageProperties::decode(h.properties.unwrap_or(""));
     if !batch {
         return Ok(vec![Outgoing {
             flag: h.flag,
@@ -166,7 +166,7 @@ pub(super) fn encode_stored_messages(
 /// from the frame into the entry: no map of the properties, no `MessageExt` of copies (issue
 /// 16: they were a tenth of the leader's CPU per send).
 pub(super) fn encode_single(
-    h: &SendMessageRequestHeader,
+    h: &SendMessageRequestHeaderRef<'_>,
     body: &Bytes,
     stamp: &Stamp,
     max_body: usize,
@@ -174,7 +174,7 @@ pub(super) fn encode_single(
     if body.len() > max_body {
         return Err(oversize(max_body));
     }
-    let properties = canonical(h.properties.as_deref().unwrap_or(""));
+    let properties = canonical(h.properties.unwrap_or(""));
     let mut bytes = BytesMut::new();
     encode_stored_parts(
         &stamp.fields(h.flag),
@@ -192,17 +192,17 @@ mod tests {
     use super::*;
     use crate::message::{decode_all, encode_batch, BatchMessage};
 
-    fn header(properties: &str) -> SendMessageRequestHeader {
-        SendMessageRequestHeader {
-            producer_group: "P".into(),
-            topic: "T".into(),
-            default_topic: "TBW102".into(),
+    fn header(properties: &str) -> SendMessageRequestHeaderRef<'_> {
+        SendMessageRequestHeaderRef {
+            producer_group: "P",
+            topic: "T",
+            default_topic: "TBW102",
             default_topic_queue_nums: 4,
             queue_id: 1,
             sys_flag: 0,
             born_timestamp: 1_700_000_000_000,
             flag: 7,
-            properties: Some(properties.into()),
+            properties: Some(properties),
             reconsume_times: None,
             unit_mode: false,
             max_reconsume_times: None,
@@ -333,7 +333,8 @@ mod tests {
             properties: props(&format!("A\u{1}{long}")),
         }])
         .expect("each half fits");
-        let h = header(&format!("B\u{1}{long}"));
+        let properties = format!("B\u{1}{long}");
+        let h = header(&properties);
         let out = outgoing_messages(&h, true, &body).expect("merged");
         let refused = encode_stored_messages(&out, &stamp(), 1 << 20).expect_err("too long");
         assert_eq!(refused.code, code::MESSAGE_ILLEGAL);

@@ -5,16 +5,16 @@
 
 use super::encode::{Refusal, Stamp};
 use crate::broker::transaction::half::{half_placement, is_prepared};
-use crate::protocol::headers::SendMessageRequestHeader;
+use crate::protocol::headers::SendMessageRequestHeaderRef;
 
-/// For a prepared single send: re-aims `stamp` at the half topic and returns the header whose
-/// properties carry the real topic and queue. `None` for any other send.
+/// For a prepared single send: re-aims `stamp` at the half topic and returns the properties
+/// the half is stored with, which carry the real topic and queue. `None` for any other send.
 pub(super) fn prepare_half(
-    h: &SendMessageRequestHeader,
+    h: &SendMessageRequestHeaderRef<'_>,
     batch: bool,
     stamp: &mut Stamp,
-) -> Result<Option<SendMessageRequestHeader>, Refusal> {
-    let properties = h.properties.as_deref().unwrap_or("");
+) -> Result<Option<String>, Refusal> {
+    let properties = h.properties.unwrap_or("");
     if batch || !is_prepared(properties) {
         return Ok(None);
     }
@@ -24,8 +24,5 @@ pub(super) fn prepare_half(
     stamp.topic = topic;
     stamp.queue_id = queue_id;
     stamp.sys_flag = sys_flag;
-    Ok(Some(SendMessageRequestHeader {
-        properties: Some(properties),
-        ..h.clone()
-    }))
+    Ok(Some(properties))
 }

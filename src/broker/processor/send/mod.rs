@@ -31,7 +31,7 @@ use super::{error, ok, with_header, write_error};
 use crate::broker::context::BrokerContext;
 use crate::config::BrokerRole;
 use crate::message::create_offset_msg_id;
-use crate::protocol::headers::{SendMessageRequestHeader, SendMessageResponseHeader};
+use crate::protocol::headers::{SendMessageRequestHeaderRef, SendMessageResponseHeader};
 use crate::protocol::topic::{perm, TopicConfig};
 use crate::protocol::topic_names::{retry_group, valid_topic_name, AUTO_CREATE_TOPIC_KEY};
 use crate::raft::types::PutPosition;
@@ -60,7 +60,7 @@ async fn send_steps(
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, RemotingCommand> {
     let h = decode(req)?;
-    tracing::Span::current().record("topic", h.topic.as_str());
+    tracing::Span::current().record("topic", h.topic);
     let route = route(bc, req, &h).await?;
     let batch = req.code == request_code::SEND_BATCH_MESSAGE;
     let mut stamp = Stamp {
@@ -73,6 +73,7 @@ async fn send_steps(
         store_host: bc.store_host,
         reconsume_times: route.reconsume_times,
     };
+    // A half message's properties, which name its real topic and queue.
     let half = half::prepare_half(&h, batch, &mut stamp).map_err(|r| r.answer(req))?;
     if half.is_some() {
         crate::broker::transaction::ensure_topics(bc)
@@ -84,12 +85,15 @@ async fn send_steps(
         outgoing_messages(&h, batch, &req.body)
             .and_then(|messages| encode_stored_messages(&messages, &stamp, max_body))
     } else {
-        encode_single(half.as_ref().unwrap_or(&h), &req.body, &stamp, max_body)
+        let single = SendMessageRequestHeaderRef {
+            properties: half.as_deref().or(h.properties),
+            ..h
+        };
+        encode_single(&single, &req.body, &stamp, max_body)
     }
     .map_err(|refusal| refusal.answer(req))?;
-    let bytes =
-        crate::broker::schedule::divert_send(bc, &h.topic, h.properties.as_deref(), bytes, batch)
-            .map_err(|(c, remark)| error(req, c, remark))?;
+    let bytes = crate::broker::schedule::divert_send(bc, h.topic, h.properties, bytes, batch)
+        .map_err(|(c, remark)| error(req, c, remark))?;
     let total = bytes.len() as u64;
     let cmd = if batch {
         LogCommand::PutBatch(bytes)
@@ -105,9 +109,10 @@ async fn send_steps(
     Ok(answer(bc, req, &route, &written).await)
 }
 
-/// Step 1: the request header, in whichever of its two wire forms the code says.
-fn decode(req: &RemotingCommand) -> Result<SendMessageRequestHeader, RemotingCommand> {
-    SendMessageRequestHeader::decode_for_code(req.code, &req.ext_fields)
+/// Step 1: the request header, in whichever of its two wire forms the code says, borrowed
+/// from the request: the steps after it copy only what they keep.
+fn decode(req: &RemotingCommand) -> Result<SendMessageRequestHeaderRef<'_>, RemotingCommand> {
+    SendMessageRequestHeaderRef::decode_for_code(req.code, &req.ext_fields)
         .map_err(|e| error(req, code::SYSTEM_ERROR, e.to_string()))
 }
 
@@ -126,7 +131,7 @@ struct Route {
 async fn route(
     bc: &BrokerContext,
     req: &RemotingCommand,
-    h: &SendMessageRequestHeader,
+    h: &SendMessageRequestHeaderRef<'_>,
 ) -> Result<Route, RemotingCommand> {
     if let Some(resp) = check_writable(bc, req) {
         return Err(resp);
@@ -134,9 +139,9 @@ async fn route(
     let tc = writable_topic(bc, req, h).await?;
     let queue_id = pick_queue(req, &tc, h.queue_id)?;
     let reconsume_times = h.reconsume_times.unwrap_or(0);
-    match dead_letter_group(&h.topic, reconsume_times, h.max_reconsume_times) {
+    match dead_letter_group(h.topic, reconsume_times, h.max_reconsume_times) {
         None => Ok(Route {
-            topic: h.topic.clone(),
+            topic: h.topic.to_owned(),
             queue_id,
             reconsume_times,
         }),
@@ -188,9 +193,9 @@ pub(super) fn check_writable(bc: &BrokerContext, req: &RemotingCommand) -> Optio
 async fn writable_topic(
     bc: &BrokerContext,
     req: &RemotingCommand,
-    h: &SendMessageRequestHeader,
+    h: &SendMessageRequestHeaderRef<'_>,
 ) -> Result<TopicConfig, RemotingCommand> {
-    if !valid_topic_name(&h.topic) {
+    if !valid_topic_name(h.topic) {
         return Err(error(
             req,
             code::SYSTEM_ERROR,
@@ -204,14 +209,14 @@ async fn writable_topic(
             format!("Sending message to topic[{}] is forbidden.", h.topic),
         ));
     }
-    let tc = match bc.topics.get(&h.topic) {
+    let tc = match bc.topics.get(h.topic) {
         Some(tc) => tc,
         None => {
-            let created = if let Some(group) = retry_group(&h.topic) {
+            let created = if let Some(group) = retry_group(h.topic) {
                 bc.topics.ensure_retry_topic(group).await.map(Some)
             } else {
                 bc.topics
-                    .auto_create(&h.topic, &h.default_topic, h.default_topic_queue_nums)
+                    .auto_create(h.topic, h.default_topic, h.default_topic_queue_nums)
                     .await
             };
             match created {

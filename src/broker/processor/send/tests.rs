@@ -13,6 +13,7 @@ use crate::message::{
     decode_offset_msg_id, decode_stored, encode_batch, BatchMessage, MessageExt, MessageProperties,
 };
 use crate::protocol::header::CommandHeader;
+use crate::protocol::headers::SendMessageRequestHeader;
 use crate::raft::{RaftNode, RaftNodeConfig};
 
 struct TestBroker {
