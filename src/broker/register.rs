@@ -164,17 +164,20 @@ pub async fn run(
             retry_wait = Duration::from_secs(1);
             PERIOD
         };
-        // Wake up on the period, a topic change, or any Raft role change; a master also
-        // checks its lease every LEASE_CHECK, since losing it (no quorum heard from) is not
-        // a role change and the watch does not wake for it.
+        // Wake up on the period, a topic change, or any Raft role change; a leader also
+        // checks its lease every LEASE_CHECK, since losing or regaining it (no quorum heard
+        // from, then heard again) is not a role change and the watch does not wake for it.
         let deadline = tokio::time::Instant::now() + wait;
         let mut lease_check = tokio::time::interval(LEASE_CHECK);
         lease_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,
-                _ = lease_check.tick(), if master => {
-                    if !bc.is_master() { break; }
+                // While openraft says Leader: a master that lost its lease registers as a
+                // slave, and one that gets it back (or a new leader whose lease came after
+                // `wait_lease` gave up) as master again, neither being a role change.
+                _ = lease_check.tick(), if master || metrics.borrow().state == ServerState::Leader => {
+                    if bc.is_master() != master { break; }
                 }
                 _ = bc.register_now.notified() => break,
                 r = metrics.changed() => {

@@ -245,12 +245,26 @@ pub struct SnapshotBuilder {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let sig = Some(self.captured.meta.signature());
-        self.sm
-            .state
-            .flush_queues()
-            .map_err(|e| StorageIOError::write_snapshot(sig.clone(), AnyError::new(&e)))?;
-        write_atomic(&self.sm.snapshot_path, &self.captured)
-            .map_err(|e| StorageIOError::write_snapshot(sig, AnyError::new(&e)))?;
+        // The fsyncs (one per ConsumeQueue, then the snapshot file) run on the blocking pool:
+        // the node's tasks share one thread (`node/thread.rs`), and a leader whose heartbeats
+        // waited for them on a slow disk would be deposed.
+        let (state, path, captured) = (
+            self.sm.state.clone(),
+            self.sm.snapshot_path.clone(),
+            self.captured.clone(),
+        );
+        let written = tokio::task::spawn_blocking(move || -> Result<(), AnyError> {
+            state.flush_queues().map_err(|e| AnyError::new(&e))?;
+            write_atomic(&path, &captured).map_err(|e| AnyError::new(&e))
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(StorageIOError::write_snapshot(sig, e).into()),
+            Err(join) => {
+                return Err(StorageIOError::write_snapshot(sig, AnyError::new(&join)).into())
+            }
+        }
         tracing::info!(last_log_id = ?self.captured.meta.last_log_id, "state machine snapshot written");
         let snap = StateMachine::snapshot_of(&self.captured)?;
         self.sm.applied.lock().current = Some(self.captured.clone());

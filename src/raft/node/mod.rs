@@ -52,10 +52,10 @@ pub enum NodeError {
     /// log, for one).
     #[error("raft: {0}")]
     Raft(#[from] Fatal<NodeId>),
-    /// Initializing a pristine group failed for a reason other than "already formed".
     /// The node's own thread or its runtime could not be started.
     #[error("cannot start the raft node's thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// Initializing a pristine group failed for a reason other than "already formed".
     #[error("raft: forming the group failed: {0}")]
     FormGroup(#[source] Box<RaftError<NodeId, InitializeError<NodeId, PeerNode>>>),
 }

@@ -97,8 +97,6 @@ impl NodeCore {
         self.raft.metrics().borrow().state
     }
 
-    /// A watch that wakes on any change of this node's Raft state (role, leader, lease,
-    /// log): for tasks that re-check [`Self::is_leader`] when something may have changed.
     /// Waits, at most `max`, until this node counts as leader by [`Self::is_leader`] (it has
     /// heard from a quorum within the lease), and returns whether it does; returns false at
     /// once when it is not openraft's leader at all. A new leader's server metrics say
@@ -122,6 +120,10 @@ impl NodeCore {
         }
     }
 
+    /// A watch that wakes on a change of this node's role, leader, vote or membership: for
+    /// tasks that re-check [`Self::is_leader`] when the role may have changed (the lease is
+    /// not in it: see `broker/register.rs` for how a master keeps track of that).
+    ///
     /// Wakes its holder on a change of role or leader. A task that waited on the full
     /// metrics instead woke for every entry, which costs a cross-thread wake per entry now
     /// that the node runs on its own thread (`node/thread.rs`).
