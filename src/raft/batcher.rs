@@ -52,7 +52,7 @@ const MAX_FILL_YIELDS: u32 = 4;
 #[derive(Clone)]
 pub struct WriteBatcher {
     tx: mpsc::Sender<Pending>,
-    /// Writes taken from the queue and not yet answered (their proposal is being filled,
+    /// Writes submitted and not yet answered (queued, or in a proposal being filled,
     /// proposed or committed).
     taken: Arc<AtomicUsize>,
 }
@@ -85,7 +85,7 @@ impl WriteBatcher {
     /// answered). A leadership transfer waits for this, so that no write proposed before it
     /// began lands in the leader's log after the target caught up.
     pub fn is_idle(&self) -> bool {
-        self.tx.capacity() == self.tx.max_capacity() && self.taken.load(Ordering::SeqCst) == 0
+        self.taken.load(Ordering::SeqCst) == 0
     }
 
     /// Queues `cmd` and waits at most `timeout` for its commit.
@@ -95,10 +95,12 @@ impl WriteBatcher {
         timeout: Duration,
     ) -> Result<(LogId, ApplyResult), WriteError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Pending { cmd, reply })
-            .await
-            .map_err(|_| WriteError::Fatal(FatalError::BatcherStopped))?;
+        // Counted before it is queued, so `is_idle` never sees it neither queued nor taken.
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send(Pending { cmd, reply }).await.is_err() {
+            self.taken.fetch_sub(1, Ordering::SeqCst);
+            return Err(WriteError::Fatal(FatalError::BatcherStopped));
+        }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(WriteError::Fatal(FatalError::NoAnswer)),
@@ -123,7 +125,6 @@ async fn propose_loop(
         let Some(first) = rx.recv().await else {
             return;
         };
-        taken.fetch_add(1, Ordering::SeqCst);
         let mut bytes = command_size(&first.cmd);
         let mut batch = vec![first];
         let full = |batch: &Vec<Pending>, bytes: usize| {
@@ -134,7 +135,6 @@ async fn propose_loop(
             while !full(&batch, bytes) {
                 match rx.try_recv() {
                     Ok(p) => {
-                        taken.fetch_add(1, Ordering::SeqCst);
                         bytes += command_size(&p.cmd);
                         batch.push(p);
                     }
@@ -171,10 +171,10 @@ async fn propose_loop(
         let response = match raft.client_write_ff(proposal).await {
             Ok(rx) => rx,
             Err(fatal) => {
+                taken.fetch_sub(writes, Ordering::SeqCst);
                 for r in replies {
                     let _ = r.send(Err(WriteError::Fatal(fatal.clone().into())));
                 }
-                taken.fetch_sub(writes, Ordering::SeqCst);
                 continue;
             }
         };
@@ -182,8 +182,9 @@ async fn propose_loop(
         tokio::spawn(async move {
             let outcome = response.await;
             drop(permit);
-            deliver(outcome, replies, grouped);
+            // Before the answers, so a writer that has its answer sees the batcher idle.
             taken.fetch_sub(writes, Ordering::SeqCst);
+            deliver(outcome, replies, grouped);
         });
     }
 }
@@ -316,6 +317,10 @@ mod tests {
             offsets.insert(commit_log_offset);
         }
         assert_eq!(entries.len(), 1, "one entry for all: {entries:?}");
+        assert!(
+            batcher.is_idle(),
+            "every write answered: nothing queued or in flight"
+        );
         assert_eq!(offsets.len(), n);
         let index = entries.into_iter().next().unwrap();
         let entry = core.read_committed(index, 1).unwrap();
