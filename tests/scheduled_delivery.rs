@@ -92,18 +92,21 @@ async fn pull_until(
 }
 
 /// Waits until a send that auto-creates a topic succeeds: a new leader creates TBW102, which
-/// auto-creation copies, just after its election.
+/// auto-creation copies, just after its election. A broker opens its client port only once its
+/// Raft node runs, a moment after the node answers the status the cluster helper waits on, so
+/// a refused connection also means "not yet".
 async fn wait_writable(client: &RemotingClient, broker: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let resp = client
+        let why = match client
             .invoke(broker, send_request("WarmUp", "warm-up", &[]), T)
             .await
-            .expect("send");
-        if resp.code == code::SUCCESS {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{:?}", resp.remark);
+        {
+            Ok(resp) if resp.code == code::SUCCESS => return,
+            Ok(resp) => format!("{:?}", resp.remark),
+            Err(e) => e.to_string(),
+        };
+        assert!(Instant::now() < deadline, "not writable: {why}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

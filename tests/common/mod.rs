@@ -280,7 +280,9 @@ impl Cluster {
         self.client.status(self.addr(id)).await.ok()
     }
 
-    /// Waits until exactly one reachable node says it is leader and a quorum agrees on it.
+    /// Waits until exactly one reachable node says it is leader, a quorum agrees on it, and
+    /// its client port accepts connections (a broker listens there only once its Raft node
+    /// runs, a moment after the node answers status).
     pub async fn wait_leader(&self, within: Duration) -> NodeStatus {
         let deadline = Instant::now() + within;
         loop {
@@ -297,7 +299,11 @@ impl Cluster {
                 }
             }
             if let [l] = leaders.as_slice() {
-                if followers_of.get(&l.id).copied().unwrap_or(0) > self.nodes.len() / 2 {
+                if followers_of.get(&l.id).copied().unwrap_or(0) > self.nodes.len() / 2
+                    && tokio::net::TcpStream::connect(self.broker_addr(l.id))
+                        .await
+                        .is_ok()
+                {
                     return l.clone();
                 }
             }
