@@ -220,26 +220,6 @@ impl SendMessageRequestHeader {
         SendMessageRequestHeaderRef::decode(ext, form).map(|h| h.to_owned_header())
     }
 
-    /// The header as the broker's send path reads it.
-    pub fn borrowed(&self) -> SendMessageRequestHeaderRef<'_> {
-        SendMessageRequestHeaderRef {
-            producer_group: &self.producer_group,
-            topic: &self.topic,
-            default_topic: &self.default_topic,
-            default_topic_queue_nums: self.default_topic_queue_nums,
-            queue_id: self.queue_id,
-            sys_flag: self.sys_flag,
-            born_timestamp: self.born_timestamp,
-            flag: self.flag,
-            properties: self.properties.as_deref(),
-            reconsume_times: self.reconsume_times,
-            unit_mode: self.unit_mode,
-            max_reconsume_times: self.max_reconsume_times,
-            batch: self.batch,
-            broker_name: self.broker_name.as_deref(),
-        }
-    }
-
     fn encode(&self, form: &Form) -> ExtFields {
         let n = |f: Field| form.name(f);
         let mut ext = ExtFields::with_capacity(FIELDS);

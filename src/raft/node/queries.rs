@@ -194,10 +194,7 @@ impl NodeCore {
             replication,
             millis_since_quorum_ack: m.millis_since_quorum_ack,
             leader_changes: self.leader_changes.load(Ordering::Relaxed),
-            millis_since_leader_change: self
-                .leader_changed_at
-                .lock()
-                .map(|t| t.elapsed().as_millis() as u64),
+            millis_since_leader_change: self.since_leader_change().map(|t| t.as_millis() as u64),
         }
     }
 

@@ -228,3 +228,58 @@ async fn a_stopped_node_answers_fatal_not_not_leader() {
     }
     node.shutdown().await;
 }
+
+/// A node started on its own thread commits writes submitted from the caller's runtime, says
+/// it holds the lease, and stops with its thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_on_its_own_thread_commits_and_stops() {
+    use crate::raft::test_support::{free_addr, node_config};
+    let dir = tempfile::tempdir().unwrap();
+    let peers = BTreeMap::from([(0, free_addr())]);
+    let node =
+        super::RaftNode::start_on_own_thread(node_config(dir.path(), 0, &peers, GroupRole::Voter))
+            .await
+            .expect("start on its own thread");
+    assert!(node.core().wait_lease(Duration::from_secs(10)).await);
+    write_on(node.core()).await.expect("committed");
+    tokio::time::timeout(Duration::from_secs(10), node.shutdown())
+        .await
+        .expect("the node and its thread stop");
+}
+
+/// A node that cannot start on its thread (its peer port is taken) reports why, and the
+/// caller is not left waiting; a node that is not leader does not wait for a lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_start_on_its_thread_says_why() {
+    use crate::raft::test_support::{free_addr, node_config};
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let peers = BTreeMap::from([(0, addr)]);
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        super::RaftNode::start_on_own_thread(node_config(dir.path(), 0, &peers, GroupRole::Voter)),
+    )
+    .await
+    .expect("start returns");
+    assert!(
+        matches!(r, Err(super::NodeError::Bind { .. })),
+        "{:?}",
+        r.err()
+    );
+
+    // A slave no master has added never leads: no wait.
+    let peers = BTreeMap::from([(1, free_addr())]);
+    let slave = super::RaftNode::start(node_config(
+        &dir.path().join("slave"),
+        1,
+        &peers,
+        GroupRole::Slave,
+    ))
+    .await
+    .expect("start");
+    let started = std::time::Instant::now();
+    assert!(!slave.core().wait_lease(Duration::from_secs(5)).await);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    slave.shutdown().await;
+}
