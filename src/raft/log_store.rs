@@ -357,12 +357,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        self.meta
-            .save_purged(&log_id)
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        // Two fsyncs (the purge point, the checkpoint) and the unlink of whole segments, each
+        // a preallocated 1 GiB file whose extents the file system frees one by one: on the
+        // blocking pool, because the node's tasks share one thread (`node/thread.rs`) and a
+        // leader's heartbeats or a follower's answers must not wait for them.
+        let (meta, log) = (self.meta.clone(), self.log.clone());
+        let purged = tokio::task::spawn_blocking(move || -> Result<(), AnyError> {
+            meta.save_purged(&log_id).map_err(|e| AnyError::new(&e))?;
+            log.purge_upto(log_id.index).map_err(|e| AnyError::new(&e))
+        })
+        .await;
         self.cache.lock().purge(log_id.index);
-        self.log
-            .purge_upto(log_id.index)
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        match purged {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StorageIOError::write_logs(e).into()),
+            Err(join) => Err(StorageIOError::write_logs(AnyError::new(&join)).into()),
+        }
     }
 }

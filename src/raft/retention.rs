@@ -137,9 +137,17 @@ pub async fn run_once(core: &NodeCore, p: &RetentionPolicy) -> Option<u64> {
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    core.state.index().purge_below(core.log.min_offset());
-    if let Err(e) = core.state.purge_queues_below(core.log.min_offset()) {
-        tracing::warn!(error = %e, "retention: trimming consume queues failed");
+    // Unlinking index and ConsumeQueue files: on the blocking pool, off the node's one thread.
+    let (state, min_offset) = (core.state.clone(), core.log.min_offset());
+    let trimmed = tokio::task::spawn_blocking(move || {
+        state.index().purge_below(min_offset);
+        state.purge_queues_below(min_offset)
+    })
+    .await;
+    match trimmed {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "retention: trimming consume queues failed"),
+        Err(e) => tracing::warn!(error = %e, "retention: trimming consume queues failed"),
     }
     Some(upto)
 }

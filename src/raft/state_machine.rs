@@ -352,20 +352,38 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = data.with_empty_queues();
         let file = SnapshotFile {
             meta: meta.clone(),
-            data: data.clone(),
+            data,
         };
-        write_atomic(&self.snapshot_path, &file)
-            .map_err(|e| StorageIOError::write_snapshot(sig.clone(), AnyError::new(&e)))?;
-        self.state
-            .replace(data.clone())
-            .map_err(|e| StorageIOError::write_snapshot(sig.clone(), AnyError::new(&e)))?;
-        if let Some(last) = meta.last_log_id {
-            // If the log does not reach the snapshot, it restarts right after it, at the same
-            // offset as on the leader.
-            if self.log.last_index().is_none_or(|l| l < last.index) {
-                self.log
-                    .reset(last.index + 1, data.next_commit_log_offset)
-                    .map_err(|e| StorageIOError::write_snapshot(sig.clone(), AnyError::new(&e)))?;
+        // The snapshot file's fsync, removing every ConsumeQueue directory and, when the log
+        // does not reach the snapshot, every CommitLog segment: on the blocking pool, so the
+        // other tasks of this node's one thread (`node/thread.rs`) keep running meanwhile.
+        let (state, log, path, file2) = (
+            self.state.clone(),
+            self.log.clone(),
+            self.snapshot_path.clone(),
+            file.clone(),
+        );
+        let last = meta.last_log_id;
+        let installed = tokio::task::spawn_blocking(move || -> Result<(), AnyError> {
+            write_atomic(&path, &file2).map_err(|e| AnyError::new(&e))?;
+            let next_offset = file2.data.next_commit_log_offset;
+            state.replace(file2.data).map_err(|e| AnyError::new(&e))?;
+            if let Some(last) = last {
+                // If the log does not reach the snapshot, it restarts right after it, at the
+                // same offset as on the leader.
+                if log.last_index().is_none_or(|l| l < last.index) {
+                    log.reset(last.index + 1, next_offset)
+                        .map_err(|e| AnyError::new(&e))?;
+                }
+            }
+            Ok(())
+        })
+        .await;
+        match installed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(StorageIOError::write_snapshot(sig, e).into()),
+            Err(join) => {
+                return Err(StorageIOError::write_snapshot(sig, AnyError::new(&join)).into())
             }
         }
         let mut a = self.applied.lock();
