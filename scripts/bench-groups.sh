@@ -9,7 +9,8 @@
 #   scripts/bench-groups.sh [--groups "1 2 3"] [--runs 3] [--count 100000] [--inflight 64]
 #                           [--inflight-per-group]   (64 in flight per group instead of in all)
 # Prints one parseable line per run:
-#   groups-bench groups=N run=R inflight=I msgs_per_s=... cpu_us_per_msg_n0=... n1=... n2=...
+#   groups-bench groups=N run=R inflight=I msgs_per_s=... msgs_per_entry=...
+#                cpu_us_per_msg_n0=... n1=... n2=...
 # Environment: LEDGERMQ_BIN (default the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,13 @@ cleanup() {
 trap cleanup EXIT
 # CPU seconds (user + system) of a process, from /proc/<pid>/stat fields 14 and 15.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# Raft log entries over every group: the sum of each group leader's last index (`status`'s
+# #Last column on MASTER rows). Messages per entry is how full the group-commit entries were,
+# which sets what each message pays of the per-entry cost (a replication round, wake-ups).
+log_entries() {
+  "$BIN" status -n "$NAMESRV" -c "${confs[@]}" 2>/dev/null \
+    | awk 'NR > 1 && $3 == "MASTER" {sum += $7} END {print sum + 0}'
+}
 
 rm -rf "$RUN" && mkdir -p "$RUN"
 "$BIN" namesrv -c cluster-conf/namesrv.conf >"$RUN/namesrv.log" 2>&1 &
@@ -65,9 +73,12 @@ for n in $GROUPS_LIST; do
   for r in $(seq 1 "$RUNS"); do
     before=()
     for p in "${nodes[@]}"; do before+=("$(cpu "$p")"); done
+    entries_before=$(log_entries)
     line=$("$BIN" bench produce -n "$NAMESRV" -t "$topic" --inflight "$inflight" --count "$COUNT" 2>/dev/null | tail -1)
     rate=$(sed -n 's/.*msgs_per_s=\([0-9.]*\).*/\1/p' <<<"$line")
-    out="groups-bench groups=$n run=$r inflight=$inflight msgs_per_s=$rate"
+    entries=$(($(log_entries) - entries_before))
+    per_entry=$(awk -v c="$COUNT" -v e="$entries" 'BEGIN {printf "%.1f", (e > 0 ? c / e : 0)}')
+    out="groups-bench groups=$n run=$r inflight=$inflight msgs_per_s=$rate msgs_per_entry=$per_entry"
     for i in 0 1 2; do
       after=$(cpu "${nodes[$i]}")
       us=$(awk -v a="$after" -v b="${before[$i]}" -v c="$COUNT" 'BEGIN {printf "%.1f", (a - b) * 1e6 / c}')
