@@ -4,7 +4,7 @@
 //! also when it panics.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -520,6 +520,55 @@ fn tools_against_a_single_node_broker() {
     ]);
     assert_eq!(out.code, Some(1));
     assert_eq!(out.stdout.trim(), "No mqnamesrv running.");
+}
+
+/// `mqshutdown` also finds a process of its own executable kept under another name (a
+/// versioned install, the binary of an A/B run), not only processes named `ledgermq`.
+#[test]
+fn mqshutdown_finds_its_own_executable_under_another_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let renamed = dir.path().join("ledgermq-renamed");
+    if std::fs::hard_link(bin(), &renamed).is_err() {
+        std::fs::copy(bin(), &renamed).expect("copy the binary");
+    }
+    let port = free_port("127.0.0.1");
+    let conf = dir.path().join("namesrv.conf");
+    std::fs::write(&conf, format!("listenPort={port}\n")).expect("namesrv.conf");
+    let conf = conf.to_string_lossy().to_string();
+    let child = Command::new(&renamed)
+        .args(["namesrv", "-c", &conf])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the renamed binary");
+    let mut namesrv = Proc {
+        child: Some(child),
+        log: dir.path().join("no-log"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the name server never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = Command::new(&renamed)
+        .args(["mqshutdown", "namesrv", "-c", &conf])
+        .output()
+        .expect("run mqshutdown");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && stdout.contains(&format!(
+                "Send shutdown request to mqnamesrv({}) OK",
+                namesrv.pid()
+            )),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        namesrv.exited_within(Duration::from_secs(20)),
+        "the name server ignored SIGTERM"
+    );
 }
 
 /// The next `n` messages of `stream`, or a panic after `within`.

@@ -61,8 +61,11 @@ pub(crate) fn split_cmdline(raw: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// True if `argv` is `ledgermq <sub> ...` for one of `subs`.
-fn is_ledgermq(argv: &[String], subs: [&str; 2]) -> bool {
+/// True if `argv` is `ledgermq <sub> ...` for one of `subs`. `same_exe` says the process runs
+/// this very executable, whatever it was called: a copy kept under another name (a versioned
+/// install, the binary of an A/B run) is still found by its own `mqshutdown`, as RocketMQ's
+/// script finds a broker by its main class rather than by a file name.
+fn is_ledgermq(argv: &[String], subs: [&str; 2], same_exe: bool) -> bool {
     let Some(prog) = argv.first() else {
         return false;
     };
@@ -70,7 +73,7 @@ fn is_ledgermq(argv: &[String], subs: [&str; 2]) -> bool {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("");
-    name == "ledgermq" && argv.get(1).is_some_and(|a| subs.contains(&a.as_str()))
+    (name == "ledgermq" || same_exe) && argv.get(1).is_some_and(|a| subs.contains(&a.as_str()))
 }
 
 /// The config files a process was started with (every `-c F`, `--configFile F`,
@@ -112,6 +115,7 @@ pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
 /// Every `ledgermq` process of this kind on the host, except ourselves.
 fn scan(which: Which) -> std::io::Result<Vec<Found>> {
     let me = std::process::id() as i32;
+    let my_exe = std::fs::read_link("/proc/self/exe").ok();
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc")? {
         let Ok(entry) = entry else { continue };
@@ -130,7 +134,11 @@ fn scan(which: Which) -> std::io::Result<Vec<Found>> {
             continue;
         };
         let argv = split_cmdline(&raw);
-        if is_ledgermq(&argv, which.subcommands()) {
+        // Unreadable for another user's process without privileges: then only the name counts.
+        let same_exe = my_exe.as_ref().is_some_and(|mine| {
+            std::fs::read_link(entry.path().join("exe")).is_ok_and(|exe| &exe == mine)
+        });
+        if is_ledgermq(&argv, which.subcommands(), same_exe) {
             let cwd = std::fs::read_link(entry.path().join("cwd")).ok();
             out.push(Found { pid, argv, cwd });
         }
@@ -180,21 +188,38 @@ mod tests {
         let raw = b"/opt/x/ledgermq\0namesrv\0-c\0ns.conf\0";
         let a = split_cmdline(raw);
         assert_eq!(a, argv(&["/opt/x/ledgermq", "namesrv", "-c", "ns.conf"]));
-        assert!(is_ledgermq(&a, Which::Namesrv.subcommands()));
-        assert!(!is_ledgermq(&a, Which::Broker.subcommands()));
+        assert!(is_ledgermq(&a, Which::Namesrv.subcommands(), false));
+        assert!(!is_ledgermq(&a, Which::Broker.subcommands(), false));
         assert!(is_ledgermq(
             &argv(&["ledgermq", "mqbroker"]),
-            Which::Broker.subcommands()
+            Which::Broker.subcommands(),
+            false
         ));
         assert!(!is_ledgermq(
             &argv(&["ledgermq", "mqshutdown", "broker"]),
-            Which::Broker.subcommands()
+            Which::Broker.subcommands(),
+            false
         ));
         assert!(!is_ledgermq(
             &argv(&["java", "broker"]),
-            Which::Broker.subcommands()
+            Which::Broker.subcommands(),
+            false
         ));
-        assert!(!is_ledgermq(&[], Which::Broker.subcommands()));
+        assert!(!is_ledgermq(&[], Which::Broker.subcommands(), false));
+    }
+
+    #[test]
+    fn finds_this_executable_under_another_name() {
+        let renamed = argv(&["/var/tmp/bins/ledgermq-base", "broker", "-c", "b.conf"]);
+        assert!(!is_ledgermq(&renamed, Which::Broker.subcommands(), false));
+        assert!(is_ledgermq(&renamed, Which::Broker.subcommands(), true));
+        // Still only the subcommand asked for, and never the shutdown command itself.
+        assert!(!is_ledgermq(&renamed, Which::Namesrv.subcommands(), true));
+        assert!(!is_ledgermq(
+            &argv(&["/var/tmp/bins/ledgermq-base", "mqshutdown", "broker"]),
+            Which::Broker.subcommands(),
+            true
+        ));
     }
 
     #[test]
