@@ -23,6 +23,7 @@ use parking_lot::Mutex;
 
 use super::codec;
 use super::meta::RaftMeta;
+use super::node::off_node_thread;
 use super::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 use crate::store::{disk_space, CommitLog};
 
@@ -362,16 +363,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // blocking pool, because the node's tasks share one thread (`node/thread.rs`) and a
         // leader's heartbeats or a follower's answers must not wait for them.
         let (meta, log) = (self.meta.clone(), self.log.clone());
-        let purged = tokio::task::spawn_blocking(move || -> Result<(), AnyError> {
+        let purged = off_node_thread(move || {
             meta.save_purged(&log_id).map_err(|e| AnyError::new(&e))?;
             log.purge_upto(log_id.index).map_err(|e| AnyError::new(&e))
         })
         .await;
         self.cache.lock().purge(log_id.index);
-        match purged {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StorageIOError::write_logs(e).into()),
-            Err(join) => Err(StorageIOError::write_logs(AnyError::new(&join)).into()),
-        }
+        purged.map_err(|e| StorageIOError::write_logs(e).into())
     }
 }

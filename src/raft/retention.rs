@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use super::node::NodeCore;
+use super::node::{off_node_thread, NodeCore};
 use crate::store::disk_used_pct;
 use crate::time::local_time;
 
@@ -139,15 +139,15 @@ pub async fn run_once(core: &NodeCore, p: &RetentionPolicy) -> Option<u64> {
     }
     // Unlinking index and ConsumeQueue files: on the blocking pool, off the node's one thread.
     let (state, min_offset) = (core.state.clone(), core.log.min_offset());
-    let trimmed = tokio::task::spawn_blocking(move || {
+    let trimmed = off_node_thread(move || {
         state.index().purge_below(min_offset);
-        state.purge_queues_below(min_offset)
+        state
+            .purge_queues_below(min_offset)
+            .map_err(|e| openraft::AnyError::new(&e))
     })
     .await;
-    match trimmed {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "retention: trimming consume queues failed"),
-        Err(e) => tracing::warn!(error = %e, "retention: trimming consume queues failed"),
+    if let Err(e) = trimmed {
+        tracing::warn!(error = %e, "retention: trimming consume queues failed");
     }
     Some(upto)
 }

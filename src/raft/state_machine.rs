@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::broker_state::{BrokerMetadata, BrokerState};
 use super::codec;
 use super::meta::{read_atomic, write_atomic};
+use super::node::off_node_thread;
 use super::types::{
     ApplyResult, Entry, LogCommand, LogId, RejectReason, SnapshotMeta, StorageError,
     StoredMembership, TypeConfig,
@@ -253,18 +254,12 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             self.sm.snapshot_path.clone(),
             self.captured.clone(),
         );
-        let written = tokio::task::spawn_blocking(move || -> Result<(), AnyError> {
+        off_node_thread(move || {
             state.flush_queues().map_err(|e| AnyError::new(&e))?;
             write_atomic(&path, &captured).map_err(|e| AnyError::new(&e))
         })
-        .await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(StorageIOError::write_snapshot(sig, e).into()),
-            Err(join) => {
-                return Err(StorageIOError::write_snapshot(sig, AnyError::new(&join)).into())
-            }
-        }
+        .await
+        .map_err(|e| StorageIOError::write_snapshot(sig, e))?;
         tracing::info!(last_log_id = ?self.captured.meta.last_log_id, "state machine snapshot written");
         let snap = StateMachine::snapshot_of(&self.captured)?;
         self.sm.applied.lock().current = Some(self.captured.clone());
@@ -364,7 +359,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             file.clone(),
         );
         let last = meta.last_log_id;
-        let installed = tokio::task::spawn_blocking(move || -> Result<(), AnyError> {
+        off_node_thread(move || {
             write_atomic(&path, &file2).map_err(|e| AnyError::new(&e))?;
             let next_offset = file2.data.next_commit_log_offset;
             state.replace(file2.data).map_err(|e| AnyError::new(&e))?;
@@ -378,14 +373,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
             Ok(())
         })
-        .await;
-        match installed {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(StorageIOError::write_snapshot(sig, e).into()),
-            Err(join) => {
-                return Err(StorageIOError::write_snapshot(sig, AnyError::new(&join)).into())
-            }
-        }
+        .await
+        .map_err(|e| StorageIOError::write_snapshot(sig, e))?;
         let mut a = self.applied.lock();
         a.last_applied = meta.last_log_id;
         a.last_membership = meta.last_membership.clone();

@@ -19,6 +19,8 @@ mod start;
 mod tests;
 mod thread;
 
+pub(crate) use thread::off_node_thread;
+
 pub use self::config::{GroupRole, RaftNodeConfig};
 pub use self::node_core::{AppendStats, NodeCore};
 pub use self::queries::{DigestError, MetricsWatch, ReadCommittedError};

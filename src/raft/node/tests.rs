@@ -283,3 +283,25 @@ async fn a_node_that_cannot_start_on_its_thread_says_why() {
     assert!(started.elapsed() < Duration::from_secs(1));
     slave.shutdown().await;
 }
+
+/// Work handed off the node's thread runs elsewhere, and its error or panic comes back as an
+/// error (a storage error for openraft), never as a hung or crashed node thread.
+#[tokio::test(flavor = "current_thread")]
+async fn off_node_thread_runs_elsewhere_and_returns_errors_and_panics() {
+    let here = std::thread::current().id();
+    let there = super::off_node_thread(move || Ok(std::thread::current().id()))
+        .await
+        .expect("ran");
+    assert_ne!(there, here, "the work ran on the blocking pool");
+    let failed = super::off_node_thread(|| -> Result<(), openraft::AnyError> {
+        Err(openraft::AnyError::error("disk full"))
+    })
+    .await;
+    assert!(failed.is_err_and(|e| e.to_string().contains("disk full")));
+    let panicked =
+        super::off_node_thread(|| -> Result<(), openraft::AnyError> { panic!("boom") }).await;
+    assert!(
+        panicked.is_err(),
+        "a panic in the work is an error, not a panic here"
+    );
+}

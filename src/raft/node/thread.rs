@@ -19,8 +19,23 @@
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use openraft::AnyError;
 use tokio::runtime::{Builder, Handle};
 use tokio::sync::oneshot;
+
+/// Runs `work` on tokio's blocking pool and waits for it. For a node's file-system work that
+/// can take milliseconds on a slow disk (fsyncs, unlinking whole segments or queue
+/// directories): on the node's thread it would hold every other task of the node meanwhile (a
+/// leader's replication streams and heartbeats, a follower's answers). A blocking task that
+/// panicked or was cancelled comes back as an error like any other.
+pub(crate) async fn off_node_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, AnyError> + Send + 'static,
+) -> Result<T, AnyError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(join) => Err(AnyError::new(&join)),
+    }
+}
 
 /// How long the runtime waits, once the node has stopped, for tasks that did not finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
