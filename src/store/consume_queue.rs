@@ -305,18 +305,35 @@ impl ConsumeQueue {
     }
 
     /// Fsyncs the files written since the last flush.
+    ///
+    /// The flag is cleared *before* the fsyncs and the lock is not held during them: a snapshot
+    /// flushes from the blocking pool while the state machine keeps appending, and an append
+    /// that landed after an fsync but before a later clearing would have been marked durable
+    /// without being fsynced (and an append waiting on the lock would have waited for the disk).
+    /// Anything appended meanwhile sets the flag again for the next flush.
     pub fn flush(&self) -> Result<()> {
-        let inner = self.inner.read();
-        if !inner.dirty {
-            return Ok(());
+        let files: Vec<(PathBuf, File)> = {
+            let mut inner = self.inner.write();
+            if !inner.dirty {
+                return Ok(());
+            }
+            let mut files = Vec::with_capacity(inner.files.len());
+            for f in &inner.files {
+                let file = f
+                    .file
+                    .try_clone()
+                    .map_err(|e| StoreError::io("duplicate consume queue file", &f.path, e))?;
+                files.push((f.path.clone(), file));
+            }
+            inner.dirty = false;
+            files
+        };
+        for (path, file) in &files {
+            if let Err(e) = file.sync_data() {
+                self.inner.write().dirty = true;
+                return Err(StoreError::io("fsync consume queue file", path, e));
+            }
         }
-        for f in &inner.files {
-            f.file
-                .sync_data()
-                .map_err(|e| StoreError::io("fsync consume queue file", &f.path, e))?;
-        }
-        drop(inner);
-        self.inner.write().dirty = false;
         Ok(())
     }
 
@@ -342,6 +359,22 @@ mod tests {
             size: 100,
             tags_code: i,
         }
+    }
+
+    /// A flush clears the flag before it fsyncs, and an append made during or after it sets it
+    /// again, so the next flush syncs that append instead of skipping a queue it thinks clean.
+    #[test]
+    fn an_append_after_a_flush_is_flushed_by_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = ConsumeQueue::open(dir.path(), 20 * 4, 0, 0).unwrap();
+        q.append(0, e(0)).unwrap();
+        assert!(q.inner.read().dirty);
+        q.flush().unwrap();
+        assert!(!q.inner.read().dirty, "flushed");
+        q.append(1, e(1)).unwrap();
+        assert!(q.inner.read().dirty, "the next flush must sync entry 1");
+        q.flush().unwrap();
+        assert!(!q.inner.read().dirty);
     }
 
     #[test]

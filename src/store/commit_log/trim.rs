@@ -78,6 +78,11 @@ impl CommitLog {
     /// Removes records `..=index` from the log (retention). Whole segments below the new first
     /// record are deleted; the purge point is recorded in the checkpoint.
     pub fn purge_upto(&self, index: u64) -> Result<()> {
+        // Serialized with `reset` and `truncate_from` (and the flusher): openraft may purge
+        // while a snapshot install resets the log, both now on the blocking pool, and a purge
+        // that read the write position before a reset but stored its checkpoint after it would
+        // leave recovery scanning from the old offset.
+        let _flush_guard = self.shared.flush_lock.lock();
         let seg_size = self.shared.cfg.segment_size;
         let mut removed = Vec::new();
         let first_index;
