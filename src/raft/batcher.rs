@@ -95,12 +95,15 @@ impl WriteBatcher {
         timeout: Duration,
     ) -> Result<(LogId, ApplyResult), WriteError> {
         let (reply, rx) = oneshot::channel();
-        // Counted before it is queued, so `is_idle` never sees it neither queued nor taken.
-        self.taken.fetch_add(1, Ordering::SeqCst);
-        if self.tx.send(Pending { cmd, reply }).await.is_err() {
-            self.taken.fetch_sub(1, Ordering::SeqCst);
+        // The slot first: a caller dropped while waiting for room in the queue must not leave
+        // a count behind (`is_idle` would never hold again). Counted before it is queued, with
+        // nothing that can be cancelled in between, so `is_idle` never sees it neither queued
+        // nor taken.
+        let Ok(slot) = self.tx.reserve().await else {
             return Err(WriteError::Fatal(FatalError::BatcherStopped));
-        }
+        };
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        slot.send(Pending { cmd, reply });
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(WriteError::Fatal(FatalError::NoAnswer)),
@@ -361,6 +364,10 @@ mod tests {
         let batcher = WriteBatcher::start(leader.core().raft().clone(), BatchLimits::default());
         let r = batcher.submit(raw(0), Duration::from_millis(300)).await;
         assert_eq!(r, Err(WriteError::Timeout { millis: 300 }));
+        assert!(
+            !batcher.is_idle(),
+            "the proposal is still in flight after its caller gave up"
+        );
         leader.shutdown().await;
     }
 
@@ -377,6 +384,7 @@ mod tests {
         for r in submit_together(&batcher, 5).await {
             assert_eq!(r, Err(WriteError::NotLeader { leader: None }));
         }
+        assert!(batcher.is_idle(), "refused writes leave no count behind");
         slave.shutdown().await;
 
         // A stopped openraft refuses the proposal itself.
@@ -389,6 +397,7 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+        assert!(batcher.is_idle(), "refused proposals leave no count behind");
         node.shutdown().await;
     }
 }
