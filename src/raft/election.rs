@@ -408,11 +408,19 @@ async fn transfer_leadership(core: &Arc<NodeCore>, target: NodeId, why: &str) ->
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        if stepped_down {
+            // Counts as moved (this node no longer leads), but say what was seen.
+            tracing::warn!(
+                target,
+                why,
+                "stepped down for a transfer; no other node leads yet"
+            );
+        }
         stepped_down
     }
     .await;
     core.transferring.store(false, Ordering::SeqCst);
-    if moved {
+    if moved && core.leader_id().is_some_and(|l| l != core.id) {
         tracing::info!(target, why, "leadership transferred");
     }
     moved

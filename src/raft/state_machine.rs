@@ -254,15 +254,17 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             self.sm.snapshot_path.clone(),
             self.captured.clone(),
         );
-        off_node_thread(move || {
+        // The copy handed to the blocking pool comes back as the current snapshot.
+        let written = off_node_thread(move || {
             state.flush_queues().map_err(|e| AnyError::new(&e))?;
-            write_atomic(&path, &captured).map_err(|e| AnyError::new(&e))
+            write_atomic(&path, &captured).map_err(|e| AnyError::new(&e))?;
+            Ok(captured)
         })
         .await
         .map_err(|e| StorageIOError::write_snapshot(sig, e))?;
         tracing::info!(last_log_id = ?self.captured.meta.last_log_id, "state machine snapshot written");
         let snap = StateMachine::snapshot_of(&self.captured)?;
-        self.sm.applied.lock().current = Some(self.captured.clone());
+        self.sm.applied.lock().current = Some(written);
         Ok(snap)
     }
 }
