@@ -79,13 +79,12 @@ pub(super) fn read(header: &[u8]) -> Result<RemotingCommand, CodecError> {
         let key = ext.take(usize::from(key_len), "extFields key")?;
         let value_len = ext.len32("extFields value length")?;
         let value = ext.take(value_len, "extFields value")?;
-        let text = ext_fields.wire_text();
-        let name_start = text.len();
-        push_lossy(text, key);
-        let name_end = text.len();
-        push_lossy(text, value);
-        let end = text.len();
-        ext_fields.push_wire(name_start..name_end, name_end..end);
+        // As UTF-8, invalid sequences replaced by U+FFFD (Java's `new String(bytes, UTF_8)`);
+        // valid bytes are borrowed, not copied twice.
+        ext_fields.push_wire_str(
+            &String::from_utf8_lossy(key),
+            &String::from_utf8_lossy(value),
+        );
     }
     ext_fields.dedup_wire();
     Ok(RemotingCommand {
@@ -100,14 +99,6 @@ pub(super) fn read(header: &[u8]) -> Result<RemotingCommand, CodecError> {
         body_parts: Vec::new(),
         serialize_type: SerializeType::RocketMq,
     })
-}
-
-/// `bytes` as UTF-8, invalid sequences replaced by U+FFFD (Java's `new String(bytes, UTF_8)`).
-fn push_lossy(out: &mut String, bytes: &[u8]) {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => out.push_str(s),
-        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
-    }
 }
 
 /// How many whole entries `ext` holds, to size the map once; a torn tail is not counted (the

@@ -199,6 +199,36 @@ fn binary_header_as_java_writes_it() {
     assert_eq!(cmd.serialize_type, SerializeType::RocketMq);
 }
 
+/// Bytes that are not UTF-8 in a binary header's field names or values are read as Java reads
+/// them (U+FFFD for each bad sequence), not refused and not passed on as they are.
+#[test]
+fn binary_ext_fields_that_are_not_utf8_are_read_lossily() {
+    let mut h = BytesMut::new();
+    h.put_i16(105);
+    h.put_u8(0);
+    h.put_i16(407);
+    h.put_i32(9);
+    h.put_i32(0);
+    h.put_i32(0);
+    // Two fields: "k\xff"="v\xfe" and "topic"="T".
+    h.put_i32((2 + 2 + 4 + 2) + (2 + 5 + 4 + 1));
+    h.put_i16(2);
+    h.put_slice(b"k\xff");
+    h.put_i32(2);
+    h.put_slice(b"v\xfe");
+    h.put_i16(5);
+    h.put_slice(b"topic");
+    h.put_i32(1);
+    h.put_slice(b"T");
+    let cmd = decode_one(frame(1, &h, b"")).unwrap();
+    assert_eq!(cmd.ext("k\u{fffd}"), Some("v\u{fffd}"));
+    assert_eq!(
+        cmd.ext("topic"),
+        Some("T"),
+        "the next field is read where it starts"
+    );
+}
+
 #[test]
 fn binary_encode_refuses_what_java_cannot_read() {
     let cmd = RemotingCommand::request(70_000).with_serialize_type(SerializeType::RocketMq);
