@@ -312,7 +312,7 @@ impl<'a> SendMessageRequestHeaderRef<'a> {
     }
 
     /// The owned header, for code that keeps it beyond the request.
-    pub fn to_owned_header(&self) -> SendMessageRequestHeader {
+    fn to_owned_header(self) -> SendMessageRequestHeader {
         SendMessageRequestHeader {
             producer_group: self.producer_group.to_owned(),
             topic: self.topic.to_owned(),
