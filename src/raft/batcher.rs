@@ -88,28 +88,64 @@ impl WriteBatcher {
         self.taken.load(Ordering::SeqCst) == 0
     }
 
+    /// Counts a write that is about to be checked and submitted, before its caller looks at
+    /// the write gate: with both sides sequentially consistent, a leadership transfer that
+    /// closes the gate and then finds the batcher idle knows that every write which passed
+    /// the gate is already counted (see `election::transfer_leadership`). Dropping the
+    /// admission uncounts it, e.g. when the gate refuses the write.
+    pub fn admit(&self) -> Admission<'_> {
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        Admission {
+            taken: &self.taken,
+            counted: true,
+        }
+    }
+
     /// Queues `cmd` and waits at most `timeout` for its commit.
     pub async fn submit(
         &self,
         cmd: LogCommand,
         timeout: Duration,
     ) -> Result<(LogId, ApplyResult), WriteError> {
+        self.submit_admitted(self.admit(), cmd, timeout).await
+    }
+
+    /// [`WriteBatcher::submit`] of a write counted by [`WriteBatcher::admit`].
+    pub async fn submit_admitted(
+        &self,
+        mut admission: Admission<'_>,
+        cmd: LogCommand,
+        timeout: Duration,
+    ) -> Result<(LogId, ApplyResult), WriteError> {
         let (reply, rx) = oneshot::channel();
-        // The slot first: a caller dropped while waiting for room in the queue must not leave
-        // a count behind (`is_idle` would never hold again). Counted before it is queued, with
-        // nothing that can be cancelled in between, so `is_idle` never sees it neither queued
-        // nor taken.
+        // A caller dropped while waiting for room in the queue drops its admission, which
+        // uncounts it; once queued, the count is the propose loop's to take back.
         let Ok(slot) = self.tx.reserve().await else {
             return Err(WriteError::Fatal(FatalError::BatcherStopped));
         };
-        self.taken.fetch_add(1, Ordering::SeqCst);
         slot.send(Pending { cmd, reply });
+        admission.counted = false;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(WriteError::Fatal(FatalError::NoAnswer)),
             Err(_) => Err(WriteError::Timeout {
                 millis: timeout.as_millis() as u64,
             }),
+        }
+    }
+}
+
+/// A write counted by [`WriteBatcher::is_idle`] and not yet queued; see
+/// [`WriteBatcher::admit`].
+pub struct Admission<'a> {
+    taken: &'a AtomicUsize,
+    counted: bool,
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            self.taken.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -350,6 +386,25 @@ mod tests {
         });
         assert!(per_entry.len() >= 3, "{per_entry:?}");
         assert!(per_entry.values().all(|n| *n <= 8), "{per_entry:?}");
+        node.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_admitted_write_counts_until_answered_or_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = single_leader(dir.path()).await;
+        let batcher = WriteBatcher::start(node.core().raft().clone(), BatchLimits::default());
+        assert!(batcher.is_idle());
+        let refused = batcher.admit();
+        assert!(!batcher.is_idle(), "counted from before the gate is read");
+        drop(refused);
+        assert!(
+            batcher.is_idle(),
+            "a write the gate refused leaves no count"
+        );
+        let r = batcher.submit_admitted(batcher.admit(), raw(0), WAIT).await;
+        assert!(r.is_ok(), "{r:?}");
+        assert!(batcher.is_idle(), "answered");
         node.shutdown().await;
     }
 

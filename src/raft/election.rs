@@ -352,21 +352,22 @@ async fn transfer_leadership(core: &Arc<NodeCore>, target: NodeId, why: &str) ->
         // Let in-flight writes replicate so the target's log is as long as ours: nothing
         // queued or proposed in the batcher (a proposal sent to openraft but not yet appended
         // is not in `last_log_index` yet, and would make our log longer than the target's,
-        // so we would refuse it our vote), seen twice 5 ms apart, and the target matching.
+        // so we would refuse it our vote), and the target matching. `transferring` is set
+        // and writers count themselves before reading it (`NodeCore::write`), both SeqCst,
+        // so once the batcher is seen idle no write that passed the gate is still to come;
+        // the log is read after that, so it holds every one of them.
         let deadline = Instant::now() + Duration::from_secs(1);
-        let mut idle_before = false;
         loop {
+            let idle = core.batcher.is_idle();
             let m = core.raft.metrics().borrow().clone();
             let matched = m
                 .replication
                 .as_ref()
                 .and_then(|r| r.get(&target).cloned().flatten())
                 .map(|l| l.index);
-            let idle = core.batcher.is_idle();
-            if idle && idle_before && matched.is_some() && matched == m.last_log_index {
+            if idle && matched.is_some() && matched == m.last_log_index {
                 break;
             }
-            idle_before = idle;
             if Instant::now() > deadline {
                 tracing::info!(target, why, "the target did not catch up; no transfer");
                 return false;

@@ -170,10 +170,17 @@ impl NodeCore {
     /// Replicates `cmd` and returns once it is committed by a quorum and applied here. Never
     /// returns Ok for an entry that is not committed: a deposed leader's pending writes fail.
     pub async fn write(&self, cmd: LogCommand) -> Result<WriteOk, WriteError> {
+        // Counted before the gate is read, so a transfer that closed the gate and then saw
+        // the batcher idle cannot be followed by a write that passed the gate (a refused one
+        // uncounts itself when its admission drops).
+        let admission = self.batcher.admit();
         if let Some(e) = refuse(self.gate_view(), || self.leader_hint()) {
             return Err(e);
         }
-        let (log_id, result) = self.batcher.submit(cmd, self.write_timeout).await?;
+        let (log_id, result) = self
+            .batcher
+            .submit_admitted(admission, cmd, self.write_timeout)
+            .await?;
         Ok(WriteOk { log_id, result })
     }
 
