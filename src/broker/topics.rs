@@ -83,8 +83,14 @@ impl TopicManager {
         if !self.auto_create {
             return Ok(None);
         }
-        let Some(template) = self.get(default_topic) else {
-            return Ok(None);
+        // A new group's first leader creates TBW102 just after its election
+        // (`ensure_system_topics`), and a send can arrive before that write is applied; a
+        // RocketMQ broker with autoCreateTopicEnable has it from start-up, so its template is
+        // what counts meanwhile.
+        let template = match self.get(default_topic) {
+            Some(t) => t,
+            None if default_topic == AUTO_CREATE_TOPIC_KEY => self.auto_create_template(),
+            None => return Ok(None),
         };
         if template.perm & perm::INHERIT == 0 {
             return Ok(None);
@@ -121,6 +127,15 @@ impl TopicManager {
         Ok(tc)
     }
 
+    /// TBW102 as a broker with autoCreateTopicEnable makes it: the template of auto-created
+    /// topics.
+    fn auto_create_template(&self) -> TopicConfig {
+        TopicConfig {
+            perm: perm::INHERIT | perm::READ_WRITE,
+            ..TopicConfig::new(AUTO_CREATE_TOPIC_KEY, self.default_queues)
+        }
+    }
+
     /// The system topics a RocketMQ broker always has; run by a new leader.
     pub async fn ensure_system_topics(&self) -> Result<(), WriteError> {
         let mut wanted = vec![
@@ -136,10 +151,7 @@ impl TopicManager {
             },
         ];
         if self.auto_create {
-            wanted.push(TopicConfig {
-                perm: perm::INHERIT | perm::READ_WRITE,
-                ..TopicConfig::new(AUTO_CREATE_TOPIC_KEY, self.default_queues)
-            });
+            wanted.push(self.auto_create_template());
         }
         for tc in wanted {
             if self.get(&tc.topic_name).is_none() {
@@ -147,5 +159,56 @@ impl TopicManager {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::test_support::single_leader;
+
+    /// A send that reaches a new group's leader before it has written TBW102 still creates its
+    /// topic from the template autoCreateTopicEnable stands for; without that setting, none.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn auto_creation_before_tbw102_is_written_uses_its_template() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = single_leader(dir.path()).await;
+        let cfg = BrokerConfig {
+            auto_create_topic_enable: true,
+            default_topic_queue_nums: 4,
+            ..BrokerConfig::default()
+        };
+        let topics = TopicManager::new(node.core().clone(), &cfg, Arc::new(Notify::new()));
+        assert!(
+            topics.get(AUTO_CREATE_TOPIC_KEY).is_none(),
+            "not written yet"
+        );
+        let tc = topics
+            .auto_create("NewTopic", AUTO_CREATE_TOPIC_KEY, 8)
+            .await
+            .expect("written")
+            .expect("created");
+        assert_eq!(tc.write_queue_nums, 4, "min(requested, TBW102's queues)");
+        assert_eq!(tc.perm, perm::READ_WRITE);
+        assert_eq!(topics.get("NewTopic"), Some(tc));
+        // Another default topic that does not exist is still no template.
+        assert_eq!(
+            topics.auto_create("Other", "NoSuchDefault", 8).await,
+            Ok(None)
+        );
+
+        let off = TopicManager::new(
+            node.core().clone(),
+            &BrokerConfig {
+                auto_create_topic_enable: false,
+                ..cfg
+            },
+            Arc::new(Notify::new()),
+        );
+        assert_eq!(
+            off.auto_create("Third", AUTO_CREATE_TOPIC_KEY, 8).await,
+            Ok(None)
+        );
+        node.shutdown().await;
     }
 }
