@@ -8,6 +8,7 @@
 #   scripts/bench-cpu.sh $B 53000 final 2 64 100000 "flushDiskType = SYNC_FLUSH"
 # --consume measures the pull path instead: COUNT messages are produced first, then each run
 # is `bench consume --count COUNT` (a fresh consumer group reading them all).
+# BROKER_ARGS: extra `ledgermq broker` arguments for every node (e.g. "--single-thread").
 # BASE: name server port; brokers BASE+11..13 (client), BASE+21..23 (peer), BASE+31..33
 # (metrics). Store and logs in /tmp/b3-BASE, removed at the end.
 set -uo pipefail
@@ -34,7 +35,8 @@ dLegerSelfId = n$n
 metricsPort = $((BASE+31+n))
 C
 for l in "${EXTRA[@]}"; do echo "$l" >> $D/broker-n$n.conf; done
-$BIN broker -c $D/broker-n$n.conf > $D/broker-n$n.log 2>&1 & echo $! > $D/broker-n$n.pid
+# shellcheck disable=SC2086 # BROKER_ARGS is a list of words
+$BIN broker -c $D/broker-n$n.conf ${BROKER_ARGS:-} > $D/broker-n$n.log 2>&1 & echo $! > $D/broker-n$n.pid
 done
 NS=127.0.0.1:$BASE
 for i in $(seq 1 100); do $BIN mqadmin clusterList -n $NS 2>/dev/null | grep -q "RaftNode00 *0 " && break; sleep 0.2; done

@@ -17,7 +17,9 @@
 # which the sample allows), single, 2m-noslave, 2m-2s-async, 2m-2s-sync. Name server
 # 127.0.0.1:9876.
 # Logs, pids and data: /tmp/ledgermq/ (LEDGERMQ_RUN_DIR). LEDGERMQ_BIN=PATH runs that binary
-# instead of building one. Running `start` again starts only what is down, so it also restarts
+# instead of building one. Each broker process runs on one thread (`ledgermq broker
+# --single-thread`) when this machine has fewer than two CPUs per broker process of the layout
+# (three nodes on two CPUs); LEDGERMQ_SINGLE_THREAD=1 or 0 decides it instead. Running `start` again starts only what is down, so it also restarts
 # a node killed in a drill.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,6 +115,19 @@ start_one() {
   echo "started $name (pid $!, log $RUN/logs/$name.log)"
 }
 
+# `--single-thread` when the layout's broker processes cannot have two CPUs each on this
+# machine: a broker's Raft thread and client worker hand each message's group-commit entry to
+# each other, and with fewer CPUs than threads every hand-off waits for a CPU another process
+# holds (BENCHMARKS.md, "One thread per broker process"). $1 = the layout's process count.
+broker_thread_args() {
+  case "${LEDGERMQ_SINGLE_THREAD:-auto}" in
+    1) echo --single-thread ;;
+    0) ;;
+    auto) [ "$(nproc)" -ge $((2 * $1)) ] || echo --single-thread ;;
+    *) echo "fast-try: LEDGERMQ_SINGLE_THREAD must be 1, 0 or unset" >&2; exit 2 ;;
+  esac
+}
+
 conf_value() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -1; }
 
 status_table() {
@@ -159,12 +174,16 @@ start() {
   local namesrv_conf="$REPO/cluster-conf/namesrv.conf"
   [ "$layout" != dledger-acl ] || namesrv_conf="$REPO/cluster-conf/dledger-acl/namesrv.conf"
   start_one namesrv 9876 -- "$BIN" namesrv -c "$namesrv_conf"
-  local names=(namesrv) line
+  local names=(namesrv) line processes thread_args
+  processes=$(layout_processes "$layout" | wc -l)
+  thread_args=$(broker_thread_args "$processes")
+  [ -z "$thread_args" ] || echo "$processes broker processes on $(nproc) CPUs: each on one thread ($thread_args)"
   while read -r line; do
     local name members_str members=() args=()
     read -r name members_str <<<"$line"
     read -ra members <<<"$members_str"
     for conf in "${members[@]}"; do args+=(-c "$conf"); done
+    [ -z "$thread_args" ] || args+=("$thread_args")
     names+=("$name")
     start_one "$name" "$(conf_value "${members[0]}" listenPort)" -- "$BIN" broker "${args[@]}"
   done < <(layout_processes "$layout")

@@ -271,3 +271,96 @@ async fn malformed_frames_and_oversize_messages_get_errors_while_others_keep_wor
 
     assert_eq!(good.await.expect("good client"), 60);
 }
+
+/// The names of a process's threads (`/proc/PID/task/*/comm`).
+fn thread_names(pid: u32) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(comm) = std::fs::read_to_string(t.path().join("comm")) {
+                names.push(comm.trim().to_string());
+            }
+        }
+    }
+    names
+}
+
+/// Sends `body` to queue 1 of `Orders` through node `id`'s client port; the queue offset.
+async fn send_to(client: &RemotingClient, c: &Cluster, id: u64, body: &str) -> i64 {
+    let resp = client
+        .invoke(&c.broker_addr(id), send_request("Orders", 1, body), T)
+        .await
+        .expect("send");
+    assert_eq!(resp.code, code::SUCCESS, "{:?}", resp.remark);
+    SendMessageResponseHeader::from_ext(&resp.ext_fields)
+        .expect("send response header")
+        .queue_offset
+}
+
+/// `ledgermq broker --single-thread` (fast-try's choice on a machine with fewer than two CPUs
+/// per broker process) runs the member's Raft node on the process's one runtime worker: no
+/// Raft thread of its own. Such a group elects, acknowledges, serves pulls and fails over, and
+/// a node restarted with the default layout (a Raft thread per member) joins it as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_thread_brokers_elect_acknowledge_fail_over_and_mix_with_the_default_layout() {
+    let mut c = Cluster::configure(61, 3, "");
+    c.broker_args = vec!["--single-thread".into()];
+    for i in 0..3 {
+        c.start_node(i);
+    }
+    let (client, _inbound) = RemotingClient::new(ClientConfig::default());
+    let leader = c.wait_leader(Duration::from_secs(20)).await.id;
+    for i in 0..5 {
+        assert_eq!(send_to(&client, &c, leader, &format!("m{i}")).await, i);
+    }
+    for n in &c.nodes {
+        let names = thread_names(n.pid().expect("running"));
+        assert!(!names.is_empty(), "n{} has threads", n.id);
+        assert!(
+            !names.iter().any(|t| t.starts_with("raft-")),
+            "n{} runs a Raft thread despite --single-thread: {names:?}",
+            n.id
+        );
+    }
+
+    // Kill the leader; restart it with the default layout while the others keep theirs.
+    c.kill(leader);
+    let next = c.wait_leader(Duration::from_secs(20)).await.id;
+    assert_ne!(next, leader);
+    assert_eq!(send_to(&client, &c, next, "after").await, 5);
+    c.broker_args.clear();
+    c.start_node(leader);
+    let pid = c.nodes[leader as usize].pid().expect("restarted");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // The restarted node catches up (its pulls of queue 1 reach all six messages) and, in the
+    // default layout, has its member's Raft thread.
+    loop {
+        let resp = client
+            .invoke(
+                &c.broker_addr(leader),
+                common::requests::pull_request("Orders", 1, 0),
+                T,
+            )
+            .await;
+        if let Ok(resp) = resp {
+            if resp.code == code::SUCCESS {
+                let h = PullMessageResponseHeader::from_ext(&resp.ext_fields).expect("header");
+                if h.next_begin_offset == 6 {
+                    let msgs = decode_all(&resp.body, true).expect("decode pull body");
+                    assert_eq!(&msgs[5].body[..], b"after");
+                    break;
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            c.dump_logs();
+            panic!("the restarted node never served the six messages");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let names = thread_names(pid);
+    assert!(
+        names.iter().any(|t| t == "raft-RaftNode00"),
+        "the default layout runs the member's Raft thread: {names:?}"
+    );
+}

@@ -22,6 +22,22 @@ use super::context::BrokerContext;
 use super::{Broker, BrokerError};
 use crate::config::{self, BrokerConfig};
 
+/// How a broker process spreads its work over threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ThreadLayout {
+    /// Each member's Raft node on a thread of its own (`raft/node/thread.rs`), the client side
+    /// (frames, headers, answers, pulls) on the process's runtime: a leader's request path
+    /// uses the cores the Raft threads leave.
+    #[default]
+    RaftThreadPerMember,
+    /// Every member's Raft node on the process's runtime, which the caller runs with one
+    /// worker: the whole broker on one thread. For a host that runs more broker processes
+    /// than it has CPUs to give each two (three nodes on a two-CPU machine, as fast-try does):
+    /// there a message's hand-offs between a Raft thread and a client worker only wait for a
+    /// CPU another process holds (BENCHMARKS.md, "One thread per broker process").
+    OneThread,
+}
+
 pub struct BrokerHost {
     members: Vec<Broker>,
     shutdown_tx: watch::Sender<bool>,
@@ -31,13 +47,16 @@ pub struct BrokerHost {
 impl BrokerHost {
     /// Checks that the members can share a process, starts them side by side, then the one
     /// `/metrics` listener.
-    pub async fn start(cfgs: Vec<BrokerConfig>) -> Result<BrokerHost, BrokerError> {
+    pub async fn start(
+        cfgs: Vec<BrokerConfig>,
+        threads: ThreadLayout,
+    ) -> Result<BrokerHost, BrokerError> {
         config::check_members(&cfgs)?;
         let first = cfgs.first().cloned().ok_or(BrokerError::NothingStarted)?;
         let starts = cfgs.into_iter().map(|cfg| {
             let span = tracing::info_span!("group", group = %cfg.d_leger_group);
             let origin = cfg.origin.clone();
-            async move { (origin, Broker::start_member(cfg).await) }.instrument(span)
+            async move { (origin, Broker::start_member(cfg, threads).await) }.instrument(span)
         });
         let results = futures::future::join_all(starts).await;
         let mut members = Vec::new();

@@ -30,7 +30,7 @@ use crate::raft::{NodeError, RaftNode, RaftNodeConfig};
 use crate::remoting::{ClientConfig, RemotingClient, ServerConfig};
 use crate::store::disk_space;
 use context::BrokerContext;
-pub use host::BrokerHost;
+pub use host::{BrokerHost, ThreadLayout};
 use processor::BrokerHandler;
 
 /// Disk usage at which sends are refused (RocketMQ's `diskSpaceWarningLevelRatio`, 0.90).
@@ -88,7 +88,10 @@ pub struct Broker {
 impl Broker {
     /// Starts one member: the Raft node, the client port, registration and housekeeping. Its
     /// tasks run in the caller's tracing span (the host gives each member a `group` span).
-    pub async fn start_member(cfg: BrokerConfig) -> Result<Broker, BrokerError> {
+    pub async fn start_member(
+        cfg: BrokerConfig,
+        threads: ThreadLayout,
+    ) -> Result<Broker, BrokerError> {
         let store_host: SocketAddr = format!("{}:{}", cfg.broker_ip1, cfg.listen_port)
             .parse()
             .map_err(|e: std::net::AddrParseError| BrokerError::BadAddress {
@@ -119,7 +122,11 @@ impl Broker {
             true => Some(Arc::new(PlainAccessValidator::load(&cfg.acl.acl_file)?)),
             false => None,
         };
-        let node = RaftNode::start_on_own_thread(RaftNodeConfig::from_broker_config(&cfg)).await?;
+        let node_cfg = RaftNodeConfig::from_broker_config(&cfg);
+        let node = match threads {
+            ThreadLayout::RaftThreadPerMember => RaftNode::start_on_own_thread(node_cfg).await?,
+            ThreadLayout::OneThread => RaftNode::start(node_cfg).await?,
+        };
         let listener = match socket.listen(1024) {
             Ok(l) => l,
             Err(e) => {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use crate::broker::ThreadLayout;
 use crate::config::{self, BrokerConfig};
 
 #[derive(Args, Debug)]
@@ -16,6 +17,13 @@ pub struct BrokerArgs {
     /// config with its own brokerName, ports and store paths.
     #[arg(short = 'c', long = "configFile", required = true, num_args = 1)]
     config: Vec<PathBuf>,
+    /// Run the whole process on one thread: every hosted member's Raft node and the client
+    /// side share one runtime worker, instead of a thread per member plus client workers. For
+    /// hosts that run more broker processes than they have pairs of CPUs (`fast-try` on a
+    /// small machine chooses it that way); on a machine of its own a broker caps its request
+    /// work at one core with it.
+    #[arg(long = "single-thread")]
+    single_thread: bool,
 }
 
 impl BrokerArgs {
@@ -24,8 +32,12 @@ impl BrokerArgs {
     /// (`raft/node/thread.rs`), and at least one. More workers than that only wake each
     /// other: on two cores, one worker beside the Raft thread sent 17 % more messages per
     /// second than two (BENCHMARKS.md, "One thread per Raft node"). `TOKIO_WORKER_THREADS`
-    /// overrides it (None: let the runtime read it).
+    /// overrides it (None: let the runtime read it). `--single-thread` means one, whatever
+    /// the environment says.
     pub fn client_workers(&self) -> Option<usize> {
+        if self.single_thread {
+            return Some(1);
+        }
         if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
             return None;
         }
@@ -66,7 +78,13 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
                 .join(", ")
         ),
     };
-    let host = crate::broker::BrokerHost::start(cfgs).await.context(what)?;
+    let threads = match args.single_thread {
+        true => ThreadLayout::OneThread,
+        false => ThreadLayout::RaftThreadPerMember,
+    };
+    let host = crate::broker::BrokerHost::start(cfgs, threads)
+        .await
+        .context(what)?;
     wait_for_signal().await;
     tracing::info!("shutting down");
     host.shutdown().await;

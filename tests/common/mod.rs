@@ -28,6 +28,13 @@ pub struct Node {
     starts: u32,
 }
 
+impl Node {
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<Node>,
@@ -38,6 +45,8 @@ pub struct Cluster {
     /// Where that name server serves `/metrics`.
     pub namesrv_metrics: Option<String>,
     namesrv_child: Option<Child>,
+    /// Extra `ledgermq broker` arguments for the nodes started from now on.
+    pub broker_args: Vec<String>,
 }
 
 /// Starts `ledgermq broker -c conf`, appending its output to `log` (kept across restarts so a
@@ -48,6 +57,11 @@ pub fn spawn_broker(conf: &Path, log: &Path) -> Child {
 
 /// Starts one `ledgermq broker` process hosting every member in `confs` (one `-c` each).
 pub fn spawn_brokers(confs: &[PathBuf], log: &Path) -> Child {
+    spawn_brokers_with(confs, log, &[])
+}
+
+/// [`spawn_brokers`] with extra `ledgermq broker` arguments (e.g. `--single-thread`).
+pub fn spawn_brokers_with(confs: &[PathBuf], log: &Path, args: &[String]) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -58,6 +72,7 @@ pub fn spawn_brokers(confs: &[PathBuf], log: &Path) -> Child {
     for conf in confs {
         cmd.arg("-c").arg(conf);
     }
+    cmd.args(args);
     cmd.env("RUST_LOG", "info,openraft=error")
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("dup log"))
@@ -219,6 +234,7 @@ impl Cluster {
                 .map(|_| format!("127.0.0.1:{}", namesrv_metrics_port(block))),
             namesrv,
             namesrv_child,
+            broker_args: Vec::new(),
         }
     }
 
@@ -226,7 +242,11 @@ impl Cluster {
         let node = &mut self.nodes[id as usize];
         assert!(node.child.is_none(), "n{id} is already running");
         node.starts += 1;
-        node.child = Some(spawn_broker(&node.conf, &node.log));
+        node.child = Some(spawn_brokers_with(
+            std::slice::from_ref(&node.conf),
+            &node.log,
+            &self.broker_args,
+        ));
     }
 
     /// SIGKILL, like a crash or `kill -9`.
