@@ -16,6 +16,7 @@ mod index;
 mod record;
 mod recovery;
 mod segment;
+mod zero_ahead;
 
 pub use checkpoint::Checkpoint;
 pub use commit_log::{CommitLog, CommitLogConfig, LogDigest, StoredRecord};

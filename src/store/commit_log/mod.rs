@@ -27,6 +27,7 @@ use super::checkpoint::Checkpoint;
 use super::flush::{FlushCallback, FlushMode, Flusher, SyncTarget};
 use super::record::{self, RecordMeta, BLANK_MAGIC, RECORD_HEADER_LEN, RECORD_MAGIC};
 use super::segment::Segment;
+use super::zero_ahead::{ZeroAhead, ZeroTarget};
 use super::{failpoint, Result, StoreError};
 
 /// Where and how the CommitLog is stored.
@@ -93,11 +94,16 @@ struct Shared {
     /// dirty pages, so a later "successful" fsync proves nothing about them. The checkpoint then
     /// stays where it was and recovery re-verifies everything after it.
     fsync_failed: std::sync::atomic::AtomicBool,
+    /// The segment file the zero-fill thread last worked on and the offset up to which it is
+    /// zero-filled and fsynced (`zero_ahead.rs`); only that thread uses it.
+    zeroed: Mutex<Option<(Weak<std::fs::File>, u64)>>,
 }
 
 pub struct CommitLog {
     shared: Arc<Shared>,
     flusher: Mutex<Flusher>,
+    /// Under `SYNC_FLUSH` only.
+    zero_ahead: Mutex<Option<ZeroAhead>>,
     mode: FlushMode,
 }
 
@@ -225,6 +231,65 @@ impl SyncTarget for Shared {
     }
 }
 
+impl ZeroTarget for Shared {
+    fn zero_ahead(&self, window: u64, batch: u64, chunk: u64) -> std::io::Result<bool> {
+        const PAGE: u64 = 4096;
+        if self.fsync_failed.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let mut zeroed = self.zeroed.lock();
+        // The file written to in this round and the offset its zeros reach.
+        let mut pending: Option<(Arc<std::fs::File>, PathBuf, u64)> = None;
+        let mut written = 0;
+        while written < batch {
+            // Under the read lock no append runs, so the write position read here stays the
+            // end of the records until the chunk is written.
+            let inner = self.inner.read();
+            let pos = inner.write_pos;
+            let Some(seg) = inner
+                .segment_idx(pos, self.cfg.segment_size)
+                .map(|i| &inner.segments[i])
+            else {
+                break;
+            };
+            let done = match (&pending, &*zeroed) {
+                (Some((file, _, end)), _) if Arc::ptr_eq(file, &seg.file) => *end,
+                (Some(_), _) => break, // the log rolled or was reset meanwhile
+                (None, Some((file, upto)))
+                    if std::ptr::eq(file.as_ptr(), Arc::as_ptr(&seg.file)) =>
+                {
+                    *upto
+                }
+                (None, _) => seg.start,
+            };
+            let start = pos.next_multiple_of(PAGE).max(done);
+            let target = (pos + window).min(seg.end());
+            if start >= target
+                || (pending.is_none() && target - start < batch && target < seg.end())
+            {
+                break;
+            }
+            let len = (target - start).min(chunk).min(batch - written);
+            seg.zero((start - seg.start) as usize, len as usize)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            written += len;
+            pending = Some((seg.file.clone(), seg.path.clone(), start + len));
+        }
+        let Some((file, path, end)) = pending else {
+            return Ok(false);
+        };
+        if let Err(e) = file.sync_data() {
+            self.fsync_failed.store(true, Ordering::Release);
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("fsync {} after zero-filling it: {e}", path.display()),
+            ));
+        }
+        *zeroed = Some((Arc::downgrade(&file), end));
+        Ok(true)
+    }
+}
+
 impl CommitLog {
     /// Opens (or creates) the CommitLog and recovers it: finds every record, verifies CRCs after
     /// the checkpoint, cuts a torn tail and refuses corruption in the middle.
@@ -254,13 +319,22 @@ impl CommitLog {
                 ..checkpoint
             }),
             fsync_failed: std::sync::atomic::AtomicBool::new(false),
+            zeroed: Mutex::new(None),
         });
         let weak: Weak<Shared> = Arc::downgrade(&shared);
-        let flusher = Flusher::start(weak, cfg.flush)
+        let flusher = Flusher::start(weak.clone(), cfg.flush)
             .map_err(|e| StoreError::io("start flush thread", &cfg.dir, e))?;
+        let zero_ahead = match cfg.flush {
+            FlushMode::Sync => Some(
+                ZeroAhead::start(weak)
+                    .map_err(|e| StoreError::io("start zero-fill thread", &cfg.dir, e))?,
+            ),
+            FlushMode::Async { .. } => None,
+        };
         Ok(Arc::new(CommitLog {
             shared,
             flusher: Mutex::new(flusher),
+            zero_ahead: Mutex::new(zero_ahead),
             mode: cfg.flush,
         }))
     }
@@ -579,14 +653,42 @@ impl CommitLog {
         (n > 0).then(|| inner.first_index + n as u64 - 1)
     }
 
-    /// Stops the flush thread after a final fsync.
+    /// Stops the zero-fill thread, so a test can drive [`CommitLog::zero_ahead_once`] alone.
+    #[cfg(test)]
+    pub(crate) fn stop_zero_fill(&self) {
+        if let Some(z) = self.zero_ahead.lock().as_mut() {
+            z.stop();
+        }
+    }
+
+    /// One round of the zero-fill thread's work, with the given sizes.
+    #[cfg(test)]
+    pub(crate) fn zero_ahead_once(
+        &self,
+        window: u64,
+        batch: u64,
+        chunk: u64,
+    ) -> std::io::Result<bool> {
+        self.shared.zero_ahead(window, batch, chunk)
+    }
+
+    /// Where the segment last zero-filled is zero-filled and fsynced up to.
+    #[cfg(test)]
+    pub(crate) fn zeroed_upto(&self) -> Option<u64> {
+        self.shared.zeroed.lock().as_ref().map(|(_, upto)| *upto)
+    }
+
+    /// Stops the zero-fill thread, and the flush thread after a final fsync.
     pub fn close(&self) {
+        if let Some(z) = self.zero_ahead.lock().as_mut() {
+            z.stop();
+        }
         self.flusher.lock().stop();
     }
 }
 
 impl Drop for CommitLog {
     fn drop(&mut self) {
-        self.flusher.lock().stop();
+        self.close();
     }
 }
