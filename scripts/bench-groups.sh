@@ -11,7 +11,8 @@
 # Prints one parseable line per run:
 #   groups-bench groups=N run=R inflight=I msgs_per_s=... msgs_per_entry=...
 #                cpu_us_per_msg_n0=... n1=... n2=...
-# Environment: LEDGERMQ_BIN (default the release build).
+# Environment: LEDGERMQ_BIN (default the release build); BROKER_ARGS, extra `ledgermq broker`
+# arguments for every node (e.g. "--single-thread", fast-try's choice on a two-CPU machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GROUPS_LIST="1 2 3" RUNS=3 COUNT=100000 INFLIGHT=64 PER_GROUP=0
@@ -62,6 +63,8 @@ for n in $GROUPS_LIST; do
       args+=(-c "$f")
       confs+=("$f")
     done
+    # shellcheck disable=SC2206 # BROKER_ARGS is a list of words
+    args+=(${BROKER_ARGS:-})
     "$BIN" broker "${args[@]}" >"$RUN/n$k-g$n.log" 2>&1 &
     nodes+=($!)
     pids+=($!)
