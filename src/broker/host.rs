@@ -31,7 +31,8 @@ pub enum ThreadLayout {
     #[default]
     RaftThreadPerMember,
     /// Every member's Raft node on the process's runtime, which the caller runs with one
-    /// worker: the whole broker on one thread. For a host that runs more broker processes
+    /// worker: the broker's work on one thread (the flush threads and the blocking pool, which
+    /// wait on the disk, remain). For a host that runs more broker processes
     /// than it has CPUs to give each two (three nodes on a two-CPU machine, as fast-try does):
     /// there a message's hand-offs between a Raft thread and a client worker only wait for a
     /// CPU another process holds (BENCHMARKS.md, "One thread per broker process").

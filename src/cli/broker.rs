@@ -17,8 +17,9 @@ pub struct BrokerArgs {
     /// config with its own brokerName, ports and store paths.
     #[arg(short = 'c', long = "configFile", required = true, num_args = 1)]
     config: Vec<PathBuf>,
-    /// Run the whole process on one thread: every hosted member's Raft node and the client
-    /// side share one runtime worker, instead of a thread per member plus client workers. For
+    /// Run the broker's work on one thread: every hosted member's Raft node and the client
+    /// side share one runtime worker, instead of a thread per member plus client workers (the
+    /// flush threads and the blocking pool, which wait on the disk, remain). For
     /// hosts that run more broker processes than they have pairs of CPUs (`fast-try` on a
     /// small machine chooses it that way); on a machine of its own a broker caps its request
     /// work at one core with it.

@@ -4,12 +4,14 @@
 //! *unwritten*: they read as zeros, but the first write into each block has to convert it in the
 //! file system's metadata, so every `fdatasync` that covers new records also commits a journal
 //! transaction — and a machine's nodes share that journal. A block already written with zeros
-//! is a plain overwrite, which `fdatasync` writes without a journal commit: fio measured 210 µs
-//! against 110 µs per 4 KiB `fdatasync` on this machine (BENCHMARKS.md, "The disk's fdatasync
-//! limit"), and a three-node SYNC_FLUSH group sent about a third more messages per second at 64
-//! in flight with its segments zero-filled (BENCHMARKS.md, "Zero-filled ahead under
-//! SYNC_FLUSH"). RocketMQ's `warmMappedFileEnable` writes a new mapped file's pages for the same
-//! reason.
+//! is a plain overwrite, which `fdatasync` writes without a journal commit (fio's analogous
+//! figures on this machine, appending to a new file against overwriting a written one: 210
+//! against 110 µs per 4 KiB `fdatasync`; BENCHMARKS.md, "The disk's fdatasync limit"). A
+//! three-node SYNC_FLUSH group sent 18 % more messages per second at 64 in flight (median) with
+//! this thread, and 14–40 % more when whole segments were zeroed before use (BENCHMARKS.md,
+//! "Zero-filled ahead under SYNC_FLUSH"). RocketMQ's `warmMappedFileEnable` writes a new mapped
+//! file's pages for the same reason. On a copy-on-write file system (btrfs) an overwrite is a
+//! new allocation anyway, and the zeros are written for nothing.
 //!
 //! A thread of the CommitLog's own keeps up to [`WINDOW`] bytes after the write position, within
 //! the current segment, written with zeros and fsynced, a [`BATCH`] per fsync. The batches are
@@ -22,9 +24,10 @@
 //! a record.
 //!
 //! Under `ASYNC_FLUSH` no send waits for an fsync, so the thread is not started. A failed zero
-//! write stops the zero-filling (the log works as before without it). A failed fsync of a
-//! segment counts as a failed fsync of the log: Linux reports a writeback error to one `fsync`
-//! of a file, which may be this thread's rather than the flusher's.
+//! write pauses the zero-filling (the log works as before without it) and it tries again later.
+//! The thread fsyncs through a descriptor of its own, because Linux reports a writeback error
+//! once per open file description and the flusher's must see every one; a failed fsync here
+//! also counts as a failed fsync of the log.
 
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -41,6 +44,8 @@ pub(crate) const BATCH: u64 = 256 << 10;
 pub(crate) const CHUNK: u64 = 64 << 10;
 /// How often the thread looks at the write position.
 const POLL: Duration = Duration::from_millis(10);
+/// How long it waits after a failure before it tries again.
+const RETRY: Duration = Duration::from_secs(10);
 
 /// What the zero-fill thread needs from the CommitLog.
 pub(crate) trait ZeroTarget: Send + Sync + 'static {
@@ -92,11 +97,13 @@ impl Drop for ZeroAhead {
 }
 
 fn run<T: ZeroTarget>(stop: &Stop, target: Weak<T>) {
+    let mut failing = false;
     loop {
         {
             let mut stopped = stop.stop.lock();
             if !*stopped {
-                stop.cond.wait_for(&mut stopped, POLL);
+                stop.cond
+                    .wait_for(&mut stopped, if failing { RETRY } else { POLL });
             }
             if *stopped {
                 return;
@@ -105,11 +112,24 @@ fn run<T: ZeroTarget>(stop: &Stop, target: Weak<T>) {
         loop {
             let Some(t) = target.upgrade() else { return };
             match t.zero_ahead(WINDOW, BATCH, CHUNK) {
-                Ok(true) if !*stop.stop.lock() => continue,
-                Ok(_) => break,
+                Ok(more) => {
+                    if failing {
+                        tracing::info!("zero-filling the commit log ahead of its writes resumed");
+                        failing = false;
+                    }
+                    if !more || *stop.stop.lock() {
+                        break;
+                    }
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "zero-filling the commit log ahead of its writes stopped; fsyncs under SYNC_FLUSH cost more from now on");
-                    return;
+                    // A full file system without fallocate, an I/O error: the log works without
+                    // zero-filling (its fsyncs cost more), so try again later. A failed fsync
+                    // has also stopped the log claiming durability (see the module comment).
+                    if !failing {
+                        tracing::warn!(error = %e, "zero-filling the commit log ahead of its writes failed; fsyncs under SYNC_FLUSH cost more until it works again");
+                        failing = true;
+                    }
+                    break;
                 }
             }
         }

@@ -238,8 +238,11 @@ impl ZeroTarget for Shared {
             return Ok(false);
         }
         let mut zeroed = self.zeroed.lock();
-        // The file written to in this round and the offset its zeros reach.
-        let mut pending: Option<(Arc<std::fs::File>, PathBuf, u64)> = None;
+        // The file written to in this round, the offset its zeros reach, and a descriptor of
+        // its own to fsync it with: Linux reports a writeback error once per open file
+        // description, so an fsync through the flusher's descriptor here could take an error
+        // that the flusher must see before it acknowledges anything.
+        let mut pending: Option<(Arc<std::fs::File>, PathBuf, u64, std::fs::File)> = None;
         let mut written = 0;
         while written < batch {
             // Under the read lock no append runs, so the write position read here stays the
@@ -253,7 +256,7 @@ impl ZeroTarget for Shared {
                 break;
             };
             let done = match (&pending, &*zeroed) {
-                (Some((file, _, end)), _) if Arc::ptr_eq(file, &seg.file) => *end,
+                (Some((file, _, end, _)), _) if Arc::ptr_eq(file, &seg.file) => *end,
                 (Some(_), _) => break, // the log rolled or was reset meanwhile
                 (None, Some((file, upto)))
                     if std::ptr::eq(file.as_ptr(), Arc::as_ptr(&seg.file)) =>
@@ -272,13 +275,20 @@ impl ZeroTarget for Shared {
             let len = (target - start).min(chunk).min(batch - written);
             seg.zero((start - seg.start) as usize, len as usize)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let own = match pending.take() {
+                Some((_, _, _, own)) => own,
+                // Opened under the read lock, so the path is still this segment's file.
+                None => std::fs::File::open(&seg.path).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("open {}: {e}", seg.path.display()))
+                })?,
+            };
             written += len;
-            pending = Some((seg.file.clone(), seg.path.clone(), start + len));
+            pending = Some((seg.file.clone(), seg.path.clone(), start + len, own));
         }
-        let Some((file, path, end)) = pending else {
+        let Some((file, path, end, own)) = pending else {
             return Ok(false);
         };
-        if let Err(e) = file.sync_data() {
+        if let Err(e) = own.sync_data() {
             self.fsync_failed.store(true, Ordering::Release);
             return Err(std::io::Error::new(
                 e.kind(),
