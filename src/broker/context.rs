@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -31,7 +30,8 @@ pub struct BrokerContext {
     /// Poked to make the broker register with the name servers now.
     pub register_now: Arc<Notify>,
     pub boot_ms: i64,
-    disk_full: AtomicBool,
+    /// Whether the store disk is too full to take sends (`disk_guard.rs`).
+    pub disk: super::disk_guard::DiskGuard,
     /// Turns true when a graceful stop begins (see [`BrokerContext::begin_stopping`]).
     stopping: tokio::sync::watch::Sender<bool>,
     /// The topic table's version: bumped whenever the table's content changes, so the name
@@ -51,7 +51,7 @@ impl BrokerContext {
             store_host,
             register_now,
             boot_ms: now_ms(),
-            disk_full: AtomicBool::new(false),
+            disk: Default::default(),
             stopping: tokio::sync::watch::Sender::new(false),
             topic_version: Mutex::new((0, DataVersion::new(now_ms()))),
             cfg,
@@ -116,11 +116,13 @@ impl BrokerContext {
         }
     }
 
-    pub fn set_disk_full(&self, full: bool) {
-        self.disk_full.store(full, Ordering::Relaxed);
-    }
-
+    /// Whether the store disk is too full to take sends, read again if the last reading is
+    /// older than [`super::disk_guard::RECHECK`].
     pub fn disk_full(&self) -> bool {
-        self.disk_full.load(Ordering::Relaxed)
+        self.disk.is_full_fresh(
+            &self.cfg.store_path_commit_log,
+            self.cfg.mapped_file_size_commit_log,
+            super::disk_guard::RECHECK,
+        )
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod context;
+pub mod disk_guard;
 pub mod host;
 pub mod message_store;
 pub mod metrics;
@@ -28,7 +29,6 @@ use crate::acl::PlainAccessValidator;
 use crate::config::BrokerConfig;
 use crate::raft::{NodeError, RaftNode, RaftNodeConfig};
 use crate::remoting::{ClientConfig, RemotingClient, ServerConfig};
-use crate::store::disk_space;
 use context::BrokerContext;
 pub use host::{BrokerHost, ThreadLayout};
 use processor::BrokerHandler;
@@ -219,7 +219,7 @@ impl Broker {
     }
 }
 
-/// Once a second: TPS samples; every 10 s: expire silent clients; every 5 s: check the disk.
+/// Once a second: TPS samples; every 10 s: expire silent clients; every 5 s: read the disk.
 async fn housekeeping(bc: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool>) {
     let mut ticks: u64 = 0;
     loop {
@@ -236,28 +236,11 @@ async fn housekeeping(bc: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool
             }
         }
         if ticks % 5 == 1 {
-            // Full by RocketMQ's measure, or too little room left to create the next segment
-            // (see `DiskSpace::is_full`).
-            let space = disk_space(&bc.cfg.store_path_commit_log);
-            let used = space.map(|s| s.used_pct).unwrap_or(0);
-            let full = space.is_some_and(|s| {
-                s.is_full(DISK_WARNING_LEVEL_PCT, bc.cfg.mapped_file_size_commit_log)
-            });
-            if full != bc.disk_full() {
-                if full {
-                    tracing::error!(
-                        used_pct = used,
-                        limit = DISK_WARNING_LEVEL_PCT,
-                        "disk almost full: refusing sends until space is freed"
-                    );
-                } else {
-                    tracing::info!(
-                        used_pct = used,
-                        "disk space back under the limit: accepting sends again"
-                    );
-                }
-            }
-            bc.set_disk_full(full);
+            // For the log line and the metrics; the send path reads it fresher (`disk_guard`).
+            bc.disk.read(
+                &bc.cfg.store_path_commit_log,
+                bc.cfg.mapped_file_size_commit_log,
+            );
         }
     }
 }
