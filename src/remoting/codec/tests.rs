@@ -173,17 +173,24 @@ fn binary_round_trip() {
     assert!(back.body.is_empty());
 }
 
-#[test]
-fn binary_header_as_java_writes_it() {
-    // code 105, JAVA, version 407, opaque 9, flag 0, remark "r", one ext field topic=T.
+/// The fixed part of a binary (ROCKETMQ) header as Java writes it: code 105, language JAVA,
+/// version 407, opaque 9, flag 0, then `remark` with its length; the extFields follow.
+fn binary_header_up_to_ext_fields(remark: &[u8]) -> BytesMut {
     let mut h = BytesMut::new();
     h.put_i16(105);
     h.put_u8(0);
     h.put_i16(407);
     h.put_i32(9);
     h.put_i32(0);
-    h.put_i32(1);
-    h.put_slice(b"r");
+    h.put_i32(remark.len() as i32);
+    h.put_slice(remark);
+    h
+}
+
+#[test]
+fn binary_header_as_java_writes_it() {
+    // code 105, JAVA, version 407, opaque 9, flag 0, remark "r", one ext field topic=T.
+    let mut h = binary_header_up_to_ext_fields(b"r");
     h.put_i32(2 + 5 + 4 + 1);
     h.put_i16(5);
     h.put_slice(b"topic");
@@ -203,13 +210,7 @@ fn binary_header_as_java_writes_it() {
 /// them (U+FFFD for each bad sequence), not refused and not passed on as they are.
 #[test]
 fn binary_ext_fields_that_are_not_utf8_are_read_lossily() {
-    let mut h = BytesMut::new();
-    h.put_i16(105);
-    h.put_u8(0);
-    h.put_i16(407);
-    h.put_i32(9);
-    h.put_i32(0);
-    h.put_i32(0);
+    let mut h = binary_header_up_to_ext_fields(b"");
     // Two fields: "k\xff"="v\xfe" and "topic"="T".
     h.put_i32((2 + 2 + 4 + 2) + (2 + 5 + 4 + 1));
     h.put_i16(2);
