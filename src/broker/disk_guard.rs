@@ -105,16 +105,21 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_reading_of_an_existing_directory_is_not_full_on_a_roomy_disk() {
+    fn a_stale_reading_is_replaced_and_a_fresh_one_is_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
+        let roomy = !disk_space(dir.path())
+            .expect("statvfs")
+            .is_full(super::super::DISK_WARNING_LEVEL_PCT, 4096);
         let g = DiskGuard::default();
-        // A 4 KiB "segment": only a nearly full file system would count as full.
-        let full = g.is_full_fresh(dir.path(), 4096, Duration::ZERO);
-        let space = disk_space(dir.path()).expect("statvfs");
-        assert_eq!(
-            full,
-            space.is_full(super::super::DISK_WARNING_LEVEL_PCT, 4096)
-        );
-        assert_eq!(g.is_full(), full);
+        // A reading of "full" taken just now is what the send path sees: no re-read.
+        g.full.store(true, Ordering::Relaxed);
+        assert!(g.due(Duration::ZERO));
+        assert!(g.is_full_fresh(dir.path(), 4096, Duration::from_secs(3600)));
+        // Once it is older than the allowed age it is read again from the file system (on
+        // this test's disk, which has room unless the machine's is nearly full).
+        if roomy {
+            assert!(!g.is_full_fresh(dir.path(), 4096, Duration::ZERO));
+            assert!(!g.is_full());
+        }
     }
 }
