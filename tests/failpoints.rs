@@ -61,6 +61,7 @@ fn failpoints() {
         timed("commitlog::truncate", async { truncate_fails() }).await;
         timed("raft::save_vote", save_vote_fails()).await;
         timed("one group of several", one_group_of_several_fails()).await;
+        timed("commitlog::zero_fsync", zero_fill_fsync_fails()).await;
     });
     scenario.teardown();
 }
@@ -151,6 +152,56 @@ async fn fsync_fails() {
     let node = group.restart(node, "fsync: restart").await;
     assert_consistent(&node, &mut acked, before, "fsync: after restart").await;
     report_survivor(&node, FP, &failed);
+    group.stop(node).await;
+}
+
+/// 2b. Under SYNC_FLUSH the zero-fill thread fsyncs segments too (`store/zero_ahead.rs`).
+///    Linux reports a writeback error to one fsync of a file, which may be that thread's, so
+///    its failed fsync must stop the node acknowledging writes just as the flusher's does;
+///    every write acknowledged before it survives the restart.
+async fn zero_fill_fsync_fails() {
+    const FP: &str = "commitlog::zero_fsync";
+    let mut group = Group::new(FlushMode::Sync, 1 << 20);
+    let node = group.start_leader("zero fsync: first start").await;
+    let mut acked = Vec::new();
+    write_acked(&node, &mut acked, "zero-before", 20, 256).await;
+    let before = digest_of(&node, &acked, "zero fsync: before the failure");
+
+    arm(FP);
+    // 16 KiB entries until one is refused: past the segment's end at the latest, the thread
+    // zero-fills the next segment and its fsync fails.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    let refused = loop {
+        let p = payload("zero-during", n, 16 << 10);
+        match write(&node, p.clone()).await {
+            Ok(ok) => acked.push((ok.log_id, p)),
+            Err(e) => break e,
+        }
+        n += 1;
+        assert!(
+            Instant::now() < deadline,
+            "{FP}: {n} writes acknowledged with the zero-fill thread's fsync failing"
+        );
+        if n % 8 == 0 {
+            // The thread looks at the write position every 10 ms.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    assert!(
+        node.core().commit_log().fsync_failed(),
+        "{FP}: a write was refused ({refused}) but the log does not count the failed fsync"
+    );
+    if let Ok(ok) = write(&node, payload("zero-after", 0, 64)).await {
+        panic!(
+            "{FP}: a write after the failure was acknowledged at {}",
+            ok.log_id
+        );
+    }
+    fail::remove(FP);
+
+    let node = group.restart(node, "zero fsync: restart").await;
+    assert_consistent(&node, &mut acked, before, "zero fsync: after restart").await;
     group.stop(node).await;
 }
 

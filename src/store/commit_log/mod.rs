@@ -288,7 +288,13 @@ impl ZeroTarget for Shared {
         let Some((file, path, end, own)) = pending else {
             return Ok(false);
         };
-        if let Err(e) = own.sync_data() {
+        let synced = (|| {
+            fail::fail_point!("commitlog::zero_fsync", |_| Err(std::io::Error::other(
+                "injected failure at commitlog::zero_fsync"
+            )));
+            own.sync_data()
+        })();
+        if let Err(e) = synced {
             self.fsync_failed.store(true, Ordering::Release);
             return Err(std::io::Error::new(
                 e.kind(),
