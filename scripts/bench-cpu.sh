@@ -9,6 +9,8 @@
 # --consume measures the pull path instead: COUNT messages are produced first, then each run
 # is `bench consume --count COUNT` (a fresh consumer group reading them all).
 # BROKER_ARGS: extra `ledgermq broker` arguments for every node (e.g. "--single-thread").
+# SETTLE: seconds the idle cluster waits after its leader is elected, before the warm-up (a
+# broker that has run idle for a while: under SYNC_FLUSH its segments are zero-filled by then).
 # BASE: name server port; brokers BASE+11..13 (client), BASE+21..23 (peer), BASE+31..33
 # (metrics). Store and logs in /tmp/b3-BASE, removed at the end.
 set -uo pipefail
@@ -40,6 +42,7 @@ $BIN broker -c $D/broker-n$n.conf ${BROKER_ARGS:-} > $D/broker-n$n.log 2>&1 & ec
 done
 NS=127.0.0.1:$BASE
 for i in $(seq 1 100); do $BIN mqadmin clusterList -n $NS 2>/dev/null | grep -q "RaftNode00 *0 " && break; sleep 0.2; done
+sleep "${SETTLE:-0}"
 FILL=20000; [ $MODE = consume ] && FILL=$COUNT
 $BIN bench produce -n $NS --inflight 64 --count $FILL >/dev/null 2>&1 || { echo "warmup failed"; tail $D/*.log; }
 cpu() { for n in 0 1 2; do awk '{printf "%d ", $14+$15}' /proc/$(cat $D/broker-n$n.pid)/stat; done; }

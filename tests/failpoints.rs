@@ -156,17 +156,61 @@ async fn fsync_fails() {
 }
 
 /// 2b. Under SYNC_FLUSH the zero-fill thread fsyncs segments too (`store/zero_ahead.rs`).
-///    Linux reports a writeback error to one fsync of a file, which may be that thread's, so
-///    its failed fsync must stop the node acknowledging writes just as the flusher's does;
+///    A failed fsync of the spare segment (no records in it yet) only drops the spare: the
+///    node keeps acknowledging and the rolls create their segments. Linux reports a writeback
+///    error to one fsync of a file, which may be that thread's, so its failed fsync of a
+///    segment in use must stop the node acknowledging writes just as the flusher's does;
 ///    every write acknowledged before it survives the restart.
 async fn zero_fill_fsync_fails() {
     const FP: &str = "commitlog::zero_fsync";
+    const SPARE_FP: &str = "commitlog::spare_fsync";
     let mut group = Group::new(FlushMode::Sync, 1 << 20);
     let node = group.start_leader("zero fsync: first start").await;
     let mut acked = Vec::new();
     write_acked(&node, &mut acked, "zero-before", 20, 256).await;
     let before = digest_of(&node, &acked, "zero fsync: before the failure");
 
+    // The idle node has prepared the next segment.
+    let spare = node
+        .core()
+        .commit_log()
+        .config()
+        .dir
+        .join("next-segment.spare");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !spare.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no spare segment at {}",
+            spare.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    arm(SPARE_FP);
+    // 16 KiB entries across three segment rolls: the first takes the spare prepared before,
+    // the next spare cannot be made durable and is dropped, and the later rolls create files.
+    for i in 0..200 {
+        let p = payload("spare-failing", i, 16 << 10);
+        match write(&node, p.clone()).await {
+            Ok(ok) => acked.push((ok.log_id, p)),
+            Err(e) => panic!("{SPARE_FP}: write {i} refused: {e}"),
+        }
+        if i % 8 == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let log = node.core().commit_log();
+    assert!(
+        !log.fsync_failed(),
+        "{SPARE_FP}: a failed spare stopped the log"
+    );
+    assert!(
+        !spare.exists(),
+        "{SPARE_FP}: the spare that could not be made durable is still there"
+    );
+
+    // The segments in use now were created without a spare, so the thread zero-fills them in
+    // place, and that fsync fails next.
     arm(FP);
     // 16 KiB entries until one is refused: past the segment's end at the latest, the thread
     // zero-fills the next segment and its fsync fails.
@@ -199,6 +243,7 @@ async fn zero_fill_fsync_fails() {
         );
     }
     fail::remove(FP);
+    fail::remove(SPARE_FP);
 
     let node = group.restart(node, "zero fsync: restart").await;
     assert_consistent(&node, &mut acked, before, "zero fsync: after restart").await;

@@ -46,6 +46,11 @@ pub(crate) fn segment_name(start: u64) -> String {
     format!("{start:020}")
 }
 
+/// The file a segment is prepared in before the log needs it (`SYNC_FLUSH` only, see
+/// `zero_ahead.rs`). Not a segment name, so recovery ignores it; a log being opened deletes it,
+/// because how much of it was zero-filled was not recorded.
+pub(crate) const SPARE_NAME: &str = "next-segment.spare";
+
 /// Parses a segment file name back to its start offset; other files are not segments.
 pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
     if name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()) {
@@ -81,26 +86,33 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| StoreError::io("fsync commit log directory", dir, e))
 }
 
+/// Opens (creating it if need be) the file at `path` and reserves `size` bytes for it; a file
+/// whose space cannot be reserved is removed again.
+fn create_reserved(path: &Path, size: u64, truncate: bool) -> Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .open(path)
+        .map_err(|e| StoreError::io("create segment", path, e))?;
+    if let Err(e) = reserve(&file, path, size) {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    if file.metadata().map(|m| m.len()).unwrap_or(0) < size {
+        file.set_len(size)
+            .map_err(|e| StoreError::io("extend segment", path, e))?;
+    }
+    Ok(file)
+}
+
 impl Segment {
     /// Creates a new, zero-filled segment.
     pub fn create(dir: &Path, start: u64, size: u64) -> Result<Segment> {
         failpoint!("commitlog::roll");
         let path = dir.join(segment_name(start));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| StoreError::io("create segment", &path, e))?;
-        if let Err(e) = reserve(&file, &path, size) {
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
-        }
-        if file.metadata().map(|m| m.len()).unwrap_or(0) < size {
-            file.set_len(size)
-                .map_err(|e| StoreError::io("extend segment", &path, e))?;
-        }
+        let file = create_reserved(&path, size, false)?;
         // Make the new directory entry durable: records acknowledged under SYNC_FLUSH in a
         // segment whose name a power cut lost would be lost with it. A segment that cannot be
         // made durable is not used (the append that needed it fails instead).
@@ -109,6 +121,33 @@ impl Segment {
             return Err(e);
         }
         Self::map(path, file, start, size)
+    }
+
+    /// Creates the spare segment file ([`SPARE_NAME`]), reserved and mapped like a segment but
+    /// not named as one: its `start` means nothing until [`Segment::adopt`] gives it one. Only
+    /// zeros are ever written to it, so it can become any segment.
+    pub fn create_spare(dir: &Path, size: u64) -> Result<Segment> {
+        let path = dir.join(SPARE_NAME);
+        let file = create_reserved(&path, size, true)?;
+        Self::map(path, file, 0, size)
+    }
+
+    /// Makes the spare the segment starting at `start`: renames its file to the segment's name
+    /// and fsyncs the directory, as [`Segment::create`] does for a new file. Its mapping and
+    /// descriptor stay, so the zeros already written and fsynced into it are what the log
+    /// writes over.
+    pub fn adopt(mut self, dir: &Path, start: u64) -> Result<Segment> {
+        failpoint!("commitlog::roll");
+        let path = dir.join(segment_name(start));
+        std::fs::rename(&self.path, &path)
+            .map_err(|e| StoreError::io("name spare segment", &path, e))?;
+        if let Err(e) = sync_dir(dir) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        self.start = start;
+        self.path = path;
+        Ok(self)
     }
 
     /// Opens an existing segment; a file shorter than `size` (a crash during creation) is

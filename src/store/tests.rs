@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::segment::{segment_name, SPARE_NAME};
 use super::*;
 
 const SEG: u64 = 4096;
@@ -427,6 +428,14 @@ fn shared_reads_outlive_their_deleted_segment() {
     }
 }
 
+/// Records `indexes` read back hold the payloads `append_n` wrote with `len`.
+fn assert_payloads(log: &CommitLog, indexes: &[u64], len: usize) {
+    for &i in indexes {
+        let r = log.read(i).unwrap().unwrap();
+        assert_eq!(&r.payload[..], &payload(i, len)[..], "record {i}");
+    }
+}
+
 fn sync_cfg_1m(dir: &Path) -> CommitLogConfig {
     CommitLogConfig {
         segment_size: 1 << 20,
@@ -434,44 +443,120 @@ fn sync_cfg_1m(dir: &Path) -> CommitLogConfig {
     }
 }
 
-#[test]
-fn zero_fill_tops_up_whole_batches_ahead_of_the_write_position_up_to_the_segment_end() {
-    const K: u64 = 1024;
-    let dir = tempfile::tempdir().unwrap();
-    let log = CommitLog::open(sync_cfg_1m(dir.path())).unwrap();
+/// A SYNC_FLUSH log of 1 MiB segments whose zero-fill thread is stopped (the test drives its
+/// rounds), holding one 1000-byte record.
+fn sync_log_driven_by_hand(dir: &Path) -> std::sync::Arc<CommitLog> {
+    let log = CommitLog::open(sync_cfg_1m(dir)).unwrap();
     log.stop_zero_fill();
     append_n(&log, 1, 0, 1, 1000);
+    log
+}
+
+#[test]
+fn zero_fill_tops_up_the_window_first_then_fills_the_segment_and_a_spare_while_idle() {
+    const K: u64 = 1024;
+    const SEG: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let log = sync_log_driven_by_hand(dir.path());
     let pos = log.max_offset();
     assert!(pos < 4096);
     // A window of 256 KiB in batches of 64 KiB: three whole batches from the first page
-    // boundary after the write position; the rest (less than a batch) waits.
+    // boundary after the write position come first.
+    for _ in 0..3 {
+        assert!(log.zero_ahead_once(256 * K, 64 * K, 16 * K).unwrap());
+    }
+    assert_eq!(log.zeroed_upto(), Some(4096 + 3 * 64 * K));
+    assert_eq!(
+        log.spare_zeroed(),
+        None,
+        "no spare before the window is full"
+    );
+    // The log stays idle: the rest of the segment, then a spare segment, a batch per round.
     let mut rounds = 0;
     while log.zero_ahead_once(256 * K, 64 * K, 16 * K).unwrap() {
         rounds += 1;
     }
-    assert_eq!(rounds, 3);
-    assert_eq!(log.zeroed_upto(), Some(4096 + 3 * 64 * K));
-    // Once a whole batch is missing again, one more is written.
+    assert_eq!(log.zeroed_upto(), Some(SEG));
+    assert_eq!(log.spare_zeroed(), Some(SEG));
+    assert_eq!(
+        rounds,
+        (SEG - 4096 - 3 * 64 * K).div_ceil(64 * K) + SEG / (64 * K)
+    );
+    let spare = dir.path().join("commitlog").join(SPARE_NAME);
+    assert_eq!(std::fs::metadata(&spare).unwrap().len(), SEG);
+    assert!(std::fs::read(&spare).unwrap().iter().all(|&b| b == 0));
+    // A busy log (the write position moved since the last round) gets no more than the window.
     append_n(&log, 1, 1, 9, 1000);
-    assert!(log.zero_ahead_once(256 * K, 64 * K, 16 * K).unwrap());
-    assert_eq!(log.zeroed_upto(), Some(4096 + 4 * 64 * K));
-    // Near the segment's end the window stops there, and the last part may be short.
-    append_n(&log, 1, 9, 1000, 1000);
-    let pos = log.max_offset();
-    assert!(pos > (1 << 20) - 256 * K && pos < 1 << 20, "{pos}");
-    while log.zero_ahead_once(256 * K, 64 * K, 16 * K).unwrap() {}
-    assert_eq!(log.zeroed_upto(), Some(1 << 20));
-    // The records are intact, before and after a reopen.
-    for i in [0, 8, 500, 999] {
-        assert_eq!(
-            &log.read(i).unwrap().unwrap().payload[..],
-            &payload(i, 1000)[..]
-        );
-    }
+    assert!(!log.zero_ahead_once(256 * K, 64 * K, 16 * K).unwrap());
+    // The records are intact, before and after a reopen, which removes the spare (how far a
+    // spare was filled is not recorded).
+    assert_payloads(&log, &[0, 5, 8], 1000);
+    let end = log.max_offset();
     drop(log);
     let log = CommitLog::open(sync_cfg_1m(dir.path())).unwrap();
-    assert_eq!(log.last_index(), Some(999));
-    assert_eq!(log.max_offset(), pos);
+    log.stop_zero_fill();
+    assert!(!spare.exists());
+    assert_eq!(log.last_index(), Some(8));
+    assert_eq!(log.max_offset(), end);
+}
+
+#[test]
+fn a_roll_takes_the_spare_with_its_zeros_and_a_busy_log_fills_the_next_at_its_append_rate() {
+    use std::os::unix::fs::MetadataExt;
+    const K: u64 = 1024;
+    const SEG: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let log = sync_log_driven_by_hand(dir.path());
+    while log.zero_ahead_once(256 * K, 64 * K, 16 * K).unwrap() {}
+    let spare = dir.path().join("commitlog").join(SPARE_NAME);
+    let spare_inode = std::fs::metadata(&spare).unwrap().ino();
+    // Past the first segment's end: the roll renames the spare into place.
+    append_n(&log, 1, 1, 1100, 1000);
+    assert!(log.max_offset() > SEG);
+    assert!(!spare.exists());
+    assert_eq!(log.spare_zeroed(), None);
+    let second = dir.path().join("commitlog").join(segment_name(SEG));
+    assert_eq!(std::fs::metadata(&second).unwrap().ino(), spare_inode);
+    // Its zeros count: the window needs no writes there. The log is busy, so a new spare gets
+    // as many zeros as the log took since the last round, at most four batches.
+    assert!(log.zero_ahead_once(256 * K, 64 * K, 16 * K).unwrap());
+    assert_eq!(log.zeroed_upto(), Some(2 * SEG));
+    assert_eq!(log.spare_zeroed(), Some(64 * K));
+    // Rounds that each follow a small append (so the log is never idle) use up the rest.
+    let next = |log: &CommitLog| log.last_index().unwrap() + 1;
+    let busy_round = |log: &CommitLog| {
+        append_n(log, 1, next(log), next(log) + 1, 100);
+        log.zero_ahead_once(256 * K, 64 * K, 16 * K).unwrap()
+    };
+    while busy_round(&log) {}
+    assert_eq!(log.spare_zeroed(), Some(4 * 64 * K));
+    // Less than a batch appended since: nothing more; a batch's worth in all: one batch.
+    append_n(&log, 1, next(&log), next(&log) + 40, 1000);
+    assert!(!busy_round(&log));
+    assert_eq!(log.spare_zeroed(), Some(4 * 64 * K));
+    append_n(&log, 1, next(&log), next(&log) + 40, 1000);
+    assert!(!busy_round(&log));
+    assert_eq!(log.spare_zeroed(), Some(5 * 64 * K));
+    assert_payloads(&log, &[0, 500, 1099], 1000);
+    let last = log.last_index();
+    drop(log);
+    let log = CommitLog::open(sync_cfg_1m(dir.path())).unwrap();
+    assert_eq!(log.last_index(), last);
+    assert_payloads(&log, &[1099], 1000);
+}
+
+#[test]
+fn an_asynchronous_log_prepares_no_spare() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = CommitLog::open(CommitLogConfig {
+        segment_size: 1 << 20,
+        ..async_cfg(dir.path())
+    })
+    .unwrap();
+    append_n(&log, 1, 0, 1200, 1000);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(log.spare_zeroed(), None);
+    assert!(!dir.path().join("commitlog").join(SPARE_NAME).exists());
 }
 
 /// Reads `path` once through the page cache and once with `O_DIRECT`, and compares.

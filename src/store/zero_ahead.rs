@@ -14,7 +14,11 @@
 //! new allocation anyway, and the zeros are written for nothing.
 //!
 //! A thread of the CommitLog's own keeps up to [`WINDOW`] bytes after the write position, within
-//! the current segment, written with zeros and fsynced, a [`BATCH`] per fsync. The batches are
+//! the current segment, written with zeros and fsynced, a [`BATCH`] per fsync; while the log is
+//! idle it fills the rest of the current segment, and it prepares the *next* segment as a spare
+//! file that the next roll renames into place, so that in a long-running store appends meet
+//! only blocks written before (what to fill next, and the locks: `commit_log/zero_fill.rs`;
+//! the spare reserves one more segment of disk). The batches are
 //! small on purpose: the flusher's `fdatasync` of the same file waits for every page of the
 //! file under writeback, zeros included, so a 4 MiB batch held acknowledged sends for its whole
 //! writeback (p99 10–17 ms against 4–6 ms) where 256 KiB batches cost no p99 (BENCHMARKS.md).
@@ -27,7 +31,8 @@
 //! write pauses the zero-filling (the log works as before without it) and it tries again later.
 //! The thread fsyncs through a descriptor of its own, because Linux reports a writeback error
 //! once per open file description and the flusher's must see every one; a failed fsync here
-//! also counts as a failed fsync of the log.
+//! also counts as a failed fsync of the log (a failed fsync of the spare, which holds no
+//! records yet, only discards the spare).
 
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -42,16 +47,37 @@ pub(crate) const WINDOW: u64 = 8 << 20;
 pub(crate) const BATCH: u64 = 256 << 10;
 /// Zeros written under one hold of the log's read lock (an append waits at most for this).
 pub(crate) const CHUNK: u64 = 64 << 10;
+/// How long the write position must stand still before the log counts as idle, so that the
+/// thread fills beyond the window: a pause between bursts shorter than this is not worth the
+/// zeros' writeback meeting the next burst's fsyncs (measured, BENCHMARKS.md).
+pub(crate) const IDLE_AFTER: Duration = Duration::from_secs(1);
 /// How often the thread looks at the write position.
 const POLL: Duration = Duration::from_millis(10);
 /// How long it waits after a failure before it tries again.
 const RETRY: Duration = Duration::from_secs(10);
 
+/// How much the thread writes, and when: the constants above (tests use smaller ones).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ZeroPlan {
+    pub window: u64,
+    pub batch: u64,
+    pub chunk: u64,
+    pub idle_after: Duration,
+}
+
+const PLAN: ZeroPlan = ZeroPlan {
+    window: WINDOW,
+    batch: BATCH,
+    chunk: CHUNK,
+    idle_after: IDLE_AFTER,
+};
+
 /// What the zero-fill thread needs from the CommitLog.
 pub(crate) trait ZeroTarget: Send + Sync + 'static {
-    /// Zero-fills and fsyncs the next part of the window, at most `batch` bytes in `chunk`-sized
-    /// writes; true if it wrote anything (so there may be more to do at once).
-    fn zero_ahead(&self, window: u64, batch: u64, chunk: u64) -> std::io::Result<bool>;
+    /// Zero-fills and fsyncs the next part of the window (or of the rest of the segment, or
+    /// of the spare), at most `plan.batch` bytes in `plan.chunk`-sized writes; true if there
+    /// may be more to do at once.
+    fn zero_ahead(&self, plan: &ZeroPlan) -> std::io::Result<bool>;
 }
 
 struct Stop {
@@ -111,7 +137,7 @@ fn run<T: ZeroTarget>(stop: &Stop, target: Weak<T>) {
         }
         loop {
             let Some(t) = target.upgrade() else { return };
-            match t.zero_ahead(WINDOW, BATCH, CHUNK) {
+            match t.zero_ahead(&PLAN) {
                 Ok(more) => {
                     if failing {
                         tracing::info!("zero-filling the commit log ahead of its writes resumed");

@@ -22,12 +22,13 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 
 mod trim;
+mod zero_fill;
 
 use super::checkpoint::Checkpoint;
 use super::flush::{FlushCallback, FlushMode, Flusher, SyncTarget};
 use super::record::{self, RecordMeta, BLANK_MAGIC, RECORD_HEADER_LEN, RECORD_MAGIC};
-use super::segment::Segment;
-use super::zero_ahead::{ZeroAhead, ZeroTarget};
+use super::segment::{Segment, SPARE_NAME};
+use super::zero_ahead::ZeroAhead;
 use super::{failpoint, Result, StoreError};
 
 /// Where and how the CommitLog is stored.
@@ -94,9 +95,11 @@ struct Shared {
     /// dirty pages, so a later "successful" fsync proves nothing about them. The checkpoint then
     /// stays where it was and recovery re-verifies everything after it.
     fsync_failed: std::sync::atomic::AtomicBool,
-    /// The segment file the zero-fill thread last worked on and the offset up to which it is
-    /// zero-filled and fsynced (`zero_ahead.rs`); only that thread uses it.
-    zeroed: Mutex<Option<(Weak<std::fs::File>, u64)>>,
+    /// What the zero-fill thread (`zero_ahead.rs`) has done so far; only that thread uses it.
+    zero_state: Mutex<zero_fill::ZeroState>,
+    /// The next segment, prepared and zero-filled by that thread under `SYNC_FLUSH`; a roll
+    /// takes it instead of creating a file. Lock order: `inner` before `spare`.
+    spare: Mutex<Option<Segment>>,
 }
 
 pub struct CommitLog {
@@ -231,81 +234,6 @@ impl SyncTarget for Shared {
     }
 }
 
-impl ZeroTarget for Shared {
-    fn zero_ahead(&self, window: u64, batch: u64, chunk: u64) -> std::io::Result<bool> {
-        const PAGE: u64 = 4096;
-        if self.fsync_failed.load(Ordering::Acquire) {
-            return Ok(false);
-        }
-        let mut zeroed = self.zeroed.lock();
-        // The file written to in this round, the offset its zeros reach, and a descriptor of
-        // its own to fsync it with: Linux reports a writeback error once per open file
-        // description, so an fsync through the flusher's descriptor here could take an error
-        // that the flusher must see before it acknowledges anything.
-        let mut pending: Option<(Arc<std::fs::File>, PathBuf, u64, std::fs::File)> = None;
-        let mut written = 0;
-        while written < batch {
-            // Under the read lock no append runs, so the write position read here stays the
-            // end of the records until the chunk is written.
-            let inner = self.inner.read();
-            let pos = inner.write_pos;
-            let Some(seg) = inner
-                .segment_idx(pos, self.cfg.segment_size)
-                .map(|i| &inner.segments[i])
-            else {
-                break;
-            };
-            let done = match (&pending, &*zeroed) {
-                (Some((file, _, end, _)), _) if Arc::ptr_eq(file, &seg.file) => *end,
-                (Some(_), _) => break, // the log rolled or was reset meanwhile
-                (None, Some((file, upto)))
-                    if std::ptr::eq(file.as_ptr(), Arc::as_ptr(&seg.file)) =>
-                {
-                    *upto
-                }
-                (None, _) => seg.start,
-            };
-            let start = pos.next_multiple_of(PAGE).max(done);
-            let target = (pos + window).min(seg.end());
-            if start >= target
-                || (pending.is_none() && target - start < batch && target < seg.end())
-            {
-                break;
-            }
-            let len = (target - start).min(chunk).min(batch - written);
-            seg.zero((start - seg.start) as usize, len as usize)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let own = match pending.take() {
-                Some((_, _, _, own)) => own,
-                // Opened under the read lock, so the path is still this segment's file.
-                None => std::fs::File::open(&seg.path).map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("open {}: {e}", seg.path.display()))
-                })?,
-            };
-            written += len;
-            pending = Some((seg.file.clone(), seg.path.clone(), start + len, own));
-        }
-        let Some((file, path, end, own)) = pending else {
-            return Ok(false);
-        };
-        let synced = (|| {
-            fail::fail_point!("commitlog::zero_fsync", |_| Err(std::io::Error::other(
-                "injected failure at commitlog::zero_fsync"
-            )));
-            own.sync_data()
-        })();
-        if let Err(e) = synced {
-            self.fsync_failed.store(true, Ordering::Release);
-            return Err(std::io::Error::new(
-                e.kind(),
-                format!("fsync {} after zero-filling it: {e}", path.display()),
-            ));
-        }
-        *zeroed = Some((Arc::downgrade(&file), end));
-        Ok(true)
-    }
-}
-
 impl CommitLog {
     /// Opens (or creates) the CommitLog and recovers it: finds every record, verifies CRCs after
     /// the checkpoint, cuts a torn tail and refuses corruption in the middle.
@@ -322,6 +250,17 @@ impl CommitLog {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::io("create checkpoint dir", parent, e))?;
         }
+        // A spare left by an earlier run: how far it was zero-filled was not recorded.
+        let stale_spare = cfg.dir.join(SPARE_NAME);
+        match std::fs::remove_file(&stale_spare) {
+            Ok(()) => {
+                tracing::debug!(file = %stale_spare.display(), "removed an unused spare segment")
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(file = %stale_spare.display(), error = %e, "cannot remove an unused spare segment")
+            }
+        }
         let checkpoint = Checkpoint::load(&cfg.checkpoint_path);
         let inner = super::recovery::recover(&cfg, &checkpoint)?;
         let flushed = checkpoint.flushed_offset.min(inner.write_pos);
@@ -335,7 +274,8 @@ impl CommitLog {
                 ..checkpoint
             }),
             fsync_failed: std::sync::atomic::AtomicBool::new(false),
-            zeroed: Mutex::new(None),
+            zero_state: Mutex::new(zero_fill::ZeroState::default()),
+            spare: Mutex::new(None),
         });
         let weak: Weak<Shared> = Arc::downgrade(&shared);
         let flusher = Flusher::start(weak.clone(), cfg.flush)
@@ -421,7 +361,7 @@ impl CommitLog {
         let rel = (pos - seg_start) as usize;
         if rel + len <= seg_size as usize {
             if inner.segment_idx(pos, seg_size).is_none() {
-                let seg = Segment::create(&self.shared.cfg.dir, seg_start, seg_size)?;
+                let seg = self.new_segment(seg_start)?;
                 inner.segments.push_back(seg);
             }
             return Ok(pos);
@@ -429,7 +369,7 @@ impl CommitLog {
         // Start the next segment, then close the current one with a filler: if creating the
         // segment fails, nothing was written past the write position.
         let next = seg_start + seg_size;
-        let seg = Segment::create(&self.shared.cfg.dir, next, seg_size)?;
+        let seg = self.new_segment(next)?;
         if let Some(si) = inner.segment_idx(pos, seg_size) {
             let remaining = seg_size as usize - rel;
             if remaining >= 8 {
@@ -442,6 +382,15 @@ impl CommitLog {
         inner.segments.push_back(seg);
         inner.write_pos = next;
         Ok(next)
+    }
+
+    /// The segment starting at `start`: the spare if one is prepared, else a new file.
+    fn new_segment(&self, start: u64) -> Result<Segment> {
+        let cfg = &self.shared.cfg;
+        if let Some(spare) = self.shared.spare.lock().take() {
+            return spare.adopt(&cfg.dir, start);
+        }
+        Segment::create(&cfg.dir, start, cfg.segment_size)
     }
 
     /// Completes `cb` once everything appended up to `seq` is persisted on this node: after an
@@ -677,7 +626,8 @@ impl CommitLog {
         }
     }
 
-    /// One round of the zero-fill thread's work, with the given sizes.
+    /// One round of the zero-fill thread's work, with the given sizes; a write position that
+    /// did not move since the previous round counts as idle at once.
     #[cfg(test)]
     pub(crate) fn zero_ahead_once(
         &self,
@@ -685,13 +635,32 @@ impl CommitLog {
         batch: u64,
         chunk: u64,
     ) -> std::io::Result<bool> {
-        self.shared.zero_ahead(window, batch, chunk)
+        use super::zero_ahead::{ZeroPlan, ZeroTarget};
+        self.shared.zero_ahead(&ZeroPlan {
+            window,
+            batch,
+            chunk,
+            idle_after: std::time::Duration::ZERO,
+        })
     }
 
-    /// Where the segment last zero-filled is zero-filled and fsynced up to.
+    /// Where the segment last zero-filled in place is zero-filled and fsynced up to.
     #[cfg(test)]
     pub(crate) fn zeroed_upto(&self) -> Option<u64> {
-        self.shared.zeroed.lock().as_ref().map(|(_, upto)| *upto)
+        self.shared.zero_state.lock().zeroed_upto()
+    }
+
+    /// How many bytes of the spare segment are zero-filled and fsynced, if there is a spare.
+    #[cfg(test)]
+    pub(crate) fn spare_zeroed(&self) -> Option<u64> {
+        let file = self.shared.spare.lock().as_ref()?.file.clone();
+        Some(
+            self.shared
+                .zero_state
+                .lock()
+                .spare_zeroed(&file)
+                .unwrap_or(0),
+        )
     }
 
     /// Stops the zero-fill thread, and the flush thread after a final fsync.
