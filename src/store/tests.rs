@@ -545,6 +545,58 @@ fn a_roll_takes_the_spare_with_its_zeros_and_a_busy_log_fills_the_next_at_its_ap
     assert_payloads(&log, &[1099], 1000);
 }
 
+/// How many of the pages of `path` in `[from, to)` are in the page cache (`mincore` on a
+/// mapping of its own), or `None` on a file system that keeps everything in memory anyway.
+fn cached_pages(path: &Path, from: u64, to: u64) -> Option<usize> {
+    use std::os::unix::io::AsRawFd;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let file = std::fs::File::open(path).unwrap();
+    // SAFETY: statfs into a zeroed struct of the right type, on an open descriptor.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::fstatfs(file.as_raw_fd(), &mut fs) }, 0);
+    if fs.f_type as i64 == TMPFS_MAGIC {
+        return None;
+    }
+    let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+    let pages = ((to - from) / 4096) as usize;
+    let mut vec = vec![0u8; pages];
+    // SAFETY: the range lies inside the mapping, which lives until the end of this function,
+    // and `vec` has one byte per page of it.
+    let rc = unsafe {
+        libc::mincore(
+            map.as_ptr().add(from as usize) as *mut libc::c_void,
+            to as usize - from as usize,
+            vec.as_mut_ptr(),
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    Some(vec.iter().filter(|&&b| b & 1 == 1).count())
+}
+
+#[test]
+fn an_asynchronous_log_brings_the_pages_after_its_write_position_into_the_cache() {
+    const K: u64 = 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let log = CommitLog::open(CommitLogConfig {
+        segment_size: 1 << 20,
+        ..async_cfg(dir.path())
+    })
+    .unwrap();
+    log.stop_zero_fill();
+    append_n(&log, 1, 0, 1, 1000);
+    let seg = dir.path().join("commitlog").join(segment_name(0));
+    if let Some(before) = cached_pages(&seg, 256 * K, 512 * K) {
+        assert_eq!(before, 0, "nothing cached there before");
+        assert!(!log.zero_ahead_once(512 * K, 64 * K, 16 * K).unwrap());
+        assert_eq!(cached_pages(&seg, 256 * K, 512 * K), Some(64));
+        // Not a byte was written: the file reads as zeros after the record, and no spare.
+        let bytes = std::fs::read(&seg).unwrap();
+        assert!(bytes[log.max_offset() as usize..].iter().all(|&b| b == 0));
+    }
+    assert_eq!(log.spare_zeroed(), None);
+    assert!(!dir.path().join("commitlog").join(SPARE_NAME).exists());
+}
+
 #[test]
 fn an_asynchronous_log_prepares_no_spare() {
     let dir = tempfile::tempdir().unwrap();

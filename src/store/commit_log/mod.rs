@@ -105,7 +105,8 @@ struct Shared {
 pub struct CommitLog {
     shared: Arc<Shared>,
     flusher: Mutex<Flusher>,
-    /// Under `SYNC_FLUSH` only.
+    /// Zero-fills ahead under `SYNC_FLUSH`, brings pages ahead into the page cache under
+    /// `ASYNC_FLUSH` (`zero_ahead.rs`); `None` once stopped.
     zero_ahead: Mutex<Option<ZeroAhead>>,
     mode: FlushMode,
 }
@@ -134,6 +135,12 @@ impl Inner {
         }
         let i = ((offset - first.start) / seg_size) as usize;
         (i < self.segments.len()).then_some(i)
+    }
+
+    /// The segment holding the write position, if it exists yet.
+    pub fn current_segment(&self, seg_size: u64) -> Option<&Segment> {
+        self.segment_idx(self.write_pos, seg_size)
+            .map(|i| &self.segments[i])
     }
 
     fn position(&self, index: u64) -> Option<u64> {
@@ -280,13 +287,10 @@ impl CommitLog {
         let weak: Weak<Shared> = Arc::downgrade(&shared);
         let flusher = Flusher::start(weak.clone(), cfg.flush)
             .map_err(|e| StoreError::io("start flush thread", &cfg.dir, e))?;
-        let zero_ahead = match cfg.flush {
-            FlushMode::Sync => Some(
-                ZeroAhead::start(weak)
-                    .map_err(|e| StoreError::io("start zero-fill thread", &cfg.dir, e))?,
-            ),
-            FlushMode::Async { .. } => None,
-        };
+        let zero_ahead = Some(
+            ZeroAhead::start(weak)
+                .map_err(|e| StoreError::io("start zero-fill thread", &cfg.dir, e))?,
+        );
         Ok(Arc::new(CommitLog {
             shared,
             flusher: Mutex::new(flusher),

@@ -28,12 +28,14 @@
 //! takes `inner` or `spare` inside it, never both at once; a roll takes `inner`, then `spare`.
 
 use std::fs::File;
+use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::Shared;
+use crate::store::flush::FlushMode;
 use crate::store::segment::Segment;
 use crate::store::zero_ahead::{ZeroPlan, ZeroTarget};
 
@@ -55,6 +57,9 @@ pub(super) struct ZeroState {
     last_pos: Option<u64>,
     /// Since when the write position has stood still; idle once that is `idle_after` ago.
     still_since: Option<Instant>,
+    /// Under `ASYNC_FLUSH`: the segment file last brought into the page cache ahead of the
+    /// write position, and up to where.
+    warmed: Option<(Weak<File>, u64)>,
     /// Until when the spare is left alone after a failure.
     spare_paused_until: Option<Instant>,
     /// Bytes the log took while its current segment needed no zeros: what a busy log's spare
@@ -167,12 +172,15 @@ impl ZeroTarget for Shared {
             return Ok(false);
         }
         let mut state = self.zero_state.lock();
+        if !matches!(self.cfg.flush, FlushMode::Sync) {
+            return self.warm_ahead(&mut state, window, batch);
+        }
         let (pos, current_full) = {
             let inner = self.inner.read();
             let pos = inner.write_pos;
             let full = inner
-                .segment_idx(pos, self.cfg.segment_size)
-                .is_some_and(|i| state.progress(&inner.segments[i]) >= inner.segments[i].end());
+                .current_segment(self.cfg.segment_size)
+                .is_some_and(|seg| state.progress(seg) >= seg.end());
             (pos, full)
         };
         let moved = state.last_pos.map_or(0, |last| pos.saturating_sub(last));
@@ -229,6 +237,51 @@ impl ZeroTarget for Shared {
 }
 
 impl Shared {
+    /// Under `ASYNC_FLUSH`: asks the kernel to bring the `window` bytes after the write
+    /// position into the page cache, `batch` bytes per request (a request reads at most the
+    /// device's read-ahead size). The blocks are unwritten, so they read as zeros without any
+    /// disk I/O, and the pages stay clean: nothing is written twice. An append then copies
+    /// into pages that exist instead of allocating and zeroing them on the appender's thread
+    /// (BENCHMARKS.md). The kernel keeps the cache coherent, so no lock is held while it works.
+    fn warm_ahead(&self, state: &mut ZeroState, window: u64, batch: u64) -> std::io::Result<bool> {
+        let (file, seg_start, start, target) = {
+            let inner = self.inner.read();
+            let pos = inner.write_pos;
+            let Some(seg) = inner.current_segment(self.cfg.segment_size) else {
+                return Ok(false);
+            };
+            let done = match &state.warmed {
+                Some((w, upto)) if same(w, &seg.file) => *upto,
+                _ => seg.start,
+            };
+            let start = (pos - pos % PAGE).max(done);
+            let target = pos.saturating_add(window).min(seg.end());
+            if start >= target || (target - start < batch && target < seg.end()) {
+                return Ok(false);
+            }
+            (seg.file.clone(), seg.start, start, target)
+        };
+        let mut at = start;
+        while at < target {
+            let len = (target - at).min(batch);
+            // SAFETY: plain syscall on an open descriptor this `Arc` keeps alive.
+            let rc = unsafe {
+                libc::posix_fadvise(
+                    file.as_raw_fd(),
+                    (at - seg_start) as libc::off_t,
+                    len as libc::off_t,
+                    libc::POSIX_FADV_WILLNEED,
+                )
+            };
+            if rc != 0 {
+                return Err(std::io::Error::from_raw_os_error(rc));
+            }
+            at += len;
+        }
+        state.warmed = Some((Arc::downgrade(&file), target));
+        Ok(false)
+    }
+
     /// Zero-fills and fsyncs at most `batch` bytes of the current segment within `window` of
     /// the write position, but only a whole batch unless the window reaches the segment end.
     fn zero_current(
@@ -245,10 +298,7 @@ impl Shared {
             // end of the records until the chunk is written.
             let inner = self.inner.read();
             let pos = inner.write_pos;
-            let Some(seg) = inner
-                .segment_idx(pos, self.cfg.segment_size)
-                .map(|i| &inner.segments[i])
-            else {
+            let Some(seg) = inner.current_segment(self.cfg.segment_size) else {
                 break;
             };
             let done = match &written {
