@@ -381,7 +381,11 @@ fn spawn_request<H: RequestHandler>(
         async move {
             let (code, opaque, serialize_type) = (req.code, req.opaque, req.serialize_type);
             let oneway = req.is_oneway();
-            let handled = AssertUnwindSafe(handler.handle(ctx.clone(), req))
+            // Boxed: the handler's future holds the state of its largest processor, and tokio
+            // moves a task's future by value when it spawns it and again when it finishes, so
+            // inline it made every request copy that much memory (≈ 3 % of a leader's CPU in
+            // memcpy). One small allocation instead.
+            let handled = AssertUnwindSafe(Box::pin(handler.handle(ctx.clone(), req)))
                 .catch_unwind()
                 .await;
             let resp = match handled {
