@@ -597,6 +597,39 @@ fn an_asynchronous_log_brings_the_pages_after_its_write_position_into_the_cache(
     assert!(!dir.path().join("commitlog").join(SPARE_NAME).exists());
 }
 
+/// Recovery keeps an empty segment found past the write position (a roll whose BLANK filler
+/// never reached the disk). The roll that reaches it must append to that file, not rename the
+/// spare over it: records written to the replaced, unlinked file would vanish at the next
+/// restart.
+#[test]
+fn a_roll_onto_a_segment_file_that_already_exists_keeps_its_records() {
+    const K: u64 = 1024;
+    const SEG: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = sync_log_driven_by_hand(dir.path());
+        append_n(&log, 1, 1, 900, 1000);
+        assert!(log.max_offset() < SEG);
+    }
+    // The next segment's file exists, empty, as a roll before a crash would have left it.
+    let next = dir.path().join("commitlog").join(segment_name(SEG));
+    let f = std::fs::File::create(&next).unwrap();
+    f.set_len(SEG).unwrap();
+    drop(f);
+    let log = CommitLog::open(sync_cfg_1m(dir.path())).unwrap();
+    log.stop_zero_fill();
+    // A spare is prepared (the log is idle), then the log rolls onto the existing file.
+    while log.zero_ahead_once(256 * K, 64 * K, 16 * K).unwrap() {}
+    assert_eq!(log.spare_zeroed(), Some(SEG));
+    append_n(&log, 1, 900, 1200, 1000);
+    assert!(log.max_offset() > SEG);
+    assert_eq!(log.spare_zeroed(), Some(SEG), "the spare was not used");
+    drop(log);
+    let log = CommitLog::open(sync_cfg_1m(dir.path())).unwrap();
+    assert_eq!(log.last_index(), Some(1199));
+    assert_payloads(&log, &[0, 899, 900, 1199], 1000);
+}
+
 #[test]
 fn an_asynchronous_log_prepares_no_spare() {
     let dir = tempfile::tempdir().unwrap();

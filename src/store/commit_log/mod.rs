@@ -27,7 +27,7 @@ mod zero_fill;
 use super::checkpoint::Checkpoint;
 use super::flush::{FlushCallback, FlushMode, Flusher, SyncTarget};
 use super::record::{self, RecordMeta, BLANK_MAGIC, RECORD_HEADER_LEN, RECORD_MAGIC};
-use super::segment::{Segment, SPARE_NAME};
+use super::segment::{segment_name, Segment, SPARE_NAME};
 use super::zero_ahead::ZeroAhead;
 use super::{failpoint, Result, StoreError};
 
@@ -389,10 +389,23 @@ impl CommitLog {
     }
 
     /// The segment starting at `start`: the spare if one is prepared, else a new file.
+    ///
+    /// A file already named for `start` is opened as before, never replaced: recovery keeps an
+    /// empty segment found past the write position (a roll whose filler did not reach the
+    /// disk), and records appended to it must stay in the file that keeps that name.
     fn new_segment(&self, start: u64) -> Result<Segment> {
         let cfg = &self.shared.cfg;
-        if let Some(spare) = self.shared.spare.lock().take() {
-            return spare.adopt(&cfg.dir, start);
+        let path = cfg.dir.join(segment_name(start));
+        let exists = path
+            .try_exists()
+            .map_err(|e| StoreError::io("look for segment", &path, e))?;
+        if !exists {
+            // The spare's lock is held until it is renamed, so the zero-fill thread cannot
+            // create a new spare at the old name (truncating it) while this one moves.
+            let mut spare = self.shared.spare.lock();
+            if let Some(seg) = spare.take() {
+                return seg.adopt(&cfg.dir, start);
+            }
         }
         Segment::create(&cfg.dir, start, cfg.segment_size)
     }
