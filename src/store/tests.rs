@@ -624,10 +624,14 @@ fn a_roll_onto_a_segment_file_that_already_exists_keeps_its_records() {
     append_n(&log, 1, 900, 1200, 1000);
     assert!(log.max_offset() > SEG);
     assert_eq!(log.spare_zeroed(), Some(SEG), "the spare was not used");
+    // Past the next roll too: the recovered segment was used once, not listed twice.
+    append_n(&log, 1, 1200, 2300, 1000);
+    assert!(log.max_offset() > 2 * SEG);
+    assert_eq!(log.segment_files().len(), 3);
     drop(log);
     let log = CommitLog::open(sync_cfg_1m(dir.path())).unwrap();
-    assert_eq!(log.last_index(), Some(1199));
-    assert_payloads(&log, &[0, 899, 900, 1199], 1000);
+    assert_eq!(log.last_index(), Some(2299));
+    assert_payloads(&log, &[0, 899, 900, 1199, 1200, 2299], 1000);
 }
 
 #[test]

@@ -371,9 +371,14 @@ impl CommitLog {
             return Ok(pos);
         }
         // Start the next segment, then close the current one with a filler: if creating the
-        // segment fails, nothing was written past the write position.
+        // segment fails, nothing was written past the write position. Recovery may already
+        // hold the next segment, empty (a roll whose filler never reached the disk): it is
+        // used as it is, not added a second time.
         let next = seg_start + seg_size;
-        let seg = self.new_segment(next)?;
+        let seg = match inner.segment_idx(next, seg_size) {
+            Some(_) => None,
+            None => Some(self.new_segment(next)?),
+        };
         if let Some(si) = inner.segment_idx(pos, seg_size) {
             let remaining = seg_size as usize - rel;
             if remaining >= 8 {
@@ -383,7 +388,7 @@ impl CommitLog {
                 inner.segments[si].write_at(rel, &b)?;
             }
         }
-        inner.segments.push_back(seg);
+        inner.segments.extend(seg);
         inner.write_pos = next;
         Ok(next)
     }
