@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use memmap2::Mmap;
+use memmap2::{Advice, Mmap};
 
 use super::{failpoint, Result, StoreError};
 
@@ -184,6 +184,15 @@ impl Segment {
         // map is bounds-checked against `size`.
         let map =
             unsafe { Mmap::map(&file) }.map_err(|e| StoreError::io("map segment", &path, e))?;
+        // Sequential: the log is read front to back (recovery, consumers). The kernel then
+        // ignores this mapping's accessed bits, so unmapping a page read through it does not
+        // move the page on the LRU lists: cheaper for `release_mapping`, and for a process that
+        // dies, which unmaps everything before its sockets close (BENCHMARKS.md). A cold
+        // recovery's faults also read ahead as for a sequential file. Advice only: a kernel
+        // that refuses it leaves the mapping as it was.
+        if let Err(e) = map.advise(Advice::Sequential) {
+            tracing::debug!(path = %path.display(), error = %e, "madvise(SEQUENTIAL) refused");
+        }
         let map = Bytes::from_owner(map);
         Ok(Segment {
             start,
@@ -208,6 +217,12 @@ impl Segment {
     /// `size`, and hand out only committed records.
     pub fn share(&self, rel: usize, len: usize) -> Bytes {
         self.map.slice(rel..rel + len)
+    }
+
+    /// A handle on the whole mapping that keeps it mapped, to release it without a lock on
+    /// the log ([`release_mapping`]).
+    pub fn mapping(&self) -> Bytes {
+        self.map.clone()
     }
 
     /// Writes `data` at `rel` (a `pwrite`); readers see it through the mapping at once.
@@ -299,6 +314,38 @@ impl Segment {
             at = end;
         }
         Ok(())
+    }
+}
+
+/// Drops this process's page-table entries for a segment's mapping (`madvise(DONTNEED)`); the
+/// pages stay in the page cache and the next read through the mapping maps them again, with
+/// the same bytes.
+///
+/// Why: every page read through the mapping (recovery, the state machine's rebuild, pull
+/// answers) stays mapped, and a process that dies — kill -9 included — unmaps all of them
+/// before the kernel closes its sockets. Until then, requests that clients write into those
+/// connections sit unanswered until the clients' own timeouts (3 s in RocketMQ's), where a
+/// closed connection makes them go to another broker at once. Released regularly, the mapped
+/// set stays what was read since the last release.
+pub fn release_mapping(map: &Bytes) -> std::io::Result<()> {
+    if map.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: `map` is a whole read-only shared file mapping made by `Segment::map` (page
+    // aligned, `map.len()` bytes), kept mapped by the `Bytes` we borrow. MADV_DONTNEED on a
+    // shared file mapping only removes page-table entries: a later access faults the same page
+    // in from the page cache (or the file), so the bytes any reader or slice sees never change.
+    let rc = unsafe {
+        libc::madvise(
+            map.as_ptr() as *mut libc::c_void,
+            map.len(),
+            libc::MADV_DONTNEED,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -428,6 +428,70 @@ fn shared_reads_outlive_their_deleted_segment() {
     }
 }
 
+/// `Rss` (in kB) and `VmFlags` of this process's mapping of `path` (`/proc/self/smaps`).
+fn mapping_of(path: &Path) -> Option<(u64, String)> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let name = path.to_str().unwrap();
+    let mut lines = smaps.lines();
+    while let Some(line) = lines.next() {
+        if !line.ends_with(name) {
+            continue;
+        }
+        let (mut rss, mut flags) = (None, None);
+        for l in lines.by_ref() {
+            if let Some(v) = l.strip_prefix("Rss:") {
+                rss = v.trim().trim_end_matches("kB").trim().parse().ok();
+            } else if let Some(v) = l.strip_prefix("VmFlags:") {
+                flags = Some(v.trim().to_string());
+                break;
+            }
+        }
+        return Some((rss?, flags?));
+    }
+    None
+}
+
+/// Segments are mapped for sequential reads (so unmapping them does not walk the LRU), and
+/// `release_mapped_pages` unmaps every page read through them without changing what a read or
+/// an earlier shared slice sees.
+#[test]
+fn released_mapped_pages_read_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = async_cfg(dir.path());
+    c.segment_size = 1 << 20;
+    let log = CommitLog::open(c).unwrap();
+    append_n(&log, 1, 0, 200, 4000);
+    let seg = segment_paths(dir.path())[0].clone();
+    let shared: Vec<Bytes> = (0..200)
+        .map(|i| {
+            let at = log.position(i).unwrap() + RECORD_HEADER_LEN as u64;
+            log.read_shared(at, 4000).unwrap()
+        })
+        .collect();
+    let sum: u64 = shared
+        .iter()
+        .map(|s| s.iter().map(|&b| b as u64).sum::<u64>())
+        .sum();
+    assert!(sum > 0);
+    let (rss, flags) = mapping_of(&seg).expect("the segment is mapped");
+    assert!(
+        flags.split_whitespace().any(|f| f == "sr"),
+        "not mapped for sequential reads: {flags}"
+    );
+    assert!(
+        rss >= 400,
+        "{rss} kB mapped after reading 800 kB through the mapping"
+    );
+
+    log.release_mapped_pages().unwrap();
+    let (rss, _) = mapping_of(&seg).unwrap();
+    assert_eq!(rss, 0, "{rss} kB still mapped after the release");
+    for (i, s) in shared.iter().enumerate() {
+        assert_eq!(&s[..], &payload(i as u64, 4000)[..], "record {i}");
+    }
+    assert_payloads(&log, &(0..200).collect::<Vec<_>>(), 4000);
+}
+
 /// Records `indexes` read back hold the payloads `append_n` wrote with `len`.
 fn assert_payloads(log: &CommitLog, indexes: &[u64], len: usize) {
     for &i in indexes {

@@ -18,7 +18,7 @@ use tracing::Instrument;
 use super::config::RaftNodeConfig;
 use super::node_core::{AppendStats, NodeCore};
 use super::roles;
-use super::thread::NodeThread;
+use super::thread::{off_node_thread, NodeThread};
 use super::NodeError;
 use crate::raft::batcher::WriteBatcher;
 use crate::raft::election::{self, ElectionTiming, LeaderContact};
@@ -304,7 +304,7 @@ async fn form_group(core: &NodeCore, cfg: &RaftNodeConfig) -> Result<Option<Form
 }
 
 /// The node's tasks: the peer server, the election driver, retention, the role watcher, the
-/// committed-id hint, the key-index rebuild, and (by role) joining a master or forming the
+/// committed-id hint, the release of mapped CommitLog pages, the key-index rebuild, and (by role) joining a master or forming the
 /// group later.
 fn spawn_tasks(
     core: &Arc<NodeCore>,
@@ -328,6 +328,7 @@ fn spawn_tasks(
         )),
         tokio::spawn(watch_role(core.clone(), shutdown.clone())),
         tokio::spawn(persist_committed_hint(core.clone(), shutdown.clone())),
+        tokio::spawn(release_mapped_pages(core.clone(), shutdown.clone())),
         tokio::spawn(rebuild_index(core.sm.clone())),
     ];
     if cfg.role == super::GroupRole::Slave {
@@ -370,6 +371,31 @@ async fn persist_committed_hint(core: Arc<NodeCore>, mut shutdown: watch::Receiv
         }
         if let Err(e) = core.meta.persist_committed() {
             tracing::warn!(error = %e, "writing the committed-id hint");
+        }
+    }
+}
+
+/// How often the CommitLog's mapped pages are released.
+const RELEASE_MAPPED_EVERY: Duration = Duration::from_secs(1);
+
+/// Releases the page-table entries of the CommitLog's mapping every second (its pages stay
+/// cached; `store::segment::release_mapping` says why), so that a process killed with kill -9
+/// closes its client connections in a few milliseconds however much of its log it read since
+/// it started. Off the node thread: the cost is the pages read since the last round.
+async fn release_mapped_pages(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(RELEASE_MAPPED_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+        let log = core.log.clone();
+        let released = off_node_thread(move || {
+            log.release_mapped_pages()
+                .map_err(|e| openraft::AnyError::new(&e))
+        })
+        .await;
+        if let Err(e) = released {
+            tracing::debug!(error = %e, "releasing the CommitLog's mapped pages");
         }
     }
 }
