@@ -186,7 +186,7 @@ impl Segment {
             unsafe { Mmap::map(&file) }.map_err(|e| StoreError::io("map segment", &path, e))?;
         // Sequential: the log is read front to back (recovery, consumers). The kernel then
         // ignores this mapping's accessed bits, so unmapping a page read through it does not
-        // move the page on the LRU lists: cheaper for `release_mapping`, and for a process that
+        // move the page on the LRU lists: cheaper for `SegmentMap::release`, and for a process that
         // dies, which unmaps everything before its sockets close (BENCHMARKS.md). A cold
         // recovery's faults also read ahead as for a sequential file. Advice only: a kernel
         // that refuses it leaves the mapping as it was.
@@ -219,10 +219,10 @@ impl Segment {
         self.map.slice(rel..rel + len)
     }
 
-    /// A handle on the whole mapping that keeps it mapped, to release it without a lock on
-    /// the log ([`release_mapping`]).
-    pub fn mapping(&self) -> Bytes {
-        self.map.clone()
+    /// A handle on the whole mapping that keeps it mapped, to release its pages without a
+    /// lock on the log ([`SegmentMap::release`]).
+    pub fn mapping(&self) -> SegmentMap {
+        SegmentMap(self.map.clone())
     }
 
     /// Writes `data` at `rel` (a `pwrite`); readers see it through the mapping at once.
@@ -317,35 +317,44 @@ impl Segment {
     }
 }
 
-/// Drops this process's page-table entries for a segment's mapping (`madvise(DONTNEED)`); the
-/// pages stay in the page cache and the next read through the mapping maps them again, with
-/// the same bytes.
-///
-/// Why: every page read through the mapping (recovery, the state machine's rebuild, pull
-/// answers) stays mapped, and a process that dies — kill -9 included — unmaps all of them
-/// before the kernel closes its sockets. Until then, requests that clients write into those
-/// connections sit unanswered until the clients' own timeouts (3 s in RocketMQ's), where a
-/// closed connection makes them go to another broker at once. Released regularly, the mapped
-/// set stays what was read since the last release.
-pub fn release_mapping(map: &Bytes) -> std::io::Result<()> {
-    if map.is_empty() {
-        return Ok(());
-    }
-    // SAFETY: `map` is a whole read-only shared file mapping made by `Segment::map` (page
-    // aligned, `map.len()` bytes), kept mapped by the `Bytes` we borrow. MADV_DONTNEED on a
-    // shared file mapping only removes page-table entries: a later access faults the same page
-    // in from the page cache (or the file), so the bytes any reader or slice sees never change.
-    let rc = unsafe {
-        libc::madvise(
-            map.as_ptr() as *mut libc::c_void,
-            map.len(),
-            libc::MADV_DONTNEED,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
+/// A whole segment mapping (read-only, shared, page aligned: only [`Segment::mapping`] makes
+/// one), kept mapped while held.
+pub(crate) struct SegmentMap(Bytes);
+
+impl SegmentMap {
+    /// Drops this process's page-table entries for the mapping (`madvise(DONTNEED)`); the
+    /// pages stay in the page cache and the next read through the mapping maps them again,
+    /// with the same bytes.
+    ///
+    /// Why: every page read through the mapping (recovery, the state machine's rebuild, pull
+    /// answers) stays mapped, and a process that dies — kill -9 included — unmaps all of them
+    /// before the kernel closes its sockets. Until then, requests that clients write into
+    /// those connections sit unanswered until the clients' own timeouts (3 s in RocketMQ's),
+    /// where a closed connection makes them go to another broker at once. Released regularly,
+    /// the mapped set stays what was read since the last release.
+    pub fn release(&self) -> std::io::Result<()> {
+        let map = &self.0;
+        if map.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: `map` is a whole read-only shared file mapping made by `Segment::map` (page
+        // aligned, `map.len()` bytes; `SegmentMap` is only made from a segment's own `Bytes`,
+        // never a slice), kept mapped by the `Bytes` we hold. MADV_DONTNEED on a shared file
+        // mapping only removes page-table entries: a later access faults the same page in from
+        // the page cache (or the file, which is never shortened), so the bytes any reader or
+        // slice sees never change.
+        let rc = unsafe {
+            libc::madvise(
+                map.as_ptr() as *mut libc::c_void,
+                map.len(),
+                libc::MADV_DONTNEED,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
     }
 }
 

@@ -461,7 +461,8 @@ fn released_mapped_pages_read_back_the_same() {
     c.segment_size = 1 << 20;
     let log = CommitLog::open(c).unwrap();
     append_n(&log, 1, 0, 200, 4000);
-    let seg = segment_paths(dir.path())[0].clone();
+    // /proc names the file by its resolved path (a temp dir may be reached through a link).
+    let seg = std::fs::canonicalize(&segment_paths(dir.path())[0]).unwrap();
     let shared: Vec<Bytes> = (0..200)
         .map(|i| {
             let at = log.position(i).unwrap() + RECORD_HEADER_LEN as u64;

@@ -304,8 +304,8 @@ async fn form_group(core: &NodeCore, cfg: &RaftNodeConfig) -> Result<Option<Form
 }
 
 /// The node's tasks: the peer server, the election driver, retention, the role watcher, the
-/// committed-id hint, the release of mapped CommitLog pages, the key-index rebuild, and (by role) joining a master or forming the
-/// group later.
+/// committed-id hint, the release of mapped CommitLog pages, the key-index rebuild, and (by
+/// role) joining a master or forming the group later.
 fn spawn_tasks(
     core: &Arc<NodeCore>,
     cfg: &RaftNodeConfig,
@@ -379,10 +379,11 @@ async fn persist_committed_hint(core: Arc<NodeCore>, mut shutdown: watch::Receiv
 const RELEASE_MAPPED_EVERY: Duration = Duration::from_secs(1);
 
 /// Releases the page-table entries of the CommitLog's mapping every second (its pages stay
-/// cached; `store::segment::release_mapping` says why), so that a process killed with kill -9
+/// cached; `store::segment::SegmentMap::release` says why), so that a process killed with kill -9
 /// closes its client connections in a few milliseconds however much of its log it read since
 /// it started. Off the node thread: the cost is the pages read since the last round.
 async fn release_mapped_pages(core: Arc<NodeCore>, mut shutdown: watch::Receiver<bool>) {
+    let mut warned = false;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(RELEASE_MAPPED_EVERY) => {}
@@ -394,8 +395,14 @@ async fn release_mapped_pages(core: Arc<NodeCore>, mut shutdown: watch::Receiver
                 .map_err(|e| openraft::AnyError::new(&e))
         })
         .await;
-        if let Err(e) = released {
-            tracing::debug!(error = %e, "releasing the CommitLog's mapped pages");
+        match released {
+            Ok(()) => warned = false,
+            // Once per run of failures: a kernel that refuses it keeps refusing.
+            Err(e) if !warned => {
+                warned = true;
+                tracing::warn!(error = %e, "cannot release the CommitLog's mapped pages; a kill of this node will close its connections later");
+            }
+            Err(e) => tracing::debug!(error = %e, "releasing the CommitLog's mapped pages"),
         }
     }
 }

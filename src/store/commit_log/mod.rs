@@ -27,7 +27,7 @@ mod zero_fill;
 use super::checkpoint::Checkpoint;
 use super::flush::{FlushCallback, FlushMode, Flusher, SyncTarget};
 use super::record::{self, RecordMeta, BLANK_MAGIC, RECORD_HEADER_LEN, RECORD_MAGIC};
-use super::segment::{release_mapping, segment_name, Segment, SPARE_NAME};
+use super::segment::{segment_name, Segment, SegmentMap, SPARE_NAME};
 use super::zero_ahead::ZeroAhead;
 use super::{failpoint, Result, StoreError};
 
@@ -617,14 +617,21 @@ impl CommitLog {
     }
 
     /// Drops this process's page-table entries for every segment's mapping; the pages stay
-    /// cached (`segment::release_mapping` says why). The mappings are taken under the read
-    /// lock and released after it, so appends never wait for the `madvise`.
+    /// cached (`SegmentMap::release` says why). The mappings are taken under the read lock
+    /// and released after it, so appends never wait for the `madvise`. Every segment is tried;
+    /// the first failure is returned.
     pub fn release_mapped_pages(&self) -> std::io::Result<()> {
-        let maps: Vec<Bytes> = {
+        let maps: Vec<SegmentMap> = {
             let inner = self.shared.inner.read();
             inner.segments.iter().map(Segment::mapping).collect()
         };
-        maps.iter().try_for_each(release_mapping)
+        let mut first = Ok(());
+        for map in &maps {
+            if let Err(e) = map.release() {
+                first = first.and(Err(e));
+            }
+        }
+        first
     }
 
     /// Number of segment files and the bytes they reserve on disk.
