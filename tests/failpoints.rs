@@ -208,6 +208,25 @@ async fn zero_fill_fsync_fails() {
         !spare.exists(),
         "{SPARE_FP}: the spare that could not be made durable is still there"
     );
+    // Idle with the failure armed: by now the thread has tried a spare (during the writes, or
+    // idle, within about a second, as it did above), and it failed and was dropped.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !spare.exists(),
+        "{SPARE_FP}: a spare was made durable with its fsync failing"
+    );
+    // With the failure gone, the spare is still left alone (zero_fill's SPARE_RETRY, 10 s):
+    // a spare appearing now would mean no attempt failed, or a failed one is retried at once.
+    fail::remove(SPARE_FP);
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        assert!(
+            !spare.exists(),
+            "{SPARE_FP}: a spare was prepared right after one failed (did the failpoint fire?)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    arm(SPARE_FP);
 
     // The segments in use now were created without a spare, so the thread zero-fills them in
     // place, and that fsync fails next.

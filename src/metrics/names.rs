@@ -156,7 +156,7 @@ pub(super) fn describe() {
     describe_gauge!(
         COMMITLOG_DISK_BYTES,
         Unit::Bytes,
-        "Disk space reserved by CommitLog segment files."
+        "Disk space reserved by CommitLog segment files, the spare next segment included."
     );
     describe_gauge!(
         DISK_USED_RATIO,

@@ -536,6 +536,7 @@ fn zero_fill_tops_up_the_window_first_then_fills_the_segment_and_a_spare_while_i
         None,
         "no spare before the window is full"
     );
+    assert_eq!(log.disk_usage(), (1, SEG));
     // The log stays idle: the rest of the segment, then a spare segment, a batch per round.
     let mut rounds = 0;
     while log.zero_ahead_once(256 * K, 64 * K, 16 * K).unwrap() {
@@ -550,6 +551,11 @@ fn zero_fill_tops_up_the_window_first_then_fills_the_segment_and_a_spare_while_i
     let spare = dir.path().join("commitlog").join(SPARE_NAME);
     assert_eq!(std::fs::metadata(&spare).unwrap().len(), SEG);
     assert!(std::fs::read(&spare).unwrap().iter().all(|&b| b == 0));
+    assert_eq!(
+        log.disk_usage(),
+        (1, 2 * SEG),
+        "the spare's reservation is counted"
+    );
     // A busy log (the write position moved since the last round) gets no more than the window.
     append_n(&log, 1, 1, 9, 1000);
     assert!(!log.zero_ahead_once(256 * K, 64 * K, 16 * K).unwrap());

@@ -634,11 +634,12 @@ impl CommitLog {
         first
     }
 
-    /// Number of segment files and the bytes they reserve on disk.
+    /// Number of segment files, and the bytes they reserve on disk together with the spare
+    /// segment prepared for the next roll (`SYNC_FLUSH`), which reserves a segment too.
     pub fn disk_usage(&self) -> (usize, u64) {
-        let inner = self.shared.inner.read();
-        let n = inner.segments.len();
-        (n, n as u64 * self.shared.cfg.segment_size)
+        let n = self.shared.inner.read().segments.len();
+        let spare = u64::from(self.shared.spare.lock().is_some());
+        (n, (n as u64 + spare) * self.shared.cfg.segment_size)
     }
 
     /// Paths of the segment files, oldest first (retention looks at their age).
