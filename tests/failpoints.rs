@@ -187,8 +187,11 @@ async fn zero_fill_fsync_fails() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     arm(SPARE_FP);
-    // 16 KiB entries across three segment rolls: the first takes the spare prepared before,
-    // the next spare cannot be made durable and is dropped, and the later rolls create files.
+    // Every failure of the spare comes after this, so its retry pause lasts until at least
+    // 10 s (zero_fill's SPARE_RETRY) from here.
+    let armed_at = Instant::now();
+    // 16 KiB entries across three segment rolls: a spare that cannot be made durable is
+    // dropped (the one being prepared, or the next), and the rolls create their files.
     for i in 0..200 {
         let p = payload("spare-failing", i, 16 << 10);
         match write(&node, p.clone()).await {
@@ -217,10 +220,14 @@ async fn zero_fill_fsync_fails() {
     );
     // With the failure gone, the spare is still left alone (zero_fill's SPARE_RETRY, 10 s):
     // a spare appearing now would mean no attempt failed, or a failed one is retried at once
-    // (an idle log that may make one does so within a few rounds of 10 ms). Short enough to
-    // stay inside the pause even when the failure came early in the writes above.
+    // (an idle log that may make one does so within a few rounds of 10 ms). Checked only
+    // while the pause is certain to last, however early the failure came.
     fail::remove(SPARE_FP);
-    let until = Instant::now() + Duration::from_secs(2);
+    let until =
+        (Instant::now() + Duration::from_secs(2)).min(armed_at + Duration::from_millis(9500));
+    if until < Instant::now() + Duration::from_millis(300) {
+        eprintln!("{SPARE_FP}: the writes took too long to check the retry pause afterwards");
+    }
     while Instant::now() < until {
         assert!(
             !spare.exists(),

@@ -317,6 +317,9 @@ impl Segment {
     }
 }
 
+/// Bytes of a mapping released per `madvise` call (a multiple of the page size).
+const RELEASE_STEP: usize = 64 << 20;
+
 /// A whole segment mapping (read-only, shared, page aligned: only [`Segment::mapping`] makes
 /// one), kept mapped while held.
 pub(crate) struct SegmentMap(Bytes);
@@ -337,24 +340,31 @@ impl SegmentMap {
         if map.is_empty() {
             return Ok(());
         }
-        // SAFETY: `map` is a whole read-only shared file mapping made by `Segment::map` (page
-        // aligned, `map.len()` bytes; `SegmentMap` is only made from a segment's own `Bytes`,
-        // never a slice), kept mapped by the `Bytes` we hold. MADV_DONTNEED on a shared file
-        // mapping only removes page-table entries: a later access faults the same page in from
-        // the page cache (or the file, which is never shortened), so the bytes any reader or
-        // slice sees never change.
-        let rc = unsafe {
-            libc::madvise(
-                map.as_ptr() as *mut libc::c_void,
-                map.len(),
-                libc::MADV_DONTNEED,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
+        // In steps, because each call holds the process's mmap lock for as long as it zaps
+        // (tens of ms per GiB after a recovery read a whole segment), and a roll maps its new
+        // segment under the log's write lock.
+        for from in (0..map.len()).step_by(RELEASE_STEP) {
+            let len = RELEASE_STEP.min(map.len() - from);
+            // SAFETY: `map` is a whole read-only shared file mapping made by `Segment::map`
+            // (page aligned, `map.len()` bytes; `SegmentMap` is only made from a segment's own
+            // `Bytes`, never a slice), kept mapped by the `Bytes` we hold, and `from` is a
+            // multiple of RELEASE_STEP (so page aligned) inside it; the kernel rounds the last
+            // step's length up to a page. MADV_DONTNEED on a shared file mapping only removes
+            // page-table entries: a later access faults the same page in from the page cache
+            // (or the file, which is never shortened), so the bytes any reader or slice sees
+            // never change.
+            let rc = unsafe {
+                libc::madvise(
+                    map.as_ptr().add(from) as *mut libc::c_void,
+                    len,
+                    libc::MADV_DONTNEED,
+                )
+            };
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
+        Ok(())
     }
 }
 

@@ -635,7 +635,9 @@ impl CommitLog {
     }
 
     /// Number of segment files, and the bytes they reserve on disk together with the spare
-    /// segment prepared for the next roll (`SYNC_FLUSH`), which reserves a segment too.
+    /// segment prepared for the next roll (`SYNC_FLUSH`), which reserves a segment too. The
+    /// two are read one after the other, not under both locks (appends would then wait behind
+    /// a zero-fill chunk of the spare), so a roll in between can show one segment less.
     pub fn disk_usage(&self) -> (usize, u64) {
         let n = self.shared.inner.read().segments.len();
         let spare = u64::from(self.shared.spare.lock().is_some());
