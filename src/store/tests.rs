@@ -493,6 +493,30 @@ fn released_mapped_pages_read_back_the_same() {
     assert_payloads(&log, &(0..200).collect::<Vec<_>>(), 4000);
 }
 
+/// A mapping larger than one release step is released whole: pages read in the first step,
+/// in a middle one and in the last, partial one are all unmapped.
+#[test]
+fn a_mapping_larger_than_one_release_step_is_released_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 130 << 20;
+    let seg = super::segment::Segment::create(dir.path(), 0, size).unwrap();
+    let path = std::fs::canonicalize(&seg.path).unwrap();
+    let mut sum = 0u64;
+    for at in [0usize, 64 << 20, 100 << 20, (129 << 20) + 4096] {
+        sum += seg
+            .bytes(at, 8192)
+            .iter()
+            .map(|&b| u64::from(b))
+            .sum::<u64>();
+    }
+    assert_eq!(sum, 0, "a new segment reads as zeros");
+    let (rss, _) = mapping_of(&path).expect("the segment is mapped");
+    assert!(rss >= 16, "{rss} kB mapped after reading four places");
+    seg.mapping().release().unwrap();
+    let (rss, _) = mapping_of(&path).unwrap();
+    assert_eq!(rss, 0, "{rss} kB still mapped after the release");
+}
+
 /// Records `indexes` read back hold the payloads `append_n` wrote with `len`.
 fn assert_payloads(log: &CommitLog, indexes: &[u64], len: usize) {
     for &i in indexes {
