@@ -156,14 +156,19 @@ sleep 5
 for k in $(seq 1 "$KILLS"); do
   read -r proc conf < <(target_for "$k") || true
   [ -n "${proc:-}" ] || { echo "fault $k: no leader found" >&2; exit 1; }
-  t_kill=$(now_ms)
   if [ "$GRACEFUL" = 1 ]; then
     mode=graceful
+    t_kill=$(now_ms)
     "$BIN" mqshutdown broker -c "$conf" >/dev/null ||
       { echo "fault $k: mqshutdown broker -c $conf found no broker process to stop" >&2; exit 1; }
   else
     mode=kill
-    kill -9 "$(cat "$RUN/pids/$proc.pid")"
+    victim=$(cat "$RUN/pids/$proc.pid")
+    # No fork between the timestamp and the (builtin) kill, so that the report can tell a send
+    # in flight at the kill from one started just after it (a `date` fork took milliseconds).
+    us=${EPOCHREALTIME/[.,]/}
+    t_kill=$((us / 1000))
+    kill -9 "$victim"
   fi
   sleep "$DOWN"
   # Restarts only what is down; for a graceful stop, waits for the process to be gone first.
