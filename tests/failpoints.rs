@@ -62,6 +62,7 @@ fn failpoints() {
         timed("raft::save_vote", save_vote_fails()).await;
         timed("one group of several", one_group_of_several_fails()).await;
         timed("commitlog::zero_fsync", zero_fill_fsync_fails()).await;
+        timed("commitlog::spare_create", spare_cannot_be_created()).await;
     });
     scenario.teardown();
 }
@@ -275,6 +276,58 @@ async fn zero_fill_fsync_fails() {
 
     let node = group.restart(node, "zero fsync: restart").await;
     assert_consistent(&node, &mut acked, before, "zero fsync: after restart").await;
+    group.stop(node).await;
+}
+
+/// 2c. Under SYNC_FLUSH a spare segment that cannot be created (`commitlog::spare_create`,
+///    standing for a disk too full to reserve one more segment) is only left out: the node
+///    keeps acknowledging, its rolls create their segments as they would without a spare, and
+///    everything acknowledged survives a restart. Nothing is refused, so point 1 of the
+///    module's list has nothing to check here.
+async fn spare_cannot_be_created() {
+    const FP: &str = "commitlog::spare_create";
+    let mut group = Group::new(FlushMode::Sync, 1 << 20);
+    arm(FP);
+    let node = group.start_leader("spare create: first start").await;
+    let mut acked = Vec::new();
+    write_acked(&node, &mut acked, "spare-create-before", 20, 256).await;
+    let before = digest_of(&node, &acked, "spare create: before the rolls");
+    let spare = node
+        .core()
+        .commit_log()
+        .config()
+        .dir
+        .join("next-segment.spare");
+    // Idle long enough for the thread to fill the current segment and try a spare (an idle
+    // node has one about a second after its last write; `zero_fill_fsync_fails` waits for it).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        !spare.exists(),
+        "{FP}: a spare exists although it cannot be created"
+    );
+    let segments = group.segment_files();
+    // 16 KiB entries: 2.3 MiB, past two rolls of 1 MiB segments.
+    for i in 0..150 {
+        let p = payload("spare-create", i, 16 << 10);
+        match write(&node, p.clone()).await {
+            Ok(ok) => acked.push((ok.log_id, p)),
+            Err(e) => panic!("{FP}: write {i} refused: {e}"),
+        }
+    }
+    assert!(
+        group.segment_files() >= segments + 2,
+        "{FP}: {} segment files after two rolls, {segments} before",
+        group.segment_files()
+    );
+    assert!(
+        !node.core().commit_log().fsync_failed(),
+        "{FP}: a spare that could not be created stopped the log"
+    );
+    assert!(!spare.exists(), "{FP}: a spare file was left behind");
+    fail::remove(FP);
+
+    let node = group.restart(node, "spare create: restart").await;
+    assert_consistent(&node, &mut acked, before, "spare create: after restart").await;
     group.stop(node).await;
 }
 

@@ -127,6 +127,7 @@ impl Segment {
     /// not named as one: its `start` means nothing until [`Segment::adopt`] gives it one. Only
     /// zeros are ever written to it, so it can become any segment.
     pub fn create_spare(dir: &Path, size: u64) -> Result<Segment> {
+        failpoint!("commitlog::spare_create");
         let path = dir.join(SPARE_NAME);
         let file = create_reserved(&path, size, true)?;
         Self::map(path, file, 0, size)
