@@ -17,7 +17,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -172,12 +172,7 @@ async fn zero_fill_fsync_fails() {
     let before = digest_of(&node, &acked, "zero fsync: before the failure");
 
     // The idle node has prepared the next segment.
-    let spare = node
-        .core()
-        .commit_log()
-        .config()
-        .dir
-        .join("next-segment.spare");
+    let spare = spare_path(&node);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !spare.exists() {
         assert!(
@@ -292,12 +287,7 @@ async fn spare_cannot_be_created() {
     let mut acked = Vec::new();
     write_acked(&node, &mut acked, "spare-create-before", 20, 256).await;
     let before = digest_of(&node, &acked, "spare create: before the rolls");
-    let spare = node
-        .core()
-        .commit_log()
-        .config()
-        .dir
-        .join("next-segment.spare");
+    let spare = spare_path(&node);
     // Idle long enough for the thread to fill the current segment and try a spare (an idle
     // node has one about a second after its last write; `zero_fill_fsync_fails` waits for it).
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -307,13 +297,7 @@ async fn spare_cannot_be_created() {
     );
     let segments = group.segment_files();
     // 16 KiB entries: 2.3 MiB, past two rolls of 1 MiB segments.
-    for i in 0..150 {
-        let p = payload("spare-create", i, 16 << 10);
-        match write(&node, p.clone()).await {
-            Ok(ok) => acked.push((ok.log_id, p)),
-            Err(e) => panic!("{FP}: write {i} refused: {e}"),
-        }
-    }
+    write_acked(&node, &mut acked, "spare-create", 150, 16 << 10).await;
     assert!(
         group.segment_files() >= segments + 2,
         "{FP}: {} segment files after two rolls, {segments} before",
@@ -628,6 +612,15 @@ impl Group {
     }
 }
 
+/// The spare segment's file (`store::segment::SPARE_NAME`) in the node's CommitLog directory.
+fn spare_path(node: &RaftNode) -> PathBuf {
+    node.core()
+        .commit_log()
+        .config()
+        .dir
+        .join("next-segment.spare")
+}
+
 /// Segment files are named by their 20-digit start offset.
 fn count_segments(dir: &Path) -> usize {
     std::fs::read_dir(dir)
@@ -715,7 +708,7 @@ async fn write_acked(
         let p = payload(tag, n, len);
         match write(node, p.clone()).await {
             Ok(ok) => acked.push((ok.log_id, p)),
-            Err(e) => panic!("{tag}: write {n} not acknowledged with no failpoint armed: {e}"),
+            Err(e) => panic!("{tag}: write {n} not acknowledged: {e}"),
         }
     }
 }
